@@ -1,0 +1,59 @@
+# badgateway.doctor — the two commands a newcomer needs are `make demo` and `make test`.
+# Both install what they need (Debian packages, the venv, the lab's base image) by themselves.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+LAB := $(BIN)/python tests/lab/labctl.py
+DEMO_FAULT ?= socket_dir_permission
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/tests/output/collections
+export ANSIBLE_NOCOLOR := 1
+
+.PHONY: help deps venv collection-link unit sanity lint integration test demo demo-down build bench clean
+
+help:
+	@echo "make demo   - boot the lab, inject a real fault ($(DEMO_FAULT)), diagnose it, tear down"
+	@echo "make test   - unit tests, ansible-test sanity, ansible-lint, lab integration tests"
+	@echo "make bench  - benchmarks (see bench/README.md)"
+
+deps:
+	@bash tests/install-deps.sh
+
+$(BIN)/.installed: requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+venv: $(BIN)/.installed
+
+collection-link:
+	@mkdir -p tests/output/collections/ansible_collections/badgateway
+	@ln -sfn $(CURDIR) tests/output/collections/ansible_collections/badgateway/doctor
+
+unit: venv collection-link
+	$(BIN)/python -m pytest tests/unit -q
+
+sanity: venv
+	VENV=$(CURDIR)/$(VENV) bash tests/sanity.sh
+
+lint: venv collection-link
+	$(BIN)/ansible-lint --profile production
+
+integration: deps venv collection-link
+	$(BIN)/python -m pytest tests/integration -q -rs
+
+test: deps venv collection-link
+	@bash tests/run-all.sh
+
+demo: deps venv collection-link
+	@bash tests/demo.sh $(DEMO_FAULT)
+
+build: venv
+	$(BIN)/ansible-galaxy collection build --force --output-path dist .
+
+bench: venv collection-link
+	@bash bench/run-all.sh
+
+clean:
+	-$(LAB) down --all
+	rm -rf dist tests/output .pytest_cache badgateway-report
