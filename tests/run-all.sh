@@ -2,7 +2,7 @@
 # The whole test suite, as `make test` and CI run it. Every stage runs even when an earlier
 # one failed, so one CI run shows every problem; the exit code is non-zero if any failed.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 BIN=${VENV:-.venv}/bin
 export ANSIBLE_COLLECTIONS_PATH=$PWD/tests/output/collections
 export ANSIBLE_NOCOLOR=1 PY_COLORS=0
@@ -28,7 +28,8 @@ build_and_doc() {
   fi
   if [ $rc -eq 0 ]; then
     ANSIBLE_COLLECTIONS_PATH=$tmp/coll "$BIN/ansible-doc" -l badgateway.doctor | tee "$tmp/doc.txt" || rc=1
-    for m in $(ls plugins/modules/*.py 2>/dev/null | xargs -n1 basename | sed 's/\.py$//'); do
+    for f in plugins/modules/*.py; do
+      m=$(basename "$f" .py)
       grep -q "^badgateway.doctor.$m " "$tmp/doc.txt" || { echo "ansible-doc does not list badgateway.doctor.$m"; rc=1; }
       ANSIBLE_COLLECTIONS_PATH=$tmp/coll "$BIN/ansible-doc" "badgateway.doctor.$m" >/dev/null || { echo "ansible-doc badgateway.doctor.$m failed"; rc=1; }
     done

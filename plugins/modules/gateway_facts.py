@@ -1,0 +1,262 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: gateway_facts
+short_description: Gather every fact the 502 diagnosis needs in one round trip
+version_added: 0.1.0
+description:
+  - Gathers, in one module invocation per host, what an engineer would collect by hand when NGINX
+    answers 502 Bad Gateway in front of Gunicorn / Uvicorn - the parsed nginx configuration and
+    every upstream target with its effective timeouts (as M(badgateway.doctor.nginx_facts)), who
+    listens where (as M(badgateway.doctor.listener_facts)), the app servers and their systemd units
+    (as M(badgateway.doctor.app_server_facts)), the permissions along every unix socket path as the
+    nginx worker user sees them (as M(badgateway.doctor.socket_path_facts)), classified events from
+    the nginx error logs, journald and the kernel (as M(badgateway.doctor.service_log_facts)), a direct
+    request to every upstream and one through nginx (as M(badgateway.doctor.upstream_probe)), and
+    basic system facts (systemd as PID 1, SELinux, memory).
+  - Later sections use earlier ones - the socket walk covers every unix endpoint nginx points at and
+    every unix socket an app server binds, as nginx's worker user; the log scan reads every error log
+    the nginx configuration names and the journal of every app unit found.
+  - Every section reports what it could not gather in its own C(errors) list and returns the rest, so a
+    host without systemd, without nginx, without journalctl, or a non-root connection still yields
+    partial facts. The module fails only for invalid options.
+  - Secrets never enter the facts - environment files and gunicorn configuration files are reported by
+    key names only, and anything that looks like a secret in a log sample is masked.
+  - The facts are data; the rules that turn them into findings run on the controller
+    (see the C(badgateway.doctor.diagnose) role).
+author:
+  - badgateway.doctor maintainers (@badgateway)
+extends_documentation_fragment:
+  - badgateway.doctor.attributes
+options:
+  sections:
+    description:
+      - The sections to gather. Leave one out to save its cost or to avoid what it does (for example
+        C(probes) sends HTTP requests to the upstreams and through nginx).
+      - C(sockets) needs C(listeners) and C(apps) internally and gathers them even when they are not
+        returned; C(logs) likewise needs C(apps) to know which units to read.
+    type: list
+    elements: str
+    choices: [system, nginx, listeners, apps, sockets, logs, probes]
+    default: [system, nginx, listeners, apps, sockets, logs, probes]
+  conf_path:
+    description:
+      - The main nginx configuration file.
+      - By default, what C(nginx -V) reports as C(--conf-path), else C(/etc/nginx/nginx.conf).
+    type: path
+  nginx_source:
+    description:
+      - V(files) parses the configuration files on disk; V(nginx_T) parses the output of C(nginx -T),
+        which is exactly what the installed binary loads.
+    type: str
+    choices: [files, nginx_T]
+    default: files
+  nginx_binary:
+    description: Path of the nginx binary. By default it is looked up in E(PATH) and C(/usr/sbin).
+    type: path
+  nginx_test:
+    description: Run C(nginx -t) and report its result.
+    type: bool
+    default: true
+  resolve:
+    description: Resolve host names of upstream targets (such as C(localhost)) with the target's resolver.
+    type: bool
+    default: true
+  socket_user:
+    description: The user whose access to the unix socket paths is checked. Default is nginx's worker user.
+    type: str
+  socket_paths:
+    description: Unix socket paths to check in addition to those found in the nginx configuration and app servers.
+    type: list
+    elements: path
+    default: []
+  units:
+    description: Extra systemd units to look at as app servers and to read the journal of.
+    type: list
+    elements: str
+    default: []
+  nginx_error_logs:
+    description: Extra nginx error log files to read in addition to those the configuration names.
+    type: list
+    elements: path
+    default: []
+  since:
+    description:
+      - How far back to read logs, as seconds or with a unit such as V(30m), V(1h) or V(2d).
+    type: str
+    default: 1h
+  max_log_bytes:
+    description: At most this many bytes are read from the end of each log file, so the cost does not grow with the file.
+    type: int
+    default: 8388608
+  kernel_log:
+    description: Look for OOM kills in the kernel log.
+    type: bool
+    default: true
+  probe_path:
+    description: The path requested by the probes when a route does not give a better one.
+    type: str
+    default: /
+  probe_host_header:
+    description: The Host header of the probes. Default is the server's first name.
+    type: str
+  probe_timeout:
+    description: Seconds each probe may take before it counts as timed out.
+    type: float
+    default: 3.0
+notes:
+  - Runs on the target with the Python standard library only.
+  - As root every section is complete. Without root, processes of other users, their sockets and
+    some log files cannot be read; those gaps are listed in C(errors).
+seealso:
+  - module: badgateway.doctor.nginx_facts
+  - module: badgateway.doctor.listener_facts
+  - module: badgateway.doctor.app_server_facts
+  - module: badgateway.doctor.socket_path_facts
+  - module: badgateway.doctor.service_log_facts
+  - module: badgateway.doctor.upstream_probe
+"""
+
+EXAMPLES = r"""
+- name: Gather everything the 502 diagnosis needs
+  badgateway.doctor.gateway_facts:
+
+- name: Only configuration, listeners and apps; no requests sent, no logs read
+  badgateway.doctor.gateway_facts:
+    sections: [nginx, listeners, apps, sockets]
+
+- name: Look further back in the logs and parse what the running binary loads
+  badgateway.doctor.gateway_facts:
+    since: 6h
+    nginx_source: nginx_T
+
+- name: Show where nginx sends each request
+  ansible.builtin.debug:
+    msg: "{{ item.id }} -> {{ item.target }}"
+  loop: "{{ ansible_facts.badgateway.nginx.routes }}"
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts to add to the host's facts.
+  returned: always
+  type: dict
+  contains:
+    badgateway:
+      description:
+        - Everything gathered, by section. The keys of each section are documented in the module
+          that gathers that section alone, and in C(docs/FACTS.md) of the collection.
+      returned: always
+      type: dict
+      contains:
+        version:
+          description: Version of the layout of these facts.
+          type: int
+          returned: always
+          sample: 1
+        collected_at:
+          description: When the facts were gathered, in seconds since the epoch.
+          type: float
+          returned: always
+          sample: 1795305600.12
+        system:
+          description: Systemd as PID 1, SELinux mode and booleans, memory, kernel, whether the connection is root.
+          type: dict
+          returned: when V(system) is in O(sections)
+          sample: {"systemd": true, "selinux": {"present": false, "mode": null, "booleans": {}}, "is_root": true}
+        nginx:
+          description: See M(badgateway.doctor.nginx_facts).
+          type: dict
+          returned: when V(nginx) is in O(sections)
+          sample: {"present": true, "version": "1.22.1", "user": "www-data", "routes": [], "errors": []}
+        listeners:
+          description: See M(badgateway.doctor.listener_facts).
+          type: dict
+          returned: when V(listeners) is in O(sections)
+          sample: {"tcp": [], "unix": [], "errors": []}
+        apps:
+          description: See M(badgateway.doctor.app_server_facts).
+          type: dict
+          returned: when V(apps) is in O(sections)
+          sample: {"servers": [], "errors": []}
+        sockets:
+          description: See M(badgateway.doctor.socket_path_facts).
+          type: dict
+          returned: when V(sockets) is in O(sections)
+          sample: {"user": "www-data", "paths": [], "errors": []}
+        logs:
+          description: See M(badgateway.doctor.service_log_facts).
+          type: dict
+          returned: when V(logs) is in O(sections)
+          sample: {"events": [], "sources": [], "errors": []}
+        probes:
+          description: See M(badgateway.doctor.upstream_probe).
+          type: dict
+          returned: when V(probes) is in O(sections)
+          sample: {"results": [], "errors": []}
+        errors:
+          description:
+            - Every section's errors in one list - what could not be gathered, and why.
+          type: list
+          elements: dict
+          returned: always
+          sample: [{"section": "logs", "source": "journalctl", "path": null, "message": "journalctl is not installed; the journal was not read."}]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.badgateway.doctor.plugins.module_utils.gateway import SECTIONS, collect_all
+from ansible_collections.badgateway.doctor.plugins.module_utils.timeparse import parse_since
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            sections=dict(type="list", elements="str", choices=list(SECTIONS), default=list(SECTIONS)),
+            conf_path=dict(type="path"),
+            nginx_source=dict(type="str", choices=["files", "nginx_T"], default="files"),
+            nginx_binary=dict(type="path"),
+            nginx_test=dict(type="bool", default=True),
+            resolve=dict(type="bool", default=True),
+            socket_user=dict(type="str"),
+            socket_paths=dict(type="list", elements="path", default=[]),
+            units=dict(type="list", elements="str", default=[]),
+            nginx_error_logs=dict(type="list", elements="path", default=[]),
+            since=dict(type="str", default="1h"),
+            max_log_bytes=dict(type="int", default=8 * 1024 * 1024),
+            kernel_log=dict(type="bool", default=True),
+            probe_path=dict(type="str", default="/"),
+            probe_host_header=dict(type="str"),
+            probe_timeout=dict(type="float", default=3.0),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    try:
+        since = parse_since(p["since"])
+    except ValueError as exc:
+        module.fail_json(msg="Option since=%r is not a duration: %s" % (p["since"], exc))
+    if p["max_log_bytes"] <= 0:
+        module.fail_json(msg="Option max_log_bytes must be positive, got %d." % p["max_log_bytes"])
+    if p["probe_timeout"] <= 0:
+        module.fail_json(msg="Option probe_timeout must be positive, got %s." % p["probe_timeout"])
+
+    facts = collect_all(
+        sections=p["sections"],
+        nginx_options=dict(conf_path=p["conf_path"], source=p["nginx_source"], binary=p["nginx_binary"],
+                           resolve=p["resolve"], run_test=p["nginx_test"]),
+        socket_user=p["socket_user"],
+        socket_paths=p["socket_paths"],
+        log_options=dict(nginx_error_logs=p["nginx_error_logs"], since=since, max_bytes=p["max_log_bytes"],
+                         kernel=p["kernel_log"]),
+        probe_options=dict(timeout=p["probe_timeout"], path=p["probe_path"], host_header=p["probe_host_header"]),
+        units=p["units"],
+    )
+    module.exit_json(changed=False, ansible_facts={"badgateway": facts})
+
+
+if __name__ == "__main__":
+    main()
