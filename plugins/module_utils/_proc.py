@@ -1,0 +1,239 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Small shared helpers over ``/proc`` (target side, standard library only).
+
+Public API (other fact gatherers may import these; keep them stable):
+
+``error(source, path, message)``
+    Build an error entry ``{source, path, message}`` as the facts contract wants.
+``read_text(path)``
+    Read a (small) text file; returns ``str`` or raises ``OSError``.
+``parse_status_uid(text)`` / ``parse_status_field(text, name)``
+    Real uid / any field from ``/proc/PID/status`` text.
+``parse_cgroup_unit(text)``
+    systemd unit (``*.service``, ``*.socket``, ``*.scope``) from ``/proc/PID/cgroup`` text.
+``parse_cmdline(raw)``
+    argv list from the raw bytes of ``/proc/PID/cmdline``.
+``parse_stat_starttime(text)``
+    start time in clock ticks after boot from ``/proc/PID/stat`` text.
+``boot_time(proc)``
+    ``btime`` from ``/proc/stat`` (epoch seconds) or ``None``.
+``user_name(uid)``
+    user name for a uid (cached), the number as string when unknown.
+``list_pids(proc)``
+    all numeric entries of ``/proc`` as ints, sorted.
+``process_info(pid, proc, btime)``
+    ``{pid, name, cmdline, uid, user, unit, start_time}`` for one process, or ``None`` when
+    it vanished.  Values that cannot be read are ``None``.
+``socket_owners(inodes, proc)``
+    map of socket inode -> sorted pids holding an fd ``socket:[inode]``, for the given inodes
+    only (``None`` = all sockets), plus the number of processes whose fds were unreadable
+    (other users' processes when not root).  Never raises.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+
+PROC = "/proc"
+UNIT_SUFFIXES = (".service", ".socket", ".scope")
+
+_USER_CACHE = {}
+
+
+def error(source, path, message):
+    """Return an error entry of the facts contract."""
+    return {"source": source, "path": path, "message": message}
+
+
+def read_text(path):
+    """Read a small text file, decoding bytes that are not UTF-8 with replacement."""
+    with open(path, "rb") as f:
+        return f.read().decode("utf-8", "replace")
+
+
+def parse_status_field(text, name):
+    """Return the raw value (str) of field ``name`` in ``/proc/PID/status`` text, or None."""
+    prefix = name + ":"
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            return line[len(prefix):].strip()
+    return None
+
+
+def parse_status_uid(text):
+    """Return the real uid from ``/proc/PID/status`` text, or None."""
+    value = parse_status_field(text, "Uid")
+    if not value:
+        return None
+    try:
+        return int(value.split()[0])
+    except ValueError:
+        return None
+
+
+def parse_cgroup_unit(text):
+    """Return the systemd unit of a process from ``/proc/PID/cgroup`` text.
+
+    Uses the unified line (``0::``) or the ``name=systemd`` line and takes the last path
+    component that ends in ``.service``, ``.socket`` or ``.scope``.  None when there is none.
+    """
+    candidates = []
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        hier, controllers, path = parts
+        if (hier == "0" and controllers == "") or "name=systemd" in controllers.split(","):
+            candidates.insert(0, path)
+        else:
+            candidates.append(path)
+    for path in candidates:
+        for comp in reversed(path.strip().split("/")):
+            if comp.endswith(UNIT_SUFFIXES):
+                return comp
+    return None
+
+
+def parse_cmdline(raw):
+    """Return argv (list of str) from raw ``/proc/PID/cmdline`` bytes."""
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    if not raw:
+        return []
+    if raw.endswith("\0"):
+        raw = raw[:-1]
+    return raw.split("\0")
+
+
+def parse_stat_starttime(text):
+    """Return field 22 (starttime, clock ticks after boot) of ``/proc/PID/stat`` text, or None."""
+    # comm (field 2) may contain spaces and parentheses: split after the last ')'.
+    end = text.rfind(")")
+    if end < 0:
+        return None
+    fields = text[end + 2:].split()
+    # fields[0] is field 3 (state); starttime is field 22 -> index 19.
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def boot_time(proc=PROC):
+    """Return the boot time (epoch seconds, float) from ``/proc/stat`` or None."""
+    try:
+        text = read_text(os.path.join(proc, "stat"))
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("btime "):
+            try:
+                return float(line.split()[1])
+            except (IndexError, ValueError):
+                return None
+    return None
+
+
+def user_name(uid):
+    """Return the user name of ``uid`` (cached); the number as a string when unknown."""
+    if uid is None:
+        return None
+    name = _USER_CACHE.get(uid)
+    if name is None:
+        try:
+            name = pwd.getpwuid(uid).pw_name
+        except (KeyError, OverflowError):
+            name = str(uid)
+        _USER_CACHE[uid] = name
+    return name
+
+
+def list_pids(proc=PROC):
+    """Return all process ids under ``proc`` (sorted ints)."""
+    try:
+        names = os.listdir(proc)
+    except OSError:
+        return []
+    return sorted(int(n) for n in names if n.isdigit())
+
+
+def process_info(pid, proc=PROC, btime=None):
+    """Return a dict describing process ``pid`` or None when it no longer exists.
+
+    Keys: pid, name (comm), cmdline (list), uid, user, unit, start_time (epoch float when
+    ``btime`` is given, else None).  Fields that cannot be read are None.
+    """
+    base = os.path.join(proc, str(pid))
+    info = {"pid": pid, "name": None, "cmdline": None, "uid": None, "user": None,
+            "unit": None, "start_time": None}
+    try:
+        info["name"] = read_text(os.path.join(base, "comm")).rstrip("\n")
+    except FileNotFoundError:
+        return None
+    except OSError:
+        pass
+    try:
+        with open(os.path.join(base, "cmdline"), "rb") as f:
+            info["cmdline"] = parse_cmdline(f.read())
+    except OSError:
+        pass
+    try:
+        info["uid"] = parse_status_uid(read_text(os.path.join(base, "status")))
+        info["user"] = user_name(info["uid"])
+    except OSError:
+        pass
+    try:
+        info["unit"] = parse_cgroup_unit(read_text(os.path.join(base, "cgroup")))
+    except OSError:
+        pass
+    if btime is not None:
+        try:
+            ticks = parse_stat_starttime(read_text(os.path.join(base, "stat")))
+            if ticks is not None:
+                info["start_time"] = btime + ticks / float(os.sysconf("SC_CLK_TCK"))
+        except (OSError, ValueError):
+            pass
+    return info
+
+
+def socket_owners(inodes=None, proc=PROC):
+    """Map socket inodes to the pids that hold them.
+
+    ``inodes``: a set of ints to look for, or None for every socket.  Returns
+    ``(owners, unreadable)`` where ``owners`` is ``{inode: [pid, ...]}`` (pids sorted) and
+    ``unreadable`` the number of processes whose ``fd`` directory could not be read
+    (permission denied: other users' processes when not root).  Never raises.
+    """
+    owners = {}
+    unreadable = 0
+    want = inodes
+    readlink = os.readlink
+    listdir = os.listdir
+    for pid in list_pids(proc):
+        fd_dir = "%s/%d/fd/" % (proc, pid)
+        try:
+            fds = listdir(fd_dir)
+        except PermissionError:
+            unreadable += 1
+            continue
+        except OSError:
+            continue  # process exited
+        for fd in fds:
+            try:
+                target = readlink(fd_dir + fd)
+            except OSError:
+                continue
+            if not target.startswith("socket:["):
+                continue
+            try:
+                inode = int(target[8:-1])
+            except ValueError:
+                continue
+            if want is not None and inode not in want:
+                continue
+            pids = owners.setdefault(inode, [])
+            if not pids or pids[-1] != pid:
+                pids.append(pid)
+    return owners, unreadable

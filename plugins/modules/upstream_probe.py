@@ -1,0 +1,218 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: upstream_probe
+short_description: Send one read-only HTTP request to each upstream and through nginx
+version_added: 0.1.0
+description:
+  - Sends one C(GET) request (HTTP/1.0, with a C(Connection) header of C(close)) over a unix socket or TCP to each target and
+    records the status, the latency and, when it fails, the error by name - C(ECONNREFUSED), C(ENOENT),
+    C(EACCES), C(ETIMEDOUT) for a timeout, C(ECONNRESET), C(EHOSTUNREACH), C(EAGAIN) when the accept queue
+    of a unix socket is full (connecting without blocking, as nginx does), or C(EPROTO) when the reply
+    is not HTTP (for example a uwsgi socket).
+  - By default the targets come from the routes of the host's C(badgateway.nginx) facts - for each route one
+    request straight to every upstream endpoint (C(direct)) and one through nginx's own listen address
+    (C(nginx)), so a 502 from nginx can be set beside what the upstream answers itself.
+  - Returns C(probes) and the C(probes) section of the C(badgateway) facts.
+author:
+  - badgateway.doctor maintainers (@badgateway)
+extends_documentation_fragment:
+  - badgateway.doctor.attributes
+options:
+  targets:
+    description:
+      - Explicit probe targets. When given, O(nginx) is not used.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      url:
+        description:
+          - What to request, C(http://unix:/run/app.sock:/path), C(http://127.0.0.1:8000/path), C(http://[::1]:8000/)
+            or C(https://...) (no certificate verification).
+        type: str
+        required: true
+      route:
+        description: Route id to report the result under.
+        type: str
+      via:
+        description: V(direct) for an upstream, V(nginx) for a request through nginx.
+        type: str
+        choices: [direct, nginx]
+        default: direct
+      endpoint:
+        description: The Endpoint (as in the nginx facts) the URL stands for; returned as given.
+        type: dict
+      host_header:
+        description: Host header for this target.
+        type: str
+  nginx:
+    description:
+      - The C(badgateway.nginx) facts (at least C(routes)) to derive the targets from.
+      - The action plugin passes the host's C(badgateway.nginx.routes) when neither O(targets) nor O(nginx) is given.
+    type: dict
+  via:
+    description: With O(nginx), which probes to send.
+    type: list
+    elements: str
+    choices: [direct, nginx]
+    default: [direct, nginx]
+  path:
+    description:
+      - Path to request. By default C(/) for upstreams, and the location's prefix (when it is a plain prefix) through nginx.
+    type: str
+  host_header:
+    description: Host header. By default the server's first name (C(localhost) when there is none).
+    type: str
+  timeout:
+    description: Seconds each request may take; longer counts as C(ETIMEDOUT).
+    type: float
+    default: 3.0
+notes:
+  - Runs on the target with the Python standard library only. The requests are plain GETs; nothing is changed.
+  - A result is C(ok) when an HTTP reply with a status below 500 came back.
+  - Run as root, a direct unix-socket probe is not subject to the socket's permissions; see
+    M(badgateway.doctor.socket_path_facts) for what the nginx worker user can reach.
+seealso:
+  - module: badgateway.doctor.gateway_facts
+  - module: badgateway.doctor.nginx_facts
+"""
+
+EXAMPLES = r"""
+- name: Probe every upstream and every route through nginx (targets from the nginx facts)
+  badgateway.doctor.upstream_probe:
+
+- name: Probe one gunicorn socket
+  badgateway.doctor.upstream_probe:
+    targets:
+      - url: http://unix:/run/gunicorn/gunicorn.sock:/healthz
+        route: app
+    timeout: 2
+
+- name: Only through nginx, with an explicit Host header
+  badgateway.doctor.upstream_probe:
+    via: [nginx]
+    host_header: shop.example.com
+  register: probe
+
+- name: Show what failed
+  ansible.builtin.debug:
+    msg: "{{ probe.probes.results | rejectattr('ok') | list }}"
+"""
+
+RETURN = r"""
+probes:
+  description: The probe results; the same as RV(ansible_facts.badgateway.probes).
+  returned: always
+  type: dict
+  sample: {"results": [{"route": "_:80 /", "endpoint": {"kind": "unix", "path": "/run/gunicorn/gunicorn.sock"}, "via": "direct",
+           "url": "http://unix:/run/gunicorn/gunicorn.sock:/", "ok": false, "status": null, "latency": 0.0003, "error": "ENOENT"}],
+           "errors": []}
+ansible_facts:
+  description: Facts to add to the host's facts.
+  returned: always
+  type: dict
+  contains:
+    badgateway:
+      description: The C(badgateway) facts; this module sets its C(probes) section.
+      returned: always
+      type: dict
+      contains:
+        probes:
+          description: The probe results.
+          returned: always
+          type: dict
+          contains:
+            results:
+              description: One entry per probe.
+              returned: always
+              type: list
+              elements: dict
+              contains:
+                route:
+                  description: Route id.
+                  type: str
+                  returned: always
+                  sample: "_:80 /"
+                endpoint:
+                  description: The upstream Endpoint for direct probes, null through nginx.
+                  type: dict
+                  returned: always
+                  sample: {"kind": "unix", "path": "/run/gunicorn/gunicorn.sock"}
+                via:
+                  description: V(direct) or V(nginx).
+                  type: str
+                  returned: always
+                  sample: nginx
+                url:
+                  description: What was requested.
+                  type: str
+                  returned: always
+                  sample: http://127.0.0.1/
+                ok:
+                  description: An HTTP reply with a status below 500 came back.
+                  type: bool
+                  returned: always
+                  sample: false
+                status:
+                  description: HTTP status, null without a reply.
+                  type: int
+                  returned: always
+                  sample: 502
+                latency:
+                  description: Seconds until the status line (or the failure).
+                  type: float
+                  returned: always
+                  sample: 0.0042
+                error:
+                  description: errno name of the failure, null on a reply.
+                  type: str
+                  returned: always
+                  sample: ECONNREFUSED
+            errors:
+              description: Targets that could not be probed, each with C(source), C(path) and C(message).
+              type: list
+              elements: dict
+              returned: always
+              sample: []
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.badgateway.doctor.plugins.module_utils.probes import collect_probes, probe_targets_from_nginx
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            targets=dict(type="list", elements="dict", default=[], options=dict(
+                url=dict(type="str", required=True),
+                route=dict(type="str"),
+                via=dict(type="str", choices=["direct", "nginx"], default="direct"),
+                endpoint=dict(type="dict"),
+                host_header=dict(type="str"),
+            )),
+            nginx=dict(type="dict"),
+            via=dict(type="list", elements="str", choices=["direct", "nginx"], default=["direct", "nginx"]),
+            path=dict(type="str"),
+            host_header=dict(type="str"),
+            timeout=dict(type="float", default=3.0),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    if p["timeout"] <= 0:
+        module.fail_json(msg="Option timeout must be positive, got %s." % p["timeout"])
+    if p["targets"]:
+        targets = p["targets"]
+    else:
+        targets = probe_targets_from_nginx(p["nginx"] or {}, via=p["via"], path=p["path"], host_header=p["host_header"])
+    probes = collect_probes(targets, timeout=p["timeout"], path=p["path"] or "/", host_header=p["host_header"])
+    module.exit_json(changed=False, probes=probes, ansible_facts={"badgateway": {"probes": probes}})
+
+
+if __name__ == "__main__":
+    main()

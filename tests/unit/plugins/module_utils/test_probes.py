@@ -1,0 +1,279 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import socket
+import struct
+import threading
+
+import pytest
+
+from ansible_collections.badgateway.doctor.plugins.module_utils import probes as P
+
+
+# ---------------------------------------------------------------- pure parts
+
+@pytest.mark.parametrize("url, expected", [
+    ("http://unix:/run/g.sock:/x", {"scheme": "http", "unix": "/run/g.sock", "host": None, "port": None, "path": "/x"}),
+    ("http://unix:/run/g.sock", {"scheme": "http", "unix": "/run/g.sock", "host": None, "port": None, "path": None}),
+    ("http://127.0.0.1:8000/a?b", {"scheme": "http", "unix": None, "host": "127.0.0.1", "port": 8000, "path": "/a?b"}),
+    ("http://[::1]:8000/", {"scheme": "http", "unix": None, "host": "::1", "port": 8000, "path": "/"}),
+    ("https://example.test", {"scheme": "https", "unix": None, "host": "example.test", "port": 443, "path": None}),
+])
+def test_parse_url(url, expected):
+    assert P.parse_url(url) == expected
+
+
+@pytest.mark.parametrize("bad", ["ftp://x/", "127.0.0.1:80", "http://unix::/", "http://[::1:80/", "http://:80/"])
+def test_parse_url_rejects(bad):
+    with pytest.raises(ValueError):
+        P.parse_url(bad)
+
+
+def test_make_url_roundtrip():
+    assert P.make_url(unix="/run/g.sock", path="/api/") == "http://unix:/run/g.sock:/api/"
+    assert P.make_url(host="::1", port=8000) == "http://[::1]:8000/"
+    assert P.make_url(host="127.0.0.1", port=80) == "http://127.0.0.1/"
+    assert P.make_url(host="127.0.0.1", port=443, scheme="https") == "https://127.0.0.1/"
+    assert P.parse_url(P.make_url(host="::1", port=81, path="/p"))["host"] == "::1"
+
+
+def test_status_line():
+    assert P.parse_status_line(b"HTTP/1.1 502 Bad Gateway\r\n") == 502
+    assert P.parse_status_line(b"HTTP/1.0 200\r\n") == 200
+    for bad in (b"", b"\x00\x10\x00\x00", b"SSH-2.0-OpenSSH\r\n", b"HTTP/1.1 abc\r\n"):
+        with pytest.raises(P.ProbeError) as info:
+            P.parse_status_line(bad)
+        assert info.value.name == "EPROTO"
+
+
+@pytest.mark.parametrize("location, path", [
+    ("/", "/"), ("/asgi/", "/asgi/"), ("^~ /static/", "/static/"), ("= /health", "/health"),
+    ("~ ^/api", "/"), ("~* \\.php$", "/"), ("@fallback", "/"), ("/a > /a/b", "/a/b"), ("/a > ~ x", "/"), (None, "/"),
+])
+def test_location_path(location, path):
+    assert P.location_path(location) == path
+
+
+NGINX = {
+    "routes": [
+        {"id": "app.example:80 /", "server_names": ["app.example", "www.app.example"], "location": "/",
+         "listen": [{"raw": "80", "host": None, "port": 80, "unix": None, "ssl": False, "ipv6": False}],
+         "directive": "proxy_pass", "protocol": "http", "dynamic": False,
+         "endpoints": [{"kind": "unix", "path": "/run/gunicorn/gunicorn.sock"}]},
+        {"id": "_:8080 /api/", "server_names": ["_"], "location": "/api/",
+         "listen": [{"raw": "[::]:8443 ssl", "host": "::", "port": 8443, "unix": None, "ssl": True, "ipv6": True},
+                    {"raw": "[::]:8080", "host": "[::]", "port": 8080, "unix": None, "ssl": False, "ipv6": True}],
+         "directive": "proxy_pass", "protocol": "http", "dynamic": False,
+         "endpoints": [{"kind": "tcp", "host": "localhost", "port": 8000, "family": "name",
+                        "addresses": [{"family": "inet6", "address": "::1"}, {"family": "inet", "address": "127.0.0.1"}]}]},
+        {"id": "_:80 ~ ^/dyn", "server_names": [], "location": "~ ^/dyn",
+         "listen": [{"raw": "127.0.0.2:80", "host": "127.0.0.2", "port": 80, "unix": None, "ssl": False, "ipv6": False}],
+         "directive": "proxy_pass", "protocol": "http", "dynamic": True, "endpoints": []},
+    ],
+}
+
+
+def test_probe_targets_from_nginx():
+    targets = P.probe_targets_from_nginx(NGINX)
+    got = [(t["route"], t["via"], t["url"], t["host_header"]) for t in targets]
+    assert got == [
+        ("app.example:80 /", "direct", "http://unix:/run/gunicorn/gunicorn.sock:/", "app.example"),
+        ("app.example:80 /", "nginx", "http://127.0.0.1/", "app.example"),
+        ("_:8080 /api/", "direct", "http://[::1]:8000/", None),
+        ("_:8080 /api/", "direct", "http://127.0.0.1:8000/", None),
+        ("_:8080 /api/", "nginx", "http://[::1]:8080/api/", None),
+        ("_:80 ~ ^/dyn", "nginx", "http://127.0.0.2/", None),
+    ]
+    assert targets[0]["endpoint"] == {"kind": "unix", "path": "/run/gunicorn/gunicorn.sock"}
+    assert targets[1]["endpoint"] is None
+    only_nginx = P.probe_targets_from_nginx(NGINX, via=["nginx"], path="/health", host_header="h")
+    assert [(t["url"], t["host_header"]) for t in only_nginx] == [
+        ("http://127.0.0.1/health", "h"), ("http://[::1]:8080/health", "h"), ("http://127.0.0.2/health", "h")]
+    assert P.probe_targets_from_nginx(None) == [] and P.probe_targets_from_nginx({"routes": [None, {}]}) == []
+
+
+# ---------------------------------------------------------------- real sockets
+
+class Server:
+    """A tiny threaded server on a unix path or 127.0.0.1:0 with a canned behaviour."""
+
+    def __init__(self, behaviour, unix=None):
+        self.behaviour = behaviour
+        self.requests = []
+        if unix:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.bind(unix)
+            self.url = "http://unix:%s:/" % unix
+        else:
+            self.sock = socket.socket()
+            self.sock.bind(("127.0.0.1", 0))
+            self.url = "http://127.0.0.1:%d/" % self.sock.getsockname()[1]
+        self.sock.listen(8)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                conn, _addr = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                if self.behaviour == "silent":
+                    self.stop.wait(5)
+                    continue
+                conn.settimeout(2)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                self.requests.append(data)
+                if self.behaviour == "http":
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                elif self.behaviour == "502":
+                    conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+                elif self.behaviour == "uwsgi":
+                    conn.sendall(b"\x00\x10\x00\x00garbage")
+                elif self.behaviour == "binary-open":  # replies non-HTTP without a line end and keeps the connection
+                    conn.sendall(b"\x00\x10\x00\x00")
+                    self.stop.wait(5)
+                elif self.behaviour == "reset":
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    def close(self):
+        self.stop.set()
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        self.thread.join(6)
+
+
+@pytest.fixture
+def server(tmp_path):
+    made = []
+
+    def make(behaviour, unix=False):
+        srv = Server(behaviour, str(tmp_path / ("%s.sock" % behaviour)) if unix else None)
+        made.append(srv)
+        return srv
+    yield make
+    for srv in made:
+        srv.close()
+
+
+def test_probe_unix_http_200_with_host_and_path(server):
+    srv = server("http", unix=True)
+    status, latency, err = P.http_probe(srv.url.rsplit(":", 1)[0], path="/health", host_header="app.example")
+    assert (status, err) == (200, None) and 0 <= latency < 3
+    assert srv.requests[0].startswith(b"GET /health HTTP/1.0\r\nHost: app.example\r\n")
+    assert b"Connection: close" in srv.requests[0]
+
+
+def test_collect_probes_outcomes(server, tmp_path):
+    ok = server("http")
+    bad = server("502", unix=True)
+    uwsgi = server("uwsgi", unix=True)
+    reset = server("reset")
+    silent = server("silent")
+    binary = server("binary-open")
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    refused_port = free.getsockname()[1]
+    free.close()
+    targets = [
+        {"route": "r1", "via": "direct", "url": ok.url},
+        {"route": "r1", "via": "nginx", "url": bad.url},
+        {"route": "r2", "via": "direct", "url": uwsgi.url, "endpoint": {"kind": "unix", "path": "x"}},
+        {"route": "r3", "via": "direct", "url": reset.url},
+        {"route": "r4", "via": "direct", "url": "http://127.0.0.1:%d/" % refused_port},
+        {"route": "r5", "via": "direct", "url": "http://unix:%s:/" % (tmp_path / "missing.sock")},
+        {"route": "r6", "via": "direct", "url": silent.url},
+        {"route": "r7", "url": "gopher://x/"},
+        {"route": "r8"},
+        {"route": "r9", "url": binary.url},
+        {"route": "r1-again", "via": "direct", "url": ok.url},
+    ]
+    facts = P.collect_probes(targets, timeout=0.5)
+    res = [(r["route"], r["ok"], r["status"], r["error"]) for r in facts["results"]]
+    assert res == [
+        ("r1", True, 200, None),
+        ("r1", False, 502, None),
+        ("r2", False, None, "EPROTO"),
+        ("r3", False, None, "ECONNRESET"),
+        ("r4", False, None, "ECONNREFUSED"),
+        ("r5", False, None, "ENOENT"),
+        ("r6", False, None, "ETIMEDOUT"),
+        ("r7", False, None, "EINVAL"),
+        ("r9", False, None, "EPROTO"),
+        ("r1-again", True, 200, None),
+    ]
+    assert len(ok.requests) == 1  # identical probe sent once
+    assert facts["results"][2]["endpoint"] == {"kind": "unix", "path": "x"}
+    assert facts["results"][6]["latency"] >= 0.5
+    assert facts["results"][8]["latency"] < 0.5   # EPROTO at once, not after the timeout
+    assert len(facts["errors"]) == 2  # the gopher URL and the target without url
+    json.dumps(facts)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to another user")
+def test_probe_eacces_as_other_user(server, tmp_path):
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user nobody")
+    os.chmod(str(tmp_path), 0o755)
+    srv = server("http", unix=True)
+    sock_path = srv.url[len("http://unix:"):-2]
+    os.chmod(sock_path, 0o600)
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: drop to nobody and probe; never return into pytest
+        try:
+            os.close(read_fd)
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            os.write(write_fd, json.dumps(P.http_probe(srv.url, timeout=1)).encode())
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    status, _latency, err = json.loads(data)
+    assert (status, err) == (None, "EACCES")
+
+
+def test_probe_unix_full_backlog_is_eagain(tmp_path):
+    """Like nginx, a unix connect() to a full accept queue fails at once with EAGAIN."""
+    path = str(tmp_path / "full.sock")
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(path)
+    srv.listen(0)
+    clients = []
+    try:
+        for _attempt in range(8):
+            c = socket.socket(socket.AF_UNIX)
+            c.setblocking(False)
+            clients.append(c)
+            try:
+                c.connect(path)
+            except BlockingIOError:
+                break
+        else:
+            pytest.skip("could not fill the accept queue")
+        status, latency, err = P.http_probe("http://unix:%s:/" % path, timeout=2)
+        assert (status, err) == (None, "EAGAIN") and latency < 1
+    finally:
+        for c in clients:
+            c.close()
+        srv.close()
