@@ -1,0 +1,273 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Value syntax as nginx reads it: durations, sizes, listen, pass targets, name resolution."""
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from ansible_collections.badgateway.doctor.plugins.module_utils import _nginx_values as V
+
+
+@pytest.mark.parametrize("text, seconds", [
+    ("60", 60.0),
+    ("60s", 60.0),
+    ("1m30s", 90.0),
+    ("1m 30s", 90.0),
+    ("500ms", 0.5),
+    ("1s500ms", 1.5),
+    ("2h", 7200.0),
+    ("1h 30m", 5400.0),
+    ("1d", 86400.0),
+    ("1w", 604800.0),
+    ("1M", 30 * 86400.0),
+    ("1y", 365 * 86400.0),
+    ("0", 0.0),
+    ("1m30", 90.0),  # a bare number at the end is seconds
+])
+def test_parse_duration(text, seconds):
+    assert V.parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "abc", "30s1m", "1x", "10 20", "s", "1.5s", "-1s", "1mm"])
+def test_parse_duration_rejects(text):
+    with pytest.raises(ValueError):
+        V.parse_duration(text)
+
+
+@pytest.mark.parametrize("text, size", [
+    ("8192", 8192), ("16k", 16384), ("16K", 16384), ("1m", 1048576), ("4M", 4194304),
+    ("1g", 1073741824), ("0", 0),
+])
+def test_parse_size(text, size):
+    assert V.parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "k", "1.5m", "10kb", "1t", "-1", "1 k"])
+def test_parse_size_rejects(text):
+    with pytest.raises(ValueError):
+        V.parse_size(text)
+
+
+def test_page_size_is_the_machines():
+    import os
+    assert V.page_size() == os.sysconf("SC_PAGESIZE")
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["80"], {"host": "*", "port": 80, "unix": None, "ssl": False, "default_server": False, "ipv6": False}),
+    (["*:80"], {"host": "*", "port": 80, "unix": None, "ipv6": False}),
+    (["[::]:80", "ipv6only=on"], {"host": "::", "port": 80, "ipv6": True}),
+    (["127.0.0.1:8080", "default_server", "ssl"], {"host": "127.0.0.1", "port": 8080, "ssl": True, "default_server": True}),
+    (["unix:/run/nginx.sock"], {"host": None, "port": None, "unix": "/run/nginx.sock"}),
+    (["127.0.0.1"], {"host": "127.0.0.1", "port": 80}),
+    (["localhost:8000"], {"host": "localhost", "port": 8000, "ipv6": False}),
+    (["[::1]"], {"host": "::1", "port": 80, "ipv6": True}),
+    (["[0:0::1]:8443", "ssl", "http2"], {"host": "::1", "port": 8443, "ssl": True, "ipv6": True}),
+    (["443", "ssl", "default"], {"host": "*", "port": 443, "ssl": True, "default_server": True}),
+])
+def test_parse_listen(args, expect):
+    got = V.parse_listen(args)
+    assert got["raw"] == " ".join(args)
+    for key, value in expect.items():
+        assert got[key] == value, key
+    assert set(got) == {"raw", "host", "port", "unix", "ssl", "default_server", "ipv6"}
+
+
+@pytest.mark.parametrize("args", [[], ["80000"], ["host:http"], ["[::1"], ["::1:80"]])
+def test_parse_listen_rejects(args):
+    with pytest.raises(ValueError):
+        V.parse_listen(args)
+
+
+def test_default_listen_is_star_80():
+    assert V.default_listen() == V.parse_listen(["*:80"])
+
+
+# --------------------------------------------------------------------------- pass targets
+
+
+def _target(directive, target, upstreams=()):
+    return V.parse_pass_target(directive, target, upstreams)
+
+
+@pytest.mark.parametrize("directive, target, path, uri", [
+    ("proxy_pass", "http://unix:/run/x.sock:/prefix", "/run/x.sock", "/prefix"),
+    ("proxy_pass", "http://unix:/run/x.sock", "/run/x.sock", None),
+    ("proxy_pass", "http://unix:/run/x.sock:", "/run/x.sock", ""),
+    ("uwsgi_pass", "unix:/run/x.sock", "/run/x.sock", None),
+    ("fastcgi_pass", "unix:/run/php/php8.2-fpm.sock", "/run/php/php8.2-fpm.sock", None),
+    ("uwsgi_pass", "unix:///run/isso.sock", "/run/isso.sock", None),
+    ("scgi_pass", "unix:/run/scgi.sock", "/run/scgi.sock", None),
+    ("grpc_pass", "unix:/run/grpc.sock", "/run/grpc.sock", None),
+    ("uwsgi_pass", "uwsgi://unix:/run/x.sock", "/run/x.sock", None),
+])
+def test_unix_socket_targets(directive, target, path, uri):
+    got = _target(directive, target)
+    assert got["problem"] is None
+    assert got["endpoint"] == {"kind": "unix", "path": path}
+    assert got["uri"] == uri
+    assert got["upstream"] is None
+    assert got["dynamic"] is False
+
+
+@pytest.mark.parametrize("directive, target, protocol, host, port, family", [
+    ("proxy_pass", "http://127.0.0.1:8000", "http", "127.0.0.1", 8000, "inet"),
+    ("proxy_pass", "http://127.0.0.1:8000/", "http", "127.0.0.1", 8000, "inet"),
+    ("proxy_pass", "http://127.0.0.1", "http", "127.0.0.1", 80, "inet"),
+    ("proxy_pass", "https://backend.example", "https", "backend.example", 443, "name"),
+    ("proxy_pass", "HTTP://[::1]:8001/api/", "http", "::1", 8001, "inet6"),
+    ("proxy_pass", "http://localhost:8000", "http", "localhost", 8000, "name"),
+    ("uwsgi_pass", "127.0.0.1:3031", "uwsgi", "127.0.0.1", 3031, "inet"),
+    ("uwsgi_pass", "suwsgi://127.0.0.1:3031", "uwsgi", "127.0.0.1", 3031, "inet"),
+    ("fastcgi_pass", "127.0.0.1:9000", "fastcgi", "127.0.0.1", 9000, "inet"),
+    ("scgi_pass", "[::1]:4000", "scgi", "::1", 4000, "inet6"),
+    ("grpc_pass", "grpc://127.0.0.1:50051", "grpc", "127.0.0.1", 50051, "inet"),
+    ("grpc_pass", "grpcs://api.internal:443", "grpcs", "api.internal", 443, "name"),
+    ("grpc_pass", "127.0.0.1:50051", "grpc", "127.0.0.1", 50051, "inet"),
+])
+def test_tcp_targets(directive, target, protocol, host, port, family):
+    got = _target(directive, target)
+    assert got["problem"] is None
+    assert got["protocol"] == protocol
+    ep = got["endpoint"]
+    assert (ep["kind"], ep["host"], ep["port"], ep["family"]) == ("tcp", host, port, family)
+    if family == "name":
+        assert ep["addresses"] == []
+    else:
+        assert ep["addresses"] == [{"family": family, "address": host}]
+
+
+@pytest.mark.parametrize("directive, target", [
+    ("fastcgi_pass", "127.0.0.1"),
+    ("uwsgi_pass", "app"),
+    ("scgi_pass", "localhost"),
+    ("grpc_pass", "grpc://127.0.0.1"),
+    ("proxy_pass", "127.0.0.1:8000"),         # no scheme
+    ("proxy_pass", "http://127.0.0.1:http"),   # no numeric port
+    ("proxy_pass", "http://:8000"),
+])
+def test_targets_nginx_rejects(directive, target):
+    got = _target(directive, target)
+    assert got["problem"]
+    assert got["endpoint"] is None
+
+
+@pytest.mark.parametrize("directive, target, name", [
+    ("proxy_pass", "http://wsgi_app", "wsgi_app"),
+    ("proxy_pass", "http://wsgi_app/prefix/", "wsgi_app"),
+    ("proxy_pass", "https://WSGI_App", "wsgi_app"),   # nginx compares names case-insensitively
+    ("uwsgi_pass", "wsgi_app", "wsgi_app"),
+    ("fastcgi_pass", "wsgi_app", "wsgi_app"),
+    ("grpc_pass", "grpc://wsgi_app", "wsgi_app"),
+])
+def test_upstream_names(directive, target, name):
+    got = _target(directive, target, ["wsgi_app", "other"])
+    assert got["upstream"] == name
+    assert got["endpoint"] is None
+    assert got["problem"] is None
+
+
+def test_upstream_with_a_port_is_an_error_not_a_host():
+    got = _target("proxy_pass", "http://wsgi_app:8000", ["wsgi_app"])
+    assert got["upstream"] is None and got["endpoint"] is None
+    assert "may not have a port" in got["problem"]
+
+
+def test_names_that_are_not_upstreams_are_hosts():
+    got = _target("proxy_pass", "http://app", ["wsgi_app"])
+    assert got["upstream"] is None
+    assert got["endpoint"]["host"] == "app" and got["endpoint"]["port"] == 80
+
+
+@pytest.mark.parametrize("target, endpoint_host, upstream", [
+    ("$backend", None, None),
+    ("http://$host:8000", None, None),
+    ("http://127.0.0.1:8000$request_uri", "127.0.0.1", None),
+    ("http://wsgi_app/$1", None, "wsgi_app"),
+    ("http://backend$suffix", None, None),       # the variable is part of the host name
+    ("http://127.0.0.1:80$port_tail", None, None),
+])
+def test_variables_make_a_target_dynamic(target, endpoint_host, upstream):
+    got = _target("proxy_pass", target, ["wsgi_app"])
+    assert got["dynamic"] is True
+    assert got["problem"] is None
+    assert got["upstream"] == upstream
+    if endpoint_host is None:
+        assert got["endpoint"] is None
+    else:
+        assert got["endpoint"]["host"] == endpoint_host
+
+
+# --------------------------------------------------------------------------- upstream servers
+
+
+def test_upstream_server_address_default_port_80():
+    assert V.parse_upstream_server_address("app.internal")["port"] == 80
+    assert V.parse_upstream_server_address("127.0.0.1:8000")["port"] == 8000
+    assert V.parse_upstream_server_address("unix:/run/gunicorn.sock") == {"kind": "unix", "path": "/run/gunicorn.sock"}
+    assert V.parse_upstream_server_address("[::1]:8000")["family"] == "inet6"
+
+
+def test_server_params_defaults_and_values():
+    params, problems = V.parse_server_params([])
+    assert params == V.DEFAULT_SERVER_PARAMS and problems == []
+    params, problems = V.parse_server_params(
+        ["weight=5", "max_fails=3", "fail_timeout=30s", "backup", "down", "max_conns=10", "resolve",
+         "slow_start=1m", "route=a"])
+    assert problems == []
+    assert params == {"weight": 5, "max_fails": 3, "fail_timeout": 30.0, "backup": True, "down": True,
+                      "max_conns": 10, "resolve": True, "slow_start": 60.0, "route": "a"}
+    params, problems = V.parse_server_params(["weight=x", "fail_timeout=soon"])
+    assert len(problems) == 2
+    assert params["weight"] == 1 and params["fail_timeout"] == 10.0
+
+
+# --------------------------------------------------------------------------- resolution
+
+
+def _fake_gai(results):
+    calls = []
+
+    def gai(host, port, family, type_, proto, flags):
+        calls.append((host, port, family, type_, flags))
+        if isinstance(results, Exception):
+            raise results
+        return [(fam, socket.SOCK_STREAM, 6, "", addr) for fam, addr in results]
+    return gai, calls
+
+
+def test_resolve_keeps_resolver_order_and_dedups():
+    gai, calls = _fake_gai([
+        (socket.AF_INET6, ("::1", 8000, 0, 0)),
+        (socket.AF_INET, ("127.0.0.1", 8000)),
+        (socket.AF_INET6, ("::1", 8000, 0, 0)),
+        (socket.AF_INET6, ("fe80::1%eth0", 8000, 0, 2)),
+    ])
+    got = V.resolve_addresses("localhost", 8000, gai)
+    assert got == [{"family": "inet6", "address": "::1"}, {"family": "inet", "address": "127.0.0.1"},
+                   {"family": "inet6", "address": "fe80::1"}]
+    # asked like nginx asks: any family, stream sockets, AI_ADDRCONFIG
+    assert calls == [("localhost", 8000, socket.AF_UNSPEC, socket.SOCK_STREAM, getattr(socket, "AI_ADDRCONFIG", 0))]
+
+
+def test_resolve_real_localhost():
+    got = V.resolve_addresses("localhost", 80)
+    assert got, "localhost does not resolve on this machine"
+    assert all(a["family"] in ("inet", "inet6") for a in got)
+    assert {"family": "inet", "address": "127.0.0.1"} in got or {"family": "inet6", "address": "::1"} in got
+
+
+def test_resolve_failure_raises_oserror():
+    gai, _calls = _fake_gai(socket.gaierror(-2, "Name or service not known"))
+    with pytest.raises(OSError):
+        V.resolve_addresses("nowhere.invalid", 80, gai)
+
+
+@pytest.mark.parametrize("version, new", [
+    (None, False), ("1.22.1", False), ("1.29.6", False), ("1.29.7", True), ("1.30.0", True),
+    ("1.31.4", True), ("2.0", True), ("1.21.4.1", False), ("garbage", False),
+])
+def test_keepalive_defaults_by_version(version, new):
+    assert V.keepalive_by_default(version) is new
