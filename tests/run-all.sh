@@ -4,8 +4,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 BIN=${VENV:-.venv}/bin
+case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
 export ANSIBLE_COLLECTIONS_PATH=$PWD/tests/output/collections
-export ANSIBLE_NOCOLOR=1 PY_COLORS=0
+export ANSIBLE_NOCOLOR=1 PY_COLORS=0 NO_COLOR=1
+export PATH="$BIN:$PATH"
 
 declare -a names=() results=() times=()
 stage() {
@@ -39,9 +41,10 @@ build_and_doc() {
 }
 
 stage unit "$BIN/python" -m pytest tests/unit -q -p no:cacheprovider
-stage sanity env VENV="$PWD/${VENV:-.venv}" bash tests/sanity.sh
+stage sanity env VENV="${BIN%/bin}" bash tests/sanity.sh
 stage lint "$BIN/ansible-lint" --profile production
 stage build-install-doc build_and_doc
+stage molecule "$BIN/molecule" test -s diagnose
 stage integration "$BIN/python" -m pytest tests/integration -q -rs -p no:cacheprovider
 
 echo
