@@ -1,0 +1,350 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""systemd helpers: is systemd running, list service units, ``systemctl show`` for many units at
+once (drop-ins are merged by systemd itself), parsing of the ``show`` text and of unit files.
+
+Standard library only; every function reports problems through an ``errors`` list.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import time
+
+SHOW_CHUNK = 150
+
+SERVICE_PROPS = (
+    "Id", "LoadState", "FragmentPath", "DropInPaths", "User", "Group", "WorkingDirectory", "EnvironmentFiles",
+    "Environment", "ExecStart", "RuntimeDirectory", "RuntimeDirectoryMode", "PrivateTmp", "UMask", "Restart",
+    "MemoryMax", "Requires", "After", "ActiveState", "SubState", "Result", "NRestarts", "ExecMainStatus",
+    "ExecMainCode", "ActiveEnterTimestampMonotonic", "MainPID", "TriggeredBy",
+)
+SOCKET_PROPS = ("Id", "LoadState", "Listen", "SocketUser", "SocketGroup", "SocketMode", "Triggers", "ActiveState")
+# properties that systemctl may print once per list element
+_MULTI = ("EnvironmentFiles", "ExecStart", "Listen", "DropInPaths")
+
+
+def _err(errors, source, path, message):
+    errors.append({"source": source, "path": path, "message": message})
+
+
+def c_env():
+    env = dict(os.environ)
+    for k in ("LC_ALL", "LANG", "LANGUAGE"):
+        env.pop(k, None)
+    env.update({"LC_ALL": "C", "SYSTEMD_PAGER": "", "SYSTEMD_COLORS": "0", "SYSTEMD_LOG_COLOR": "0"})
+    return env
+
+
+def run(cmd, timeout=30):
+    """Run a command with a C locale. Returns (rc, stdout, stderr); rc None when it could not start."""
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=c_env(),
+                              stdin=subprocess.DEVNULL, timeout=timeout, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, "", str(exc)
+    return proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
+
+
+def systemd_running():
+    """(bool, reason): systemd is PID 1 and systemctl is present."""
+    if not shutil.which("systemctl"):
+        return False, "systemctl not found"
+    if not os.path.isdir("/run/systemd/system"):
+        return False, "systemd is not running as PID 1 on this host (/run/systemd/system is missing)"
+    return True, None
+
+
+def list_service_units(errors):
+    """Names of all service units: unit files (templates skipped) and loaded units (incl. inactive/failed)."""
+    names = []
+    seen = set()
+    for cmd in (["systemctl", "list-unit-files", "--type=service", "--no-legend", "--no-pager"],
+                ["systemctl", "list-units", "--all", "--type=service", "--no-legend", "--no-pager", "--plain"]):
+        rc, out, err = run(cmd)
+        if rc != 0:
+            _err(errors, "systemctl", None, "'%s' failed: %s" % (" ".join(cmd[:2]), (err.strip() or "exit %s" % rc)[:300]))
+            continue
+        for line in out.splitlines():
+            parts = line.split()
+            if not parts:
+                continue
+            name = parts[0]
+            if name in ("●", "*") and len(parts) > 1:
+                name = parts[1]
+            if not name.endswith(".service") or name.endswith("@.service") or name in seen:
+                continue
+            seen.add(name)
+            names.append(name)
+    return names
+
+
+def parse_show(text):
+    """Parse ``systemctl show`` output for one or many units into a list of dicts.
+
+    Blocks are separated by blank lines. Properties in ``_MULTI`` that appear several times are
+    collected into lists (always lists for those keys).
+    """
+    blocks = []
+    cur = {}
+    for line in text.splitlines():
+        if not line.strip():
+            if cur:
+                blocks.append(cur)
+                cur = {}
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            continue
+        if key in _MULTI:
+            cur.setdefault(key, [])
+            if value:
+                cur[key].append(value)
+        else:
+            cur[key] = value
+    if cur:
+        blocks.append(cur)
+    return blocks
+
+
+def show(units, props, errors):
+    """``systemctl show -p ... UNIT...`` for many units with one call per chunk. Returns {Id: props}."""
+    result = {}
+    units = list(units)
+    for i in range(0, len(units), SHOW_CHUNK):
+        chunk = units[i:i + SHOW_CHUNK]
+        cmd = ["systemctl", "show", "--no-pager", "-p", ",".join(props), "--"] + chunk
+        rc, out, err = run(cmd)
+        if rc != 0 and not out:
+            _err(errors, "systemctl", None, "systemctl show failed for %s: %s" % (", ".join(chunk[:5]), (err.strip() or "exit %s" % rc)[:300]))
+            continue
+        blocks = parse_show(out)
+        # systemctl prints the blocks in argument order; Id may be an alias target, so map by position
+        for name, block in zip(chunk, blocks):
+            result[name] = block
+    return result
+
+
+def parse_exec(values):
+    """ExecStart values (list of ``{ path=... ; argv[]=... ; ... }`` strings) -> [{path, argv, ignore_errors}]."""
+    out = []
+    if isinstance(values, str):
+        values = [values]
+    for value in values or []:
+        value = value.strip()
+        if value.startswith("{") and value.endswith("}"):
+            value = value[1:-1]
+        fields = {}
+        for part in _split_fields(value):
+            k, sep, v = part.strip().partition("=")
+            if sep:
+                fields[k.strip()] = v.strip()
+        argv_text = fields.get("argv[]", "")
+        try:
+            argv = shlex.split(argv_text)
+        except ValueError:
+            argv = argv_text.split()
+        out.append({"path": fields.get("path") or (argv[0] if argv else None), "argv": argv,
+                    "ignore_errors": fields.get("ignore_errors") == "yes"})
+    return out
+
+
+def _split_fields(value):
+    """Split ``path=/x ; argv[]=/x -a ; ignore_errors=no`` on `` ; `` boundaries that start a known key."""
+    parts = []
+    cur = []
+    tokens = value.split(" ; ")
+    known = ("path=", "argv[]=", "ignore_errors=", "start_time=", "stop_time=", "pid=", "code=", "status=", "flags=")
+    for tok in tokens:
+        if cur and tok.strip().startswith(known):
+            parts.append(" ; ".join(cur))
+            cur = [tok]
+        else:
+            cur.append(tok)
+    if cur:
+        parts.append(" ; ".join(cur))
+    return parts
+
+
+def parse_environment(value):
+    """``Environment=`` show value -> {KEY: VALUE}. Callers must never return the values."""
+    env = {}
+    if not value:
+        return env
+    try:
+        items = shlex.split(value)
+    except ValueError:
+        items = value.split()
+    for item in items:
+        k, sep, v = item.partition("=")
+        if sep and k:
+            env[k] = v
+    return env
+
+
+def parse_environment_files(values):
+    """EnvironmentFiles show values (``/etc/x (ignore_errors=no)``) -> [{path, optional}]."""
+    out = []
+    if isinstance(values, str):
+        values = [values]
+    for value in values or []:
+        value = value.strip()
+        optional = False
+        if value.endswith(")") and " (ignore_errors=" in value:
+            value, _sep, flag = value.rpartition(" (ignore_errors=")
+            optional = flag.startswith("yes")
+        if value.startswith("-"):
+            optional = True
+            value = value[1:]
+        if value:
+            out.append({"path": value, "optional": optional})
+    return out
+
+
+def parse_listen(values):
+    """Socket ``Listen=`` values (``/run/x.sock (Stream)``) -> [str] of stream listeners."""
+    out = []
+    if isinstance(values, str):
+        values = [values]
+    for value in values or []:
+        addr, _sep, kind = value.strip().rpartition(" (")
+        if not addr:
+            addr, kind = value.strip(), "Stream)"
+        if kind.rstrip(")") == "Stream":
+            out.append(addr)
+    return out
+
+
+def split_list(value):
+    return [v for v in (value or "").split() if v]
+
+
+def to_int(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def to_bool(value):
+    if value is None or value == "":
+        return None
+    return value.strip().lower() in ("yes", "true", "1", "on")
+
+
+def to_size(value):
+    if value in (None, "", "infinity", "[not set]"):
+        return None
+    return to_int(value)
+
+
+def to_mode(value):
+    if value in (None, "", "[not set]"):
+        return None
+    try:
+        return "%04o" % int(value, 8)
+    except ValueError:
+        return value
+
+
+_EXIT_CODES = {"1": "exited", "2": "killed", "3": "dumped", "exited": "exited", "killed": "killed", "dumped": "dumped"}
+
+
+def monotonic_to_epoch(usec, now=None, mono=None):
+    """systemd CLOCK_MONOTONIC microseconds -> epoch seconds (None for 0 / invalid)."""
+    usec = to_int(usec)
+    if not usec:
+        return None
+    now = time.time() if now is None else now
+    mono = time.monotonic() if mono is None else mono
+    return now - (mono - usec / 1e6)
+
+
+def state_from_show(props, now=None, mono=None):
+    """The ``state`` dict of an AppServer from ``systemctl show`` properties."""
+    main_pid = to_int(props.get("MainPID"))
+    status = to_int(props.get("ExecMainStatus"))
+    code = props.get("ExecMainCode")
+    return {
+        "active_state": props.get("ActiveState") or None,
+        "sub_state": props.get("SubState") or None,
+        "result": props.get("Result") or None,
+        "n_restarts": to_int(props.get("NRestarts")) or 0,
+        "exec_main_status": status,
+        "exec_main_code": _EXIT_CODES.get(code) if code not in (None, "", "0") else None,
+        "active_enter": monotonic_to_epoch(props.get("ActiveEnterTimestampMonotonic"), now, mono),
+        "main_pid": main_pid or None,
+        "load_state": props.get("LoadState") or None,
+    }
+
+
+# --------------------------------------------------------------------------- unit files (no systemctl)
+
+def parse_unit_file(text):
+    """Parse unit file text into {section: [(key, value)]} (continuation lines joined, comments dropped)."""
+    sections = {}
+    cur = None
+    pending = ""
+    for raw in text.splitlines():
+        line = pending + raw.strip() if pending else raw.strip()
+        pending = ""
+        if line.endswith("\\"):
+            pending = line[:-1] + " "
+            continue
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            cur = sections.setdefault(line[1:-1], [])
+            continue
+        if cur is None:
+            continue
+        key, sep, value = line.partition("=")
+        if sep:
+            cur.append((key.strip(), value.strip()))
+    return sections
+
+
+UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/systemd/system", "/lib/systemd/system",
+             "/usr/lib/systemd/system")
+
+
+def read_unit(name, dirs=UNIT_DIRS):
+    """Read a unit file plus its drop-ins (``NAME.d/*.conf``) without systemctl; later settings win,
+    an empty assignment resets a list. Returns (fragment_path|None, dropin_paths, {section: {key: [values]}})."""
+    fragment = None
+    for d in dirs:
+        p = os.path.join(d, name)
+        if os.path.isfile(p):
+            fragment = p
+            break
+    merged = {}
+    dropins = []
+    files = [fragment] if fragment else []
+    seen = {}
+    for d in reversed(dirs):
+        dd = os.path.join(d, name + ".d")
+        try:
+            for fn in sorted(os.listdir(dd)):
+                if fn.endswith(".conf"):
+                    seen[fn] = os.path.join(dd, fn)
+        except OSError:
+            continue
+    for fn in sorted(seen):
+        dropins.append(seen[fn])
+    for path in files + dropins:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                parsed = parse_unit_file(f.read())
+        except OSError:
+            continue
+        for section, items in parsed.items():
+            sec = merged.setdefault(section, {})
+            for key, value in items:
+                if value == "":
+                    sec[key] = []
+                else:
+                    sec.setdefault(key, []).append(value)
+    return fragment, dropins, merged
