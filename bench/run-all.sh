@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark, one after another, each printing its ratios against the
+# reference tool it is measured against in the same run. Results: bench/out/*.json.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+PY=${VENV:-.venv}/bin/python
+rc=0
+for b in bench_parser bench_listeners bench_logs bench_gateway bench_diagnose; do
+  echo "==================== $b ===================="
+  "$PY" "bench/$b.py" || { echo "$b failed"; rc=1; }
+done
+exit $rc
