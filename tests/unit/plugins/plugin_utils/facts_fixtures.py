@@ -1,0 +1,32 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
+COLLECTIONS = os.path.join(REPO, "tests", "output", "collections")
+FIXTURES = os.path.join(REPO, "tests", "unit", "fixtures", "facts")
+
+
+def ensure_collection_path():
+    link = os.path.join(COLLECTIONS, "ansible_collections", "badgateway", "doctor")
+    if not os.path.exists(link):
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        os.symlink(REPO, link)
+    if COLLECTIONS not in sys.path:
+        sys.path.insert(0, COLLECTIONS)
+
+
+ensure_collection_path()
+
+
+def load_fixture(name):
+    with open(os.path.join(FIXTURES, f"{name}.json"), encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def one_host(facts, name="web1", address=("10.213.0.2",)):
+    return {name: {"facts": facts, "unreachable": False, "address": list(address), "msg": ""}}

@@ -1,0 +1,81 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The rules on facts recorded from real lab hosts (tests/unit/fixtures/facts/lab/).
+
+Each file holds what ``gateway_facts`` returned on the lab host right after the lab's fault
+catalog (tests/lab/faults.toml) injected the fault named in the file and sent its traffic. The
+faults ran one after another on the same host, so the logs also hold the earlier faults'
+lines: the rules must name the current cause, not history. The expected code and the route
+come from the lab's fault catalog itself.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+
+import pytest
+
+from facts_fixtures import FIXTURES, REPO
+
+from ansible_collections.badgateway.doctor.plugins.plugin_utils import rules
+
+try:
+    import tomllib
+except ImportError:   # Python < 3.11
+    tomllib = None
+
+LAB = os.path.join(FIXTURES, "lab")
+FAULTS_TOML = os.path.join(REPO, "tests", "lab", "faults.toml")
+
+
+def _catalog():
+    if tomllib is None or not os.path.exists(FAULTS_TOML):
+        return {}
+    with open(FAULTS_TOML, "rb") as fh:
+        return {f["name"]: f for f in tomllib.load(fh).get("fault", [])}
+
+
+CATALOG = _catalog()
+RECORDED = sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(LAB, "*.json")))
+
+
+def _evaluate(name):
+    with open(os.path.join(LAB, f"{name}.json"), encoding="utf-8") as fh:
+        data = json.load(fh)
+    addresses = data.get("addresses", {})
+    hosts = {h: {"facts": f, "unreachable": False, "address": addresses.get(h, []), "msg": ""} for h, f in data["hosts"].items()}
+    return data, rules.evaluate(hosts)
+
+
+def _route_for(facts, path):
+    """The route id whose (prefix) location is the longest match for ``path``."""
+    best = None
+    for r in facts["nginx"]["routes"]:
+        loc = r["location"]
+        if not loc.startswith(("=", "~", "@")) and path.startswith(loc) and (best is None or len(loc) > len(best["location"])):
+            best = r
+    return best["id"] if best else None
+
+
+@pytest.mark.parametrize("name", [n for n in RECORDED if n.startswith("healthy")])
+def test_recorded_healthy_lab_is_quiet(name):
+    _data, res = _evaluate(name)
+    for host in res["hosts"].values():
+        assert host["status"] == "ok"
+        assert not [f for f in host["findings"] if f["severity"] in ("critical", "warning")]
+
+
+@pytest.mark.parametrize("name", [n for n in RECORDED if not n.startswith("healthy")])
+def test_recorded_fault_first_finding(name):
+    fault = CATALOG.get(name)
+    if fault is None:
+        pytest.skip(f"fault {name} is not in tests/lab/faults.toml (renamed or removed)")
+    data, res = _evaluate(name)
+    host = data.get("target_host") or next(iter(res["hosts"]))
+    first = res["hosts"][host]["findings"][0]
+    assert first["code"] == fault["expect_code"], [f["code"] for f in res["hosts"][host]["findings"]]
+    assert res["hosts"][host]["status"] in ("critical", "warning")
+    expect_path = fault.get("expect", {}).get("path", "/").split("?")[0]
+    if first["route"] is not None or not first["code"].startswith("NGINX_CONFIG_"):
+        assert first["route"] == _route_for(data["hosts"][host], expect_path)
