@@ -55,5 +55,5 @@ bench: venv collection-link
 	@bash bench/run-all.sh
 
 clean:
-	-$(LAB) down --all
+	-$(LAB) down --name bgd; $(LAB) down --name bgd-s; $(LAB) down --name bgd-demo
 	rm -rf dist tests/output .pytest_cache badgateway-report

@@ -26,7 +26,7 @@ build_and_doc() {
   tmp=$(mktemp -d /tmp/bgd-build.XXXXXX)
   "$BIN/ansible-galaxy" collection build --force --output-path "$tmp/dist" . >/dev/null || rc=1
   if [ $rc -eq 0 ]; then
-    "$BIN/ansible-galaxy" collection install -p "$tmp/coll" "$tmp"/dist/badgateway-doctor-*.tar.gz >/dev/null || rc=1
+    "$BIN/ansible-galaxy" collection install --force -p "$tmp/coll" "$tmp"/dist/badgateway-doctor-*.tar.gz >/dev/null || rc=1
   fi
   if [ $rc -eq 0 ]; then
     ANSIBLE_COLLECTIONS_PATH=$tmp/coll "$BIN/ansible-doc" -l badgateway.doctor | tee "$tmp/doc.txt" || rc=1
