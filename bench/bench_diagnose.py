@@ -44,7 +44,7 @@ def timed(cmd: list, env: dict) -> float:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--hosts", type=int, default=8)
     ap.add_argument("--keep", action="store_true", help="leave the lab up")
@@ -67,7 +67,7 @@ def main() -> int:
             diag_all = diag + ["--forks", str(len(lab.hosts))]
             timed(diag_one, env)  # warm-up: caches, first SSH connections
             samples = {"ping": [], "diagnose_1": [], "diagnose_n": []}
-            for _ in range(args.runs):
+            for _run in range(args.runs):
                 samples["ping"].append(timed(ping, env))
                 samples["diagnose_1"].append(timed(diag_one, env))
                 samples["diagnose_n"].append(timed(diag_all, env))

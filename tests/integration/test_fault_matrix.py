@@ -116,7 +116,7 @@ def test_gate_fails_on_a_critical_fault(lab, tmp_path):
         proc, data = diagnose(lab, tmp_path, since=time.time() - started + 5, fail_on="critical")
         assert data["hosts"][host]["status"] == "critical"
         assert proc.returncode != 0, "the gate let a critical finding through"
-        proc_none, _ = diagnose(lab, tmp_path, since=time.time() - started + 5, fail_on="none")
+        proc_none, _data = diagnose(lab, tmp_path, since=time.time() - started + 5, fail_on="none")
         assert proc_none.returncode == 0, "badgateway_fail_on=none must never fail"
     finally:
         lab.heal("app_stopped", host)
