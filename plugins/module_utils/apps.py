@@ -859,6 +859,8 @@ def _fpm_endpoint(listen):
 # --------------------------------------------------------------------------- units
 
 SHOW_DISCOVER = ("Id", "ExecStart", "MainPID", "TriggeredBy", "LoadState")
+# Words a unit file of an app server contains (its ExecStart); lower-case, as the programs are named.
+UNIT_KEYWORDS = ("gunicorn", "uvicorn", "uwsgi", "hypercorn", "daphne", "php-fpm", "php-cgi", "fpm")
 
 
 def _unit_kind(props):
@@ -875,7 +877,10 @@ def discover_app_units(errors, procs=None):
     if not ok:
         _err(errors, "systemctl", None, "Units were not listed: %s." % why)
         return []
-    names = sd.list_service_units(errors)
+    # Candidates: units whose files mention an app server. systemd then confirms by ExecStart.
+    names = sd.scan_unit_files(UNIT_KEYWORDS, errors=errors)
+    if not names:
+        return []
     info = sd.show(names, SHOW_DISCOVER, errors)
     units = [n for n, p in info.items() if _unit_kind(p)[0]]
     return units
@@ -988,7 +993,9 @@ def _collect(servers, errors, extra_units):
     unit_props = {}
     socket_props = {}
     if have_systemd:
-        names = sd.list_service_units(errors)
+        # Candidates: units whose files mention an app server (read from disk: asking systemd to
+        # enumerate every unit costs PID 1 far more); systemd then confirms each by its ExecStart.
+        names = sd.scan_unit_files(UNIT_KEYWORDS, errors=errors)
         for u in extra_units:
             if u.endswith(".service") and u not in names:
                 names.append(u)

@@ -58,30 +58,6 @@ def systemd_running():
     return True, None
 
 
-def list_service_units(errors):
-    """Names of all service units: unit files (templates skipped) and loaded units (incl. inactive/failed)."""
-    names = []
-    seen = set()
-    for cmd in (["systemctl", "list-unit-files", "--type=service", "--no-legend", "--no-pager"],
-                ["systemctl", "list-units", "--all", "--type=service", "--no-legend", "--no-pager", "--plain"]):
-        rc, out, err = run(cmd)
-        if rc != 0:
-            _err(errors, "systemctl", None, "'%s' failed: %s" % (" ".join(cmd[:2]), (err.strip() or "exit %s" % rc)[:300]))
-            continue
-        for line in out.splitlines():
-            parts = line.split()
-            if not parts:
-                continue
-            name = parts[0]
-            if name in ("●", "*") and len(parts) > 1:
-                name = parts[1]
-            if not name.endswith(".service") or name.endswith("@.service") or name in seen:
-                continue
-            seen.add(name)
-            names.append(name)
-    return names
-
-
 def parse_show(text):
     """Parse ``systemctl show`` output for one or many units into a list of dicts.
 
@@ -309,6 +285,61 @@ def parse_unit_file(text):
 
 UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/systemd/system", "/lib/systemd/system",
              "/usr/lib/systemd/system")
+
+
+# Where unit files can live, including generated and transient units (systemd-run).
+SCAN_DIRS = ("/etc/systemd/system", "/run/systemd/transient", "/run/systemd/generator", "/run/systemd/system",
+             "/usr/local/lib/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system",
+             "/run/systemd/generator.late")
+_SCAN_MAX_BYTES = 256 * 1024
+
+
+def scan_unit_files(keywords, dirs=SCAN_DIRS, errors=None):
+    """Names of service units whose unit file or drop-ins mention one of ``keywords``.
+
+    Reads the unit directories directly instead of asking systemd to enumerate every unit
+    (``systemctl list-unit-files`` makes PID 1 load every unit file, which costs far more).
+    Templates (``name@.service``) are skipped, as with list-unit-files. A directory that cannot
+    be read is reported once in ``errors``.
+    """
+    needles = tuple(k.encode() for k in keywords)
+    found = []
+    seen = set()
+
+    def mentions(path):
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read(_SCAN_MAX_BYTES)
+        except OSError:
+            return False
+        return any(n in data for n in needles)
+
+    for d in dirs:
+        try:
+            entries = sorted(os.listdir(d))
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            if errors is not None:
+                _err(errors, "systemd_units", d, "The unit directory %s could not be read: %s." % (d, exc.strerror or exc))
+            continue
+        for entry in entries:
+            if entry.endswith(".service"):
+                name, path = entry, os.path.join(d, entry)
+                hit = os.path.isfile(path) and mentions(path)
+            elif entry.endswith(".service.d"):
+                name = entry[:-2]
+                dd = os.path.join(d, entry)
+                try:
+                    hit = any(fn.endswith(".conf") and mentions(os.path.join(dd, fn)) for fn in sorted(os.listdir(dd)))
+                except OSError:
+                    hit = False
+            else:
+                continue
+            if hit and "@." not in name and name not in seen:
+                seen.add(name)
+                found.append(name)
+    return found
 
 
 def read_unit(name, dirs=UNIT_DIRS):

@@ -360,3 +360,22 @@ def test_collect_apps_finds_real_process(fake_gunicorn, tmp_path):
         assert srv["unit_settings"] is None and srv["state"] is None
         assert any(e["source"] == "systemctl" for e in res["errors"])
         assert srv["name"] == "gunicorn:%d" % fake_gunicorn.pid or srv["unit"]
+
+
+def test_scan_unit_files_finds_app_units_by_file_and_drop_in(tmp_path):
+    from ansible_collections.badgateway.doctor.plugins.module_utils import systemd as sd
+
+    etc, lib = tmp_path / "etc", tmp_path / "lib"
+    (etc / "api.service.d").mkdir(parents=True)
+    lib.mkdir()
+    (lib / "web.service").write_text("[Service]\nExecStart=/srv/venv/bin/gunicorn app:app\n")
+    (lib / "cron.service").write_text("[Service]\nExecStart=/usr/sbin/cron -f\n")
+    (lib / "api.service").write_text("[Service]\nExecStart=/srv/start.sh\n")
+    (etc / "api.service.d" / "override.conf").write_text("[Service]\nExecStart=\nExecStart=/srv/venv/bin/uvicorn a:b\n")
+    (lib / "worker@.service").write_text("[Service]\nExecStart=/srv/venv/bin/gunicorn %i\n")
+    (etc / "web.service").write_text("[Service]\nExecStart=/srv/venv/bin/gunicorn app:app\n")  # same unit twice
+    (lib / "notes.txt").write_text("gunicorn")
+    errors = []
+    names = sd.scan_unit_files(("gunicorn", "uvicorn"), dirs=(str(etc), str(lib), str(tmp_path / "missing")), errors=errors)
+    assert sorted(names) == ["api.service", "web.service"]
+    assert errors == []
