@@ -11,7 +11,14 @@ then one hour of recent ones) to ``/var/log/nginx/bench-error.log``, then measur
 * module time: the time ``gateway_facts`` spends gathering (``collect_all`` with the options the
   module passes, every section on, ``nginx -t`` included), median of ``--runs``;
 * the same with a 10 MB log, to show the log section's cost does not grow with the file;
-* the whole ``ansible -m badgateway.doctor.gateway_facts`` round trip from the controller.
+* the whole ``ansible -m badgateway.doctor.gateway_facts`` round trip from the controller;
+* the module process on the host as Ansible runs it (the AnsiballZ file of that round trip,
+  kept with ``ANSIBLE_KEEP_REMOTE_FILES``, run again): gathering plus ``exit_json`` (Ansible's
+  no_log scrub and JSON encoding of the result, which grow with the size of the facts).
+
+Each run also reports the time per section (``timings``), the nginx section's own split
+(parse, analyze, waiting for ``nginx -t``), the size of the facts as JSON and the number of
+probes sent and skipped by the probe limits.
 
 The goal (issue 4): module time within 1 s. Results go to ``bench/out/gateway.json``.
 The lab is torn down at the end, also on failure.
@@ -42,16 +49,20 @@ from ansible_collections.badgateway.doctor.plugins.module_utils.gateway import c
 opts = json.loads(sys.argv[1])
 t0 = time.perf_counter()
 facts = collect_all(
-    nginx_options=dict(conf_path=opts["conf_path"], source="files", binary=None, resolve=True, run_test=True),
+    nginx_options=dict(conf_path=opts["conf_path"], source="files", binary=None, resolve=True,
+                       run_test=opts.get("run_test", True)),
     log_options=dict(nginx_error_logs=[opts["log"]], since=3600.0, max_bytes=8 * 1024 * 1024, kernel=True),
     probe_options=dict(timeout=3.0, path="/", host_header=None),
     socket_paths=[], socket_user=None, units=[])
 elapsed = time.perf_counter() - t0
 nginx = facts.get("nginx") or {}
-print(json.dumps({"seconds": elapsed, "servers": len(nginx.get("servers") or []),
+probes = facts.get("probes") or {}
+print(json.dumps({"seconds": elapsed, "timings": facts.get("timings"), "nginx_timings": nginx.get("timings"),
+                  "json_bytes": len(json.dumps(facts)), "probes_skipped": probes.get("skipped"),
+                  "servers": len(nginx.get("servers") or []),
                   "routes": len(nginx.get("routes") or []), "files": len(nginx.get("files") or []),
                   "events": sum(e["count"] for e in (facts.get("logs") or {}).get("events") or []),
-                  "probes": len((facts.get("probes") or {}).get("results") or []),
+                  "probes": len(probes.get("results") or []),
                   "errors": [e["message"] for e in facts["errors"]][:5]}))
 '''
 
@@ -79,7 +90,7 @@ def write_log(path: Path, size_mb: int) -> None:
 
 def median_run(lab: Lab, host: str, opts: dict, runs: int) -> dict:
     results = []
-    for _ in range(runs):
+    for _run in range(runs):
         out = lab.run(host, "python3 /opt/bgd-bench/run.py '%s'" % json.dumps(opts), timeout=120).stdout
         results.append(json.loads(out.strip().splitlines()[-1]))
     best = sorted(results, key=lambda r: r["seconds"])[len(results) // 2]
@@ -89,7 +100,7 @@ def median_run(lab: Lab, host: str, opts: dict, runs: int) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--servers", type=int, default=10000)
     ap.add_argument("--log-mb", type=int, default=1024)
     ap.add_argument("--runs", type=int, default=5)
@@ -121,21 +132,45 @@ def main() -> int:
         conf = "/etc/nginx/bench/nginx.conf"
         big_run = median_run(lab, host, {"conf_path": conf, "log": "/var/log/nginx/bench-error.log"}, args.runs)
         small_run = median_run(lab, host, {"conf_path": conf, "log": "/var/log/nginx/bench-error-small.log"}, args.runs)
+        # the same without nginx -t: what the collection's own code costs (nginx -t on this config
+        # is nginx's own work, several seconds, see the nginx split)
+        untested_run = median_run(lab, host, {"conf_path": conf, "log": "/var/log/nginx/bench-error.log", "run_test": False},
+                                  args.runs)
+        test_alone = lab.run(host, "python3 -c 'import subprocess,time; t=time.perf_counter(); "
+                                   "subprocess.run([\"nginx\", \"-t\", \"-q\", \"-c\", \"%s\"]); print(time.perf_counter()-t)'"
+                             % conf, timeout=120).stdout
 
         inv = str(lab.inventory_path)
         env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / "tests/output/collections"))
         walls = []
-        for _ in range(args.runs):
+        for _run in range(args.runs):
             t0 = time.perf_counter()
             subprocess.run([str(REPO / ".venv/bin/ansible"), "-i", inv, host, "-m", "badgateway.doctor.gateway_facts",
                             "-a", json.dumps({"conf_path": conf, "nginx_error_logs": ["/var/log/nginx/bench-error.log"]})],
                            check=True, env=env, stdout=subprocess.DEVNULL)
             walls.append(time.perf_counter() - t0)
+        # The module process itself: run the AnsiballZ file of one more round trip again, on the host.
+        subprocess.run([str(REPO / ".venv/bin/ansible"), "-i", inv, host, "-m", "badgateway.doctor.gateway_facts",
+                        "-a", json.dumps({"conf_path": conf, "nginx_error_logs": ["/var/log/nginx/bench-error.log"]})],
+                       check=True, env=dict(env, ANSIBLE_KEEP_REMOTE_FILES="1"), stdout=subprocess.DEVNULL)
+        zips = lab.run(host, "ls -t /root/.ansible/tmp/*/AnsiballZ_gateway_facts.py").stdout.split()
+        process = []
+        if zips:
+            for _run in range(args.runs):
+                out = lab.run(host, "python3 -c 'import subprocess,sys,time; t=time.perf_counter(); "
+                                    "subprocess.run([sys.executable, sys.argv[1]], stdout=subprocess.DEVNULL, check=True); "
+                                    "print(time.perf_counter()-t)' %s" % zips[0], timeout=300).stdout
+                process.append(float(out.strip().splitlines()[-1]))
+            lab.run(host, "rm -rf /root/.ansible/tmp/ansible-tmp-*", check=False)
         result = {
             "servers": args.servers, "log_mb": args.log_mb, "log_generation_seconds": round(gen_seconds, 1),
             "module_time_1gb_log": big_run, "module_time_10mb_log": small_run,
+            "module_time_without_nginx_test": untested_run,
+            "nginx_test_alone_seconds": float(test_alone.strip().splitlines()[-1]),
             "log_cost_ratio_1gb_vs_10mb": big_run["median_seconds"] / small_run["median_seconds"],
             "ansible_round_trip_seconds_median": statistics.median(walls),
+            "module_process_seconds_median": statistics.median(process) if process else None,
+            "module_process_seconds": [round(x, 3) for x in process],
             "goal_module_time_seconds": 1.0,
         }
         out = REPO / "bench" / "out"
@@ -145,6 +180,16 @@ def main() -> int:
         print(f"  module time, 1 GB error log : {big_run['median_seconds']:.3f} s (median of {args.runs}: {big_run['all_seconds']})")
         print(f"  module time, 10 MB error log: {small_run['median_seconds']:.3f} s")
         print(f"  1 GB / 10 MB                : {result['log_cost_ratio_1gb_vs_10mb']:.2f}x")
+        print(f"  without nginx -t            : {untested_run['median_seconds']:.3f} s (median of {args.runs}: "
+              f"{untested_run['all_seconds']}); per section {untested_run['timings']}")
+        print(f"  nginx -t alone on the host  : {result['nginx_test_alone_seconds']:.3f} s")
+        print(f"  per section (s)             : {big_run['timings']}")
+        print(f"  nginx split (s)             : {big_run['nginx_timings']}")
+        print(f"  facts as JSON               : {big_run['json_bytes'] / 1e6:.1f} MB; probes sent {big_run['probes']}, "
+              f"skipped {big_run['probes_skipped']}")
+        if process:
+            print(f"  module process on the host  : {result['module_process_seconds_median']:.3f} s "
+                  f"(AnsiballZ incl. exit_json, median of {len(process)})")
         print(f"  ansible -m gateway_facts    : {result['ansible_round_trip_seconds_median']:.3f} s wall (controller, incl. SSH)")
         print(f"  goal: module time <= 1.0 s -> {'met' if big_run['median_seconds'] <= 1.0 else 'NOT met'}")
         if big_run["errors"]:

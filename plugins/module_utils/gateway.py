@@ -10,11 +10,14 @@ instead of a traceback. Nothing here decides what is wrong: that is the rules' j
 """
 from __future__ import annotations
 
+import gc
+import threading
 import time
 import traceback
 
 SECTIONS = ("system", "nginx", "listeners", "apps", "sockets", "logs", "probes")
 SCHEMA_VERSION = 1
+FREEZE_AFTER = 200000   # objects allocated during one collect_all (see its end)
 
 
 def _guard(section, func, *args, **kwargs):
@@ -41,10 +44,14 @@ def _guard(section, func, *args, **kwargs):
 def unix_socket_paths(nginx, apps):
     """Unix socket paths to walk: nginx's endpoints first, then the app servers' own binds."""
     paths = []
+    seen = set()
 
     def add(ep):
-        if isinstance(ep, dict) and ep.get("kind") == "unix" and ep.get("path") and ep["path"] not in paths:
-            paths.append(ep["path"])
+        if isinstance(ep, dict) and ep.get("kind") == "unix":
+            path = ep.get("path")
+            if path and path not in seen:
+                seen.add(path)
+                paths.append(path)
 
     for route in (nginx or {}).get("routes") or []:
         for ep in route.get("endpoints") or []:
@@ -92,62 +99,179 @@ def unit_path_settings(apps, nginx_unit=None):
 
 def collect_all(sections=SECTIONS, nginx_options=None, socket_user=None, socket_paths=None,
                 log_options=None, probe_options=None, units=None):
-    """Gather the requested sections and return the ``badgateway`` facts dict."""
-    # Imported here so that a broken collector module shows up as that section's error
-    # instead of making the whole module fail to load.
+    """Gather the requested sections and return the ``badgateway`` facts dict.
+
+    ``timings`` in the result holds the seconds each section took (a section gathered only for
+    another one, such as ``listeners`` for ``sockets``, is timed too) and ``total``. ``system``,
+    ``listeners`` and ``apps`` are gathered in other threads while ``nginx`` is, ``logs`` and
+    ``probes`` while ``sockets`` is (they mostly wait for systemctl, files and sockets), so the
+    section times can add up to more than ``total``.
+    """
+    # The facts of a large configuration are millions of small objects that all stay alive
+    # until the end; the cyclic garbage collector would scan them again and again while the
+    # later sections allocate (a third of the run time) for nothing. Nothing here makes cycles.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _collect_all(sections, nginx_options, socket_user, socket_paths, log_options, probe_options, units)
+    finally:
+        if gc_was_enabled:
+            # Everything allocated meanwhile still counts as young: the first collection after
+            # enable() would scan it all (0.1 s for a 10,000-server config). When that is a lot,
+            # move it out of the collector's sight (gc.freeze, Python 3.7+); reference counting
+            # still frees it.
+            if gc.get_count()[0] > FREEZE_AFTER and hasattr(gc, "freeze"):
+                gc.freeze()
+            gc.enable()
+
+
+# The collectors are imported when first needed, inside _guard, so that a broken collector module
+# becomes that section's error instead of making the whole module fail. They are plain import
+# statements (not importlib with a name) because Ansible finds the module_utils to ship to the
+# target by reading the import statements.
+
+def _load_system():
+    from ansible_collections.badgateway.doctor.plugins.module_utils.system import collect_system
+    return collect_system
+
+
+def _load_nginx():
+    from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_facts import collect_nginx
+    return collect_nginx
+
+
+def _load_listeners():
+    from ansible_collections.badgateway.doctor.plugins.module_utils.listeners import collect_listeners
+    return collect_listeners
+
+
+def _load_apps():
+    from ansible_collections.badgateway.doctor.plugins.module_utils.apps import collect_apps
+    return collect_apps
+
+
+def _load_sockets():
+    from ansible_collections.badgateway.doctor.plugins.module_utils.socket_paths import collect_socket_paths
+    return collect_socket_paths
+
+
+def _load_logs():
+    from ansible_collections.badgateway.doctor.plugins.module_utils.logs import collect_logs
+    return collect_logs
+
+
+def _load_probes():
+    from ansible_collections.badgateway.doctor.plugins.module_utils.probes import collect_from_nginx
+    return collect_from_nginx
+
+
+def _nothing():
+    return None
+
+
+def _collect_all(sections, nginx_options, socket_user, socket_paths, log_options, probe_options, units):
     wanted = [s for s in SECTIONS if s in set(sections or SECTIONS)]
     facts = {"version": SCHEMA_VERSION, "collected_at": time.time()}
+    timings = {}
+    begin = time.monotonic()
     nginx_options = dict(nginx_options or {})
     log_options = dict(log_options or {})
     probe_options = dict(probe_options or {})
 
-    if "system" in wanted:
-        from ansible_collections.badgateway.doctor.plugins.module_utils.system import collect_system
-        facts["system"] = _guard("system", collect_system)
+    def run(section, load, *args, **kwargs):
+        started = time.monotonic()
+        data = _guard(section, lambda: load()(*args, **kwargs))
+        timings[section] = round(time.monotonic() - started, 4)
+        return data
+
+    def start(target):
+        """Run ``target`` in a thread; return a function that waits for it (runs it at once
+        when no thread can be started)."""
+        thread = threading.Thread(target=target, name="badgateway-" + target.__name__)
+        thread.daemon = True
+        try:
+            thread.start()
+        except RuntimeError:
+            target()
+            return _nothing
+        return thread.join
+
+    # system, listeners and apps do not depend on nginx and mostly wait for the kernel and
+    # for systemctl: gather them in other threads while this one parses the nginx config
+    # (apps, the slowest, alone in one).
+    early = {}
+
+    def gather_apps():
+        if "apps" in wanted or "sockets" in wanted or "logs" in wanted:
+            early["apps"] = run("apps", _load_apps, extra_units=units)
+
+    def gather_system_and_listeners():
+        if "system" in wanted:
+            early["system"] = run("system", _load_system)
+        if "listeners" in wanted or "sockets" in wanted:
+            early["listeners"] = run("listeners", _load_listeners)
+
+    wait_apps = start(gather_apps)
+    wait_system = start(gather_system_and_listeners)
     if "nginx" in wanted:
-        from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_facts import collect_nginx
-        facts["nginx"] = _guard("nginx", collect_nginx, **nginx_options)
+        facts["nginx"] = run("nginx", _load_nginx, **nginx_options)
     nginx = facts.get("nginx") or {}
 
-    listeners = None
-    if "listeners" in wanted or "sockets" in wanted:
-        from ansible_collections.badgateway.doctor.plugins.module_utils.listeners import collect_listeners
-        listeners = _guard("listeners", collect_listeners)
-        if "listeners" in wanted:
-            facts["listeners"] = listeners
+    # The probes need only nginx and mostly wait for answers: start them now.
+    late = {}
 
-    apps = None
-    if "apps" in wanted or "sockets" in wanted or "logs" in wanted:
-        from ansible_collections.badgateway.doctor.plugins.module_utils.apps import collect_apps
-        apps = _guard("apps", collect_apps, extra_units=units)
-        if "apps" in wanted:
-            facts["apps"] = apps
+    def gather_probes():
+        late["probes"] = run("probes", _load_probes, nginx, **probe_options)
 
-    if "sockets" in wanted:
-        from ansible_collections.badgateway.doctor.plugins.module_utils.socket_paths import collect_socket_paths
-        paths = unix_socket_paths(nginx, apps)
-        for extra in socket_paths or []:
-            if extra not in paths:
-                paths.append(extra)
-        user = socket_user or nginx.get("user") or None
-        facts["sockets"] = _guard("sockets", collect_socket_paths, paths, user=user,
-                                  units=unit_path_settings(apps), listeners=listeners)
+    wait_probes = start(gather_probes) if "probes" in wanted else _nothing
+    wait_system()
+    wait_apps()
+    for section, needed in (("system", "system" in wanted),
+                            ("listeners", "listeners" in wanted or "sockets" in wanted),
+                            ("apps", "apps" in wanted or "sockets" in wanted or "logs" in wanted)):
+        if needed and section not in early:   # the thread died (e.g. out of memory): say so
+            early[section] = {"errors": [{"source": section, "path": None,
+                                          "message": "gathering the %s section did not finish" % section}]}
+    if "system" in early:
+        facts["system"] = early["system"]
+    listeners = early.get("listeners")
+    if "listeners" in wanted:
+        facts["listeners"] = listeners
+    apps = early.get("apps")
+    if "apps" in wanted:
+        facts["apps"] = apps
 
     if "logs" in wanted:
-        from ansible_collections.badgateway.doctor.plugins.module_utils.logs import collect_logs
         error_logs = list(log_options.pop("nginx_error_logs", None) or [])
         for entry in nginx.get("error_logs") or []:
             path = entry.get("path")
             if path and path.startswith("/") and path not in error_logs:
                 error_logs.append(path)
-        facts["logs"] = _guard("logs", collect_logs, nginx_error_logs=error_logs or None,
-                               units=unit_names(apps, units), **log_options)
 
-    if "probes" in wanted:
-        from ansible_collections.badgateway.doctor.plugins.module_utils.probes import (
-            collect_probes, probe_targets_from_nginx)
-        targets = probe_targets_from_nginx(nginx) if nginx.get("routes") else []
-        facts["probes"] = _guard("probes", collect_probes, targets, **probe_options)
+        def gather_logs():
+            late["logs"] = run("logs", _load_logs, nginx_error_logs=error_logs or None,
+                               units=unit_names(apps, units), **log_options)
+        wait_logs = start(gather_logs)    # reads files and the journal while the sockets are walked
+    else:
+        wait_logs = _nothing
+
+    if "sockets" in wanted:
+        paths = unix_socket_paths(nginx, apps)
+        known = set(paths)
+        for extra in socket_paths or []:
+            if extra not in known:
+                known.add(extra)
+                paths.append(extra)
+        user = socket_user or nginx.get("user") or None
+        facts["sockets"] = run("sockets", _load_sockets, paths, user=user,
+                               units=unit_path_settings(apps), listeners=listeners)
+
+    wait_logs()
+    wait_probes()
+    for section in ("logs", "probes"):
+        if section in wanted:
+            facts[section] = late.get(section) or {"errors": [{
+                "source": section, "path": None, "message": "gathering the %s section did not finish" % section}]}
 
     errors = []
     for section in SECTIONS:
@@ -159,4 +283,6 @@ def collect_all(sections=SECTIONS, nginx_options=None, socket_user=None, socket_
                     entry.update(err)
                     errors.append(entry)
     facts["errors"] = errors
+    timings["total"] = round(time.monotonic() - begin, 4)
+    facts["timings"] = timings
     return facts

@@ -20,6 +20,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import time
 
@@ -44,6 +45,7 @@ STALE_SLACK_BTIME = 1.0
 _FAMILIES = {"proxy_pass": "proxy", "uwsgi_pass": "uwsgi", "fastcgi_pass": "fastcgi",
              "grpc_pass": "grpc", "scgi_pass": "scgi"}
 _SUB_BLOCKS = ("if", "limit_except")
+_INVALID = object()
 
 
 def _err(source, path, message):
@@ -75,6 +77,41 @@ def run_command(argv, timeout=COMMAND_TIMEOUT):
         return None, "", "cannot run %s: %s" % (argv[0], exc.strerror or exc)
     return (proc.returncode, proc.stdout.decode("utf-8", "replace"),
             proc.stderr.decode("utf-8", "replace"))
+
+
+class BackgroundCommand:
+    """A command started now and collected later (``nginx -t`` runs while the parser works).
+
+    ``result()`` returns ``(rc, stdout, stderr)`` like ``run_command``; the command is killed
+    when it is still running ``timeout`` seconds after it was started.
+    """
+
+    def __init__(self, argv, timeout=COMMAND_TIMEOUT):
+        self.argv = argv
+        self.deadline = time.monotonic() + timeout
+        self.timeout = timeout
+        self.proc = None
+        self.failure = None
+        try:
+            # its own process group, so that a timeout kills whatever it started too
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, env=_c_env(), start_new_session=True)
+        except OSError as exc:
+            self.failure = "cannot run %s: %s" % (argv[0], exc.strerror or exc)
+
+    def result(self):
+        if self.proc is None:
+            return None, "", self.failure
+        try:
+            out, err = self.proc.communicate(timeout=max(0.0, self.deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except OSError:
+                self.proc.kill()
+            self.proc.communicate()
+            return None, "", "%s did not finish within %g seconds" % (" ".join(self.argv), self.timeout)
+        return self.proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
 
 def find_binary(binary=None):
@@ -231,17 +268,50 @@ def stale_files(file_mtimes, workers_started, slack=0.0):
 
 
 class _Level:
-    """The directives written directly at one block level (includes expanded)."""
+    """The directives written directly at one block level (includes expanded).
 
-    def __init__(self, kind, items):
+    ``parent`` is the enclosing level (None at the top of a chain); ``lookup`` and
+    ``lookup_array`` answer "which statement is in effect here" along the parent links.
+    """
+
+    __slots__ = ("kind", "items", "by_name", "parent")
+
+    def __init__(self, kind, items, parent=None, by_name=None):
         self.kind = kind
         self.items = items          # [(stmt, file)]
-        self.by_name = {}
-        for stmt, file in items:
-            self.by_name.setdefault(stmt.get("directive"), []).append((stmt, file))
+        if by_name is None:
+            by_name = {}
+            for item in items:
+                name = item[0].get("directive")
+                if name in by_name:
+                    by_name[name].append(item)
+                else:
+                    by_name[name] = [item]
+        self.by_name = by_name
+        self.parent = parent
 
     def get(self, name):
         return self.by_name.get(name) or []
+
+    def lookup(self, name):
+        """Innermost ``(stmt, file)`` of a simple directive from here outwards, or None."""
+        level = self
+        while level is not None:
+            found = level.by_name.get(name)
+            if found:
+                return found[0]
+            level = level.parent
+        return None
+
+    def lookup_array(self, name):
+        """Array directives: the statements of the innermost level that has any."""
+        level = self
+        while level is not None:
+            found = level.by_name.get(name)
+            if found:
+                return found
+            level = level.parent
+        return []
 
 
 def _effective(chain, name):
@@ -274,18 +344,23 @@ class _Collector:
         self.page = V.page_size()
         self._resolved = {}
         self._upstream_names = {}
+        self._targets = {}          # (directive, target) -> parse_pass_target result
+        self._parsed = {}           # (id(stmt), parser) -> parsed value (stmts live as long as the payload)
+        self._group_endpoints = {}  # upstream name -> its servers' endpoints (shared by its routes)
         self.maps = {}
+        self.seen = set()           # every directive name of the levels built so far
+        self._includes = {}         # included file indexes -> (items, by_name)
 
     # -- helpers -------------------------------------------------------------
 
     def expand(self, stmts, file, stack=()):
         """Statements of a block with ``include`` replaced by the included files' statements."""
         out = []
-        for stmt in stmts or []:
+        append = out.append
+        for stmt in stmts or ():
             directive = stmt.get("directive")
             if directive == "#":
                 continue
-            sfile = stmt.get("file", file)
             if directive == "include" and "includes" in stmt:
                 for idx in stmt.get("includes") or []:
                     if idx in stack or not isinstance(idx, int) or idx >= len(self.configs):
@@ -293,17 +368,76 @@ class _Collector:
                     cfg = self.configs[idx]
                     out.extend(self.expand(cfg.get("parsed"), cfg.get("file"), stack + (idx,)))
                 continue
-            out.append((stmt, sfile))
+            append((stmt, stmt.get("file", file)))
         return out
+
+    def _included(self, stmt, file):
+        """``(items, by_name)`` of what one ``include`` brings in, worked out once per set of
+        files (``include uwsgi_params;`` in ten thousand locations is one expansion)."""
+        key = tuple(stmt.get("includes") or ())
+        try:
+            return self._includes[key]
+        except (KeyError, TypeError):
+            pass
+        items = self.expand((stmt,), file)
+        names = {}
+        for item in items:
+            names.setdefault(item[0].get("directive"), []).append(item)
+        try:
+            self._includes[key] = (items, names)
+        except TypeError:
+            pass
+        return items, names
+
+    def level(self, kind, stmts, file, parent=None):
+        """A ``_Level`` of a block's statements (includes expanded) under ``parent``."""
+        items = []
+        append = items.append
+        by_name = {}
+        for stmt in stmts or ():
+            directive = stmt.get("directive")
+            if directive == "#":
+                continue
+            if directive == "include" and "includes" in stmt:
+                included, names = self._included(stmt, file)
+                items.extend(included)
+                for name, found in names.items():
+                    if name in by_name:
+                        by_name[name].extend(found)
+                    else:
+                        by_name[name] = list(found)
+                continue
+            item = (stmt, stmt.get("file", file))
+            append(item)
+            if directive in by_name:
+                by_name[directive].append(item)
+            else:
+                by_name[directive] = [item]
+        self.seen.update(by_name)
+        return _Level(kind, items, parent, by_name)
 
     def conf_error(self, file, line, message):
         self.errors.append(_err("nginx_conf", file, "%s:%s: %s" % (file, line, message)))
 
     def value(self, chain, name, parser, default):
-        found = _effective(chain, name)
+        """Effective value of a directive along ``chain`` (a linked chain, see ``_Level``).
+
+        Each statement is parsed once; one that does not parse is reported once and
+        ``default`` is used wherever it is in effect."""
+        if name not in self.seen:
+            return default     # written nowhere (in any block walked so far)
+        found = chain[-1].lookup(name)
         if not found:
             return default
         stmt, file = found
+        key = (id(stmt), parser)
+        try:
+            cached = self._parsed[key]
+        except KeyError:
+            cached = self._parsed[key] = self._parse_value(stmt, file, name, parser)
+        return default if cached is _INVALID else cached
+
+    def _parse_value(self, stmt, file, name, parser):
         args = stmt.get("args") or []
         try:
             if parser is V.parse_duration or parser is V.parse_size:
@@ -313,7 +447,7 @@ class _Collector:
             return parser(args)
         except ValueError as exc:
             self.conf_error(file, stmt.get("line"), "%s: %s" % (name, exc))
-            return default
+            return _INVALID
 
     def endpoint_resolved(self, endpoint):
         """Fill in ``addresses`` of a tcp endpoint that names a host."""
@@ -340,7 +474,7 @@ class _Collector:
         if not self.configs:
             return result
         root = self.configs[0]
-        main = _Level("main", self.expand(root.get("parsed"), root.get("file")))
+        main = self.level("main", root.get("parsed"), root.get("file"))
         user = main.get("user")
         if user:
             stmt, file = user[0]
@@ -375,7 +509,7 @@ class _Collector:
                 "file": file, "line": stmt.get("line")}
 
     def http(self, stmt, file, result, snippet=None):
-        http = snippet or _Level("http", self.expand(stmt.get("block"), file))
+        http = snippet or self.level("http", stmt.get("block"), file)
         for s, f in ([] if snippet else http.get("error_log")):
             result["error_logs"].append(self.error_log(s, f, "http", []))
         for s, f in http.get("map"):
@@ -398,7 +532,7 @@ class _Collector:
         if not args:
             return
         name = args[0]
-        level = _Level("upstream", self.expand(stmt.get("block"), file))
+        level = self.level("upstream", stmt.get("block"), file)
         servers = []
         for s, f in level.get("server"):
             sargs = s.get("args") or []
@@ -448,7 +582,7 @@ class _Collector:
         }
 
     def server(self, stmt, file, http, result, ids):
-        level = _Level("server", self.expand(stmt.get("block"), file))
+        level = self.level("server", stmt.get("block"), file, parent=http)
         names = []
         for s, _f in level.get("server_name"):
             names.extend(a for a in (s.get("args") or []) if a != "")
@@ -470,20 +604,21 @@ class _Collector:
             self.location(s, f, [http, level], [], names, listens, server_key, result, ids)
 
     def location(self, stmt, file, chain, path, names, listens, server_key, result, ids):
-        level = _Level("location", self.expand(stmt.get("block"), file))
+        level = self.level("location", stmt.get("block"), file, parent=chain[-1])
         path = path + [" ".join(stmt.get("args") or [])]
         chain = chain + [level]
         route_chain, found = None, None
+        by_name = level.by_name
         for directive in V.PASS_DIRECTIVES:
-            hits = level.get(directive)
+            hits = by_name.get(directive)
             if hits:
                 route_chain, found = chain, (directive,) + hits[0]
                 break
-        if found is None:
+        if found is None and ("if" in by_name or "limit_except" in by_name):
             for sub, sfile in level.items:
                 if sub.get("directive") not in _SUB_BLOCKS:
                     continue
-                sub_level = _Level(sub.get("directive"), self.expand(sub.get("block"), sfile))
+                sub_level = self.level(sub.get("directive"), sub.get("block"), sfile, parent=level)
                 for directive in V.PASS_DIRECTIVES:
                     hits = sub_level.get(directive)
                     if hits:
@@ -499,7 +634,7 @@ class _Collector:
             if n > 1:
                 route_id = "%s #%d" % (route_id, n)
             result["routes"].append(self.route(found, route_chain, route_id, names, listens, location, result))
-        for s, f in level.get("location"):
+        for s, f in by_name.get("location") or ():
             self.location(s, f, chain, path, names, listens, server_key, result, ids)
 
     # -- routes --------------------------------------------------------------
@@ -512,15 +647,30 @@ class _Collector:
         upstreams = result["upstreams"]
         if len(self._upstream_names) != len(upstreams):
             self._upstream_names = dict((n.lower(), n) for n in upstreams)
-        parsed = V.parse_pass_target(directive, target, self._upstream_names)
+            self._targets = {}
+            self._group_endpoints = {}
+        # Many routes name the same target: take it apart (and resolve it) once. The route
+        # dicts share these read-only lists and endpoint dicts instead of copying them.
+        tkey = (directive, target)
+        cached = self._targets.get(tkey)
+        if cached is None:
+            parsed = V.parse_pass_target(directive, target, self._upstream_names)
+            endpoint = None
+            if parsed["upstream"] is None and parsed["endpoint"] is not None:
+                endpoint = self.endpoint_resolved(parsed["endpoint"])
+            cached = self._targets[tkey] = (parsed, endpoint)
+        parsed, endpoint = cached
         if parsed["problem"]:
             self.conf_error(file, stmt.get("line"), "%s: %s" % (directive, parsed["problem"]))
         endpoints = []
         group = upstreams.get(parsed["upstream"]) if parsed["upstream"] else None
         if group is not None:
-            endpoints = [dict(s["endpoint"]) for s in group["servers"] if s.get("endpoint")]
-        elif parsed["endpoint"] is not None:
-            endpoints = [self.endpoint_resolved(parsed["endpoint"])]
+            endpoints = self._group_endpoints.get(parsed["upstream"])
+            if endpoints is None:
+                endpoints = self._group_endpoints[parsed["upstream"]] = [
+                    s["endpoint"] for s in group["servers"] if s.get("endpoint")]
+        elif endpoint is not None:
+            endpoints = [endpoint]
 
         timeouts = {
             "connect": self.value(chain, family + "_connect_timeout", V.parse_duration, V.DEFAULT_TIMEOUT),
@@ -553,8 +703,8 @@ class _Collector:
             in_use = False  # uwsgi and scgi have no keep-alive
         return {
             "id": route_id,
-            "server_names": list(names),
-            "listen": [dict(x) for x in listens],
+            "server_names": names,
+            "listen": listens,
             "location": location,
             "directive": directive,
             "protocol": parsed["protocol"],
@@ -588,7 +738,7 @@ class _Collector:
     def _connection_cleared(self, chain):
         """Is the Connection header sent to the upstream empty (keep-alive possible)?"""
         value = None
-        for stmt, _file in _effective_array(chain, "proxy_set_header"):
+        for stmt, _file in chain[-1].lookup_array("proxy_set_header"):
             args = stmt.get("args") or []
             if len(args) >= 2 and args[0].lower() == "connection":
                 value = args[1]
@@ -690,6 +840,7 @@ def collect_nginx(conf_path=None, source="files", binary=None, resolve=True, run
         "servers": [],
         "upstreams": {},
         "routes": [],
+        "timings": {},
         "errors": errors,
     }
     # The parse payload of a large configuration is millions of small objects; the cyclic
@@ -755,6 +906,13 @@ def _collect(facts, conf_path, source, binary, resolve, run_test, tree, tree_opt
     compiled_conf_full = _full_path(configure.get("conf-path"), prefix) if isinstance(configure.get("conf-path"), str) else None
     conf_args = [] if conf_path == compiled_conf_full else ["-c", conf_path]
 
+    # -- nginx -t, in the background while the configuration is parsed -------------------
+    test_cmd = None
+    if found and run_test and source != "nginx_T":
+        test_cmd = BackgroundCommand([found, "-t"] + conf_args, timeout=command_timeout)
+    timings = facts["timings"]
+    started = time.monotonic()
+
     # -- configuration -------------------------------------------------------------------
     payload = None
     parse_opts = {"comments": options["comments"], "single_file": options["single_file"],
@@ -791,19 +949,7 @@ def _collect(facts, conf_path, source, binary, resolve, run_test, tree, tree_opt
         else:
             errors.append(_err("nginx_conf", conf_path, "nginx configuration %s does not exist" % conf_path))
 
-    if found and run_test and not test_done:
-        rc, out, err = run_command([found, "-t"] + conf_args, timeout=command_timeout)
-        output = (err + out).strip()
-        facts["test"] = {"ok": (rc == 0) if rc is not None else None, "rc": rc, "output": output}
-        if rc is None:
-            errors.append(_err("nginx_bin", found, output))
-        elif rc != 0 and _lacks_privileges(output):
-            # Not a verdict on the configuration: this user cannot read what nginx needs.
-            facts["test"]["ok"] = None
-            errors.append(_err("nginx_bin", found, "nginx -t could not check the configuration without root "
-                                                   "privileges (run with become): %s"
-                               % [x for x in output.splitlines() if "Permission denied" in x][0]))
-
+    timings["parse"] = round(time.monotonic() - started, 4)
     walked = None
     if payload is not None:
         for e in payload.get("errors") or []:
@@ -814,7 +960,9 @@ def _collect(facts, conf_path, source, binary, resolve, run_test, tree, tree_opt
                 text = "%s: %s" % (where, text)
             errors.append(_err("nginx_conf", e.get("file"), text))
         facts["files"] = [c.get("file") for c in payload.get("config") or [] if c.get("file")]
+        started = time.monotonic()
         walked = analyze_config(payload, facts["version"], resolve, getaddrinfo, prefix)
+        timings["analyze"] = round(time.monotonic() - started, 4)
         errors.extend(walked.pop("errors"))
         facts["error_logs"] = walked["error_logs"]
         facts["servers"] = walked["servers"]
@@ -874,6 +1022,25 @@ def _collect(facts, conf_path, source, binary, resolve, run_test, tree, tree_opt
     slack = STALE_SLACK_PRECISE if precise else STALE_SLACK_BTIME
     facts["stale_files"] = stale_files(mtimes, facts["workers_started"], slack)
     facts["stale"] = bool(facts["stale_files"])
+
+    # -- the result of nginx -t (it ran while the rest was gathered) --------------------------
+    started = time.monotonic()
+    if found and run_test and not test_done:
+        if test_cmd is None:   # nginx -T failed: test the files instead
+            test_cmd = BackgroundCommand([found, "-t"] + conf_args, timeout=command_timeout)
+        rc, out, err = test_cmd.result()
+        output = (err + out).strip()
+        facts["test"] = {"ok": (rc == 0) if rc is not None else None, "rc": rc, "output": output}
+        if rc is None:
+            errors.append(_err("nginx_bin", found, output))
+        elif rc != 0 and _lacks_privileges(output):
+            # Not a verdict on the configuration: this user cannot read what nginx needs.
+            facts["test"]["ok"] = None
+            errors.append(_err("nginx_bin", found, "nginx -t could not check the configuration without root "
+                                                   "privileges (run with become): %s"
+                               % [x for x in output.splitlines() if "Permission denied" in x][0]))
+
+    timings["test_wait"] = round(time.monotonic() - started, 4)
 
     # -- the tree, on request -------------------------------------------------------------
     if tree:

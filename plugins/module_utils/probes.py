@@ -23,6 +23,9 @@ from ansible_collections.badgateway.doctor.plugins.module_utils._proc import err
 
 USER_AGENT = "badgateway.doctor-probe"
 MAX_REPLY = 65536
+DEFAULT_ROUTE_LIMIT = 64        # routes probed (direct and via nginx) when a configuration has more
+DEFAULT_ENDPOINT_LIMIT = 256    # distinct URLs probed directly
+DEFAULT_WORKERS = 16            # probes in flight at once
 
 
 class ProbeError(Exception):
@@ -244,33 +247,57 @@ def endpoint_urls(endpoint, path="/", scheme="http"):
     return []
 
 
-def probe_targets_from_nginx(nginx_section, via=("direct", "nginx"), path=None, host_header=None):
-    """Build probe targets from the ``nginx`` facts section.
+def _route_probe_key(route):
+    """What a route's probes would tell that another route's do not: its upstream or endpoints."""
+    if route.get("dynamic"):
+        return ("dynamic", route.get("target"))
+    if route.get("upstream"):
+        return ("upstream", route.get("upstream"))
+    keys = []
+    for endpoint in route.get("endpoints") or ():
+        if isinstance(endpoint, dict):
+            keys.append((endpoint.get("kind"), endpoint.get("path"), endpoint.get("host"), endpoint.get("port")))
+    return ("endpoints", tuple(keys))
 
-    Per route: a direct probe per endpoint address (dynamic routes skipped; grpc/uwsgi/fastcgi/scgi
-    routes are probed with HTTP too, an EPROTO there is evidence, not a bug) and one probe via
-    nginx: its first listen (wildcard -> 127.0.0.1 / ::1), ``Host`` = first server name unless
-    ``_``, path = the location's plain prefix else ``/`` (``path`` overrides both).
-    """
-    targets = []
-    if not isinstance(nginx_section, dict):
-        return targets
-    for route in nginx_section.get("routes") or ():
-        if not isinstance(route, dict):
-            continue
-        rid = route.get("id") or route.get("location") or "?"
-        names = [n for n in route.get("server_names") or () if n and n != "_" and not n.startswith(("~", "*", "."))]
-        host = host_header or (names[0] if names else None)
-        if "direct" in via and not route.get("dynamic"):
-            scheme = "https" if route.get("protocol") in ("https", "grpcs") else "http"
-            for endpoint in route.get("endpoints") or ():
-                for url in endpoint_urls(endpoint, path or "/", scheme):
-                    targets.append({"route": rid, "endpoint": endpoint, "via": "direct", "url": url,
-                                    "host_header": host})
-        if "nginx" in via:
-            listen = _pick_listen(route.get("listen"))
-            if listen is None:
-                continue
+
+def select_routes(routes, limit=None):
+    """The routes to probe, in their order: all of them when ``limit`` is None/0 or not exceeded,
+    else ``limit`` routes - first those whose upstream (or endpoints) no earlier chosen route has,
+    then the others, each pass in configuration order (stable for the same configuration)."""
+    routes = [r for r in routes or () if isinstance(r, dict) and r]
+    if not limit or len(routes) <= limit:
+        return routes
+    chosen = set()
+    seen = set()
+    for index, route in enumerate(routes):
+        key = _route_probe_key(route)
+        if key not in seen:
+            seen.add(key)
+            chosen.add(index)
+            if len(chosen) >= limit:
+                break
+    for index in range(len(routes)):
+        if len(chosen) >= limit:
+            break
+        chosen.add(index)
+    return [routes[i] for i in sorted(chosen)]
+
+
+def _route_targets(route, via, path, host_header):
+    rid = route.get("id") or route.get("location") or "?"
+    names = [n for n in route.get("server_names") or () if n and n != "_" and not n.startswith(("~", "*", "."))]
+    host = host_header or (names[0] if names else None)
+    direct = []
+    if "direct" in via and not route.get("dynamic"):
+        scheme = "https" if route.get("protocol") in ("https", "grpcs") else "http"
+        for endpoint in route.get("endpoints") or ():
+            for url in endpoint_urls(endpoint, path or "/", scheme):
+                direct.append({"route": rid, "endpoint": endpoint, "via": "direct", "url": url,
+                               "host_header": host})
+    through = None
+    if "nginx" in via:
+        listen = _pick_listen(route.get("listen"))
+        if listen is not None:
             scheme = "https" if listen.get("ssl") else "http"
             req_path = path or location_path(route.get("location"))
             if listen.get("unix"):
@@ -278,34 +305,139 @@ def probe_targets_from_nginx(nginx_section, via=("direct", "nginx"), path=None, 
             else:
                 url = make_url(host=_wildcard_to_loopback(listen.get("host"), listen.get("ipv6")),
                                port=listen["port"], path=req_path, scheme=scheme)
-            targets.append({"route": rid, "endpoint": None, "via": "nginx", "url": url, "host_header": host})
-    return targets
+            through = {"route": rid, "endpoint": None, "via": "nginx", "url": url, "host_header": host}
+    return direct, through
+
+
+def _count_targets(route, direct, through):
+    """How many targets ``_route_targets`` would make for a route (cheap, for ``skipped``)."""
+    count = 0
+    if direct and not route.get("dynamic"):
+        for endpoint in route.get("endpoints") or ():
+            kind = endpoint.get("kind") if isinstance(endpoint, dict) else None
+            if kind == "unix":
+                count += 1 if endpoint.get("path") else 0
+            elif kind == "tcp" and endpoint.get("port"):
+                addresses = 0
+                for address in endpoint.get("addresses") or ():
+                    if isinstance(address, dict) and address.get("address"):
+                        addresses += 1
+                count += addresses or (1 if endpoint.get("host") else 0)
+    if through:
+        for entry in route.get("listen") or ():
+            if isinstance(entry, dict) and (entry.get("port") or entry.get("unix")):
+                count += 1
+                break
+    return count
+
+
+def plan_probes(nginx_section, via=("direct", "nginx"), path=None, host_header=None,
+                route_limit=None, endpoint_limit=None):
+    """Probe targets for the routes of the ``nginx`` facts section, within limits.
+
+    Returns ``(targets, skipped)``.  At most ``route_limit`` routes are probed (see
+    ``select_routes``) and at most ``endpoint_limit`` distinct URLs directly; ``skipped`` is the
+    number of targets the unlimited plan (``probe_targets_from_nginx``) has beyond those.
+    None or 0 means no limit.
+    """
+    if not isinstance(nginx_section, dict):
+        return [], 0
+    routes = [r for r in nginx_section.get("routes") or () if isinstance(r, dict) and r]
+    chosen = select_routes(routes, route_limit)
+    targets = []
+    direct_urls = set()
+    for route in chosen:
+        direct, through = _route_targets(route, via, path, host_header)
+        for target in direct:
+            url = target["url"]
+            if url not in direct_urls:
+                if endpoint_limit and len(direct_urls) >= endpoint_limit:
+                    continue
+                direct_urls.add(url)
+            targets.append(target)
+        if through is not None:
+            targets.append(through)
+    total = len(targets)
+    if len(chosen) < len(routes) or endpoint_limit:
+        chosen_ids = set(id(r) for r in chosen)
+        total = 0
+        for route in routes:
+            if id(route) in chosen_ids:
+                direct, through = _route_targets(route, via, path, host_header)
+                total += len(direct) + (through is not None)
+            else:
+                total += _count_targets(route, "direct" in via, "nginx" in via)
+    return targets, max(0, total - len(targets))
+
+
+def probe_targets_from_nginx(nginx_section, via=("direct", "nginx"), path=None, host_header=None):
+    """Build probe targets from the ``nginx`` facts section (every route, no limit).
+
+    Per route: a direct probe per endpoint address (dynamic routes skipped; grpc/uwsgi/fastcgi/scgi
+    routes are probed with HTTP too, an EPROTO there is evidence, not a bug) and one probe via
+    nginx: its first listen (wildcard -> 127.0.0.1 / ::1), ``Host`` = first server name unless
+    ``_``, path = the location's plain prefix else ``/`` (``path`` overrides both).
+    """
+    return plan_probes(nginx_section, via=via, path=path, host_header=host_header)[0]
 
 
 # ---------------------------------------------------------------- collection
 
-def collect_probes(targets, timeout=3.0, path="/", host_header=None):
+def _run_probes(keys, timeout, path, workers):
+    """Probe each ``(url, host)`` once, up to ``workers`` at a time; ``{key: outcome}``."""
+    outcomes = {}
+    if not keys:
+        return outcomes
+    workers = max(1, min(int(workers or 1), len(keys)))
+    if workers == 1:
+        for url, host in keys:
+            outcomes[(url, host)] = http_probe(url, timeout=timeout, path=path, host_header=host)
+        return outcomes
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [(key, pool.submit(http_probe, key[0], timeout, path, key[1])) for key in keys]
+        for key, future in futures:
+            try:
+                outcomes[key] = future.result()
+            except Exception as exc:  # pylint: disable=broad-except  # http_probe never raises; belt and braces
+                outcomes[key] = (None, None, type(exc).__name__)
+    return outcomes
+
+
+def collect_probes(targets, timeout=3.0, path="/", host_header=None, workers=DEFAULT_WORKERS, skipped=0):
     """Probe every target; return the ``probes`` section. Never raises.
 
     ``targets``: list of ``{route, endpoint, via, url[, host_header]}``.  ``path`` is used when
     a URL has no path; ``host_header`` when a target has none.  ``ok`` is true when an HTTP
-    reply came back with a status below 500.  Identical probes are sent once.
+    reply came back with a status below 500.  Identical probes are sent once, up to ``workers``
+    at a time.  ``skipped`` (targets left out by a limit, see ``plan_probes``) is returned as is.
     """
     errors = []
-    result = {"results": [], "errors": errors}
-    cache = {}
+    result = {"results": [], "skipped": int(skipped or 0), "errors": errors}
+    keys = []
+    seen = set()
+    valid = []
     for target in targets or ():
+        if not isinstance(target, dict) or not target.get("url"):
+            errors.append(error("probe", None, "probe target %r has no url; skipped" % (target,)))
+            continue
+        key = (target["url"], target.get("host_header") or host_header)
+        valid.append((target, key))
+        if key not in seen:
+            seen.add(key)
+            keys.append(key)
+    try:
+        outcomes = _run_probes(keys, timeout, path, workers)
+    except Exception as exc:  # pylint: disable=broad-except  # e.g. no threads on this host: one at a time
+        errors.append(error("probe", None, "cannot probe concurrently (%r); probing one at a time" % (exc,)))
+        outcomes = _run_probes(keys, timeout, path, 1)
+    reported = set()
+    for target, key in valid:
         try:
-            if not isinstance(target, dict) or not target.get("url"):
-                errors.append(error("probe", None, "probe target %r has no url; skipped" % (target,)))
-                continue
-            url = target["url"]
-            host = target.get("host_header") or host_header
-            key = (url, host)
-            if key not in cache:
-                cache[key] = http_probe(url, timeout=timeout, path=path, host_header=host)
-            status, latency, err = cache[key]
-            if err == "EINVAL":
+            url = key[0]
+            status, latency, err = outcomes[key]
+            if err == "EINVAL" and url not in reported:
+                reported.add(url)
                 errors.append(error("probe", None, "cannot probe %s: not an http/https URL" % url))
             result["results"].append({
                 "route": target.get("route"),
@@ -320,3 +452,12 @@ def collect_probes(targets, timeout=3.0, path="/", host_header=None):
         except Exception as exc:  # pylint: disable=broad-except  # never a traceback on the target
             errors.append(error("probe", None, "unexpected error probing %r: %r" % (target, exc)))
     return result
+
+
+def collect_from_nginx(nginx_section, timeout=3.0, path="/", host_header=None, route_limit=DEFAULT_ROUTE_LIMIT,
+                       endpoint_limit=DEFAULT_ENDPOINT_LIMIT, workers=DEFAULT_WORKERS):
+    """The ``probes`` section for the routes of the ``nginx`` section, within the limits (see
+    ``plan_probes``; ``path`` here is only the fallback for URLs without one)."""
+    targets, skipped = plan_probes(nginx_section, route_limit=route_limit, endpoint_limit=endpoint_limit)
+    return collect_probes(targets, timeout=timeout, path=path, host_header=host_header, workers=workers,
+                          skipped=skipped)

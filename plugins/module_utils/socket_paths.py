@@ -185,12 +185,65 @@ def _ftype(mode):
     return "other"
 
 
-def walk_path(path, uid, gids, user, lstat=os.lstat, readlink=os.readlink, read_acl=_read_acl):
+class _Cached:
+    """Memoised ``lstat``, ACL and owner name look-ups for the paths of one collection run.
+
+    Thousands of socket paths usually share their parent directories (``/``, ``/run``,
+    ``/run/app``); each of those is inspected once per run instead of once per socket.
+    """
+
+    def __init__(self, lstat=None, read_acl=None):
+        self._lstat = lstat or os.lstat
+        self._read_acl = read_acl or _read_acl
+        self._stats = {}
+        self._acls = {}
+        self._users = {}
+        self._groups = {}
+
+    def lstat(self, path):
+        try:
+            found = self._stats[path]
+        except KeyError:
+            try:
+                found = self._stats[path] = (self._lstat(path), None)
+            except OSError as exc:
+                found = self._stats[path] = (None, exc)
+        if found[1] is not None:
+            raise found[1]
+        return found[0]
+
+    def read_acl(self, path):
+        try:
+            return self._acls[path]
+        except KeyError:
+            acl = self._acls[path] = self._read_acl(path)
+            return acl
+
+    def user_name(self, uid):
+        try:
+            return self._users[uid]
+        except KeyError:
+            name = self._users[uid] = _uid_name(uid)
+            return name
+
+    def group_name(self, gid):
+        try:
+            return self._groups[gid]
+        except KeyError:
+            name = self._groups[gid] = _gid_name(gid)
+            return name
+
+
+def walk_path(path, uid, gids, user, lstat=os.lstat, readlink=os.readlink, read_acl=_read_acl,
+              user_name=None, group_name=None):
     """Walk ``path`` component by component like ``namei -l``, following symlinks.
 
     Returns a ``SocketPath``-shaped dict without the unit/listener keys, plus a list of
-    error entries.  The I/O functions are parameters so tests can feed a synthetic tree.
+    error entries.  The I/O functions are parameters so tests can feed a synthetic tree
+    (and so that a run over many paths can pass cached ones, see ``_Cached``).
     """
+    user_name = user_name or _uid_name
+    group_name = group_name or _gid_name
     errors = []
     result = {"path": path, "exists": False, "is_socket": False, "components": [],
               "reachable": False, "blocker": None}
@@ -232,8 +285,8 @@ def walk_path(path, uid, gids, user, lstat=os.lstat, readlink=os.readlink, read_
             return result, errors
         ftype = _ftype(st.st_mode)
         acl = read_acl(here) if ftype != "symlink" else None
-        comp = {"path": here, "type": ftype, "owner": _uid_name(st.st_uid), "group": _gid_name(st.st_gid),
-                "mode": "%04o" % stat.S_IMODE(st.st_mode), "acl": acl_to_text(acl) if acl else None,
+        comp = {"path": here, "type": ftype, "owner": user_name(st.st_uid), "group": group_name(st.st_gid),
+                "mode": "%04o" % stat.S_IMODE(st.st_mode), "acl": acl_to_text(acl, user_name, group_name) if acl else None,
                 "searchable": None, "writable": None}
         comps.append(comp)
         desc = "%s is %s %s:%s%s" % (here, comp["mode"], comp["owner"], comp["group"],
@@ -293,6 +346,18 @@ def _resolved(path):
         return os.path.realpath(path)
     except (OSError, ValueError):
         return path
+
+
+def _real_path(path, walked):
+    """``os.path.realpath(path)`` without asking the file system again when the walk saw no
+    symlink and no component it could not inspect (then only ``.`` and ``..`` matter)."""
+    if path.startswith("/") and not path.startswith("//"):
+        for comp in walked.get("components") or ():
+            if comp.get("type") in ("symlink", "other"):
+                break
+        else:
+            return os.path.normpath(path)
+    return _resolved(path)
 
 
 def _unit_applies(unit, path, real):
@@ -369,15 +434,17 @@ def _collect(result, paths, user, units, listeners):
     else:
         listening = set(listeners)
     seen = set()
+    cache = _Cached()
     for path in paths or ():
         if not isinstance(path, str) or not path or path in seen:
             continue
         seen.add(path)
         if path.startswith("unix:"):
             path = path[5:]
-        entry, errs = walk_path(path, uid, gids, user)
+        entry, errs = walk_path(path, uid, gids, user, lstat=cache.lstat, read_acl=cache.read_acl,
+                                user_name=cache.user_name, group_name=cache.group_name)
         errors.extend(errs)
-        real = _resolved(path)
+        real = _real_path(path, entry)
         entry["in_tmp"] = _under(path, ("/tmp", "/var/tmp")) or _under(real, ("/tmp", "/var/tmp"))
         entry["in_run"] = _under(path, ("/run", "/var/run")) or _under(real, ("/run",))
         entry["private_tmp_units"], entry["runtime_directory_units"] = unit_relations(path, units, real)

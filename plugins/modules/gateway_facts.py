@@ -15,7 +15,8 @@ description:
     (as M(badgateway.doctor.app_server_facts)), the permissions along every unix socket path as the
     nginx worker user sees them (as M(badgateway.doctor.socket_path_facts)), classified events from
     the nginx error logs, journald and the kernel (as M(badgateway.doctor.service_log_facts)), a direct
-    request to every upstream and one through nginx (as M(badgateway.doctor.upstream_probe)), and
+    request to every upstream and one through nginx, for up to O(probe_limit) routes
+    (as M(badgateway.doctor.upstream_probe)), and
     basic system facts (systemd as PID 1, SELinux, memory).
   - Later sections use earlier ones - the socket walk covers every unix endpoint nginx points at and
     every unix socket an app server binds, as nginx's worker user; the log scan reads every error log
@@ -107,6 +108,20 @@ options:
     description: Seconds each probe may take before it counts as timed out.
     type: float
     default: 3.0
+  probe_limit:
+    description:
+      - At most this many routes are probed (directly and through nginx). With more routes than that,
+        the routes whose upstream or endpoints no earlier chosen route has are chosen first, then the
+        others, each in configuration order, so the same configuration gives the same choice.
+      - The number of probes left out is returned as C(probes.skipped). V(0) probes every route.
+    type: int
+    default: 64
+  probe_endpoint_limit:
+    description:
+      - At most this many distinct URLs are probed directly (each upstream address counts once however
+        many routes use it). V(0) means no limit.
+    type: int
+    default: 256
 notes:
   - Runs on the target with the Python standard library only.
   - As root every section is complete. Without root, processes of other users, their sockets and
@@ -127,6 +142,11 @@ EXAMPLES = r"""
 - name: Only configuration, listeners and apps; no requests sent, no logs read
   badgateway.doctor.gateway_facts:
     sections: [nginx, listeners, apps, sockets]
+
+- name: Probe every route of a large configuration, not only the first 64
+  badgateway.doctor.gateway_facts:
+    probe_limit: 0
+    probe_endpoint_limit: 0
 
 - name: Look further back in the logs and parse what the running binary loads
   badgateway.doctor.gateway_facts:
@@ -193,10 +213,23 @@ ansible_facts:
           returned: when V(logs) is in O(sections)
           sample: {"events": [], "sources": [], "errors": []}
         probes:
-          description: See M(badgateway.doctor.upstream_probe).
+          description:
+            - See M(badgateway.doctor.upstream_probe). Only the routes chosen within O(probe_limit) and
+              O(probe_endpoint_limit) are probed; C(skipped) counts the probes left out.
           type: dict
           returned: when V(probes) is in O(sections)
-          sample: {"results": [], "errors": []}
+          sample: {"results": [], "skipped": 0, "errors": []}
+        timings:
+          description:
+            - Seconds each section took on the target (a section gathered only for another one, such as
+              V(listeners) for V(sockets), is timed too), and C(total). V(system), V(listeners) and V(apps) are
+              gathered in other threads while V(nginx) is, and V(logs) and V(probes) while V(sockets) is, so the
+              sections can add up to more than C(total).
+            - For performance work; not a fact about the host.
+          type: dict
+          returned: always
+          sample: {"system": 0.003, "listeners": 0.01, "apps": 0.03, "nginx": 0.61, "sockets": 0.09, "logs": 0.02,
+                   "probes": 0.05, "total": 0.78}
         errors:
           description:
             - Every section's errors in one list - what could not be gathered, and why.
@@ -231,6 +264,8 @@ def main():
             probe_path=dict(type="str", default="/"),
             probe_host_header=dict(type="str"),
             probe_timeout=dict(type="float", default=3.0),
+            probe_limit=dict(type="int", default=64),
+            probe_endpoint_limit=dict(type="int", default=256),
         ),
         supports_check_mode=True,
     )
@@ -243,6 +278,9 @@ def main():
         module.fail_json(msg="Option max_log_bytes must be positive, got %d." % p["max_log_bytes"])
     if p["probe_timeout"] <= 0:
         module.fail_json(msg="Option probe_timeout must be positive, got %s." % p["probe_timeout"])
+    for name in ("probe_limit", "probe_endpoint_limit"):
+        if p[name] < 0:
+            module.fail_json(msg="Option %s must be 0 (no limit) or positive, got %d." % (name, p[name]))
 
     facts = collect_all(
         sections=p["sections"],
@@ -252,7 +290,8 @@ def main():
         socket_paths=p["socket_paths"],
         log_options=dict(nginx_error_logs=p["nginx_error_logs"], since=since, max_bytes=p["max_log_bytes"],
                          kernel=p["kernel_log"]),
-        probe_options=dict(timeout=p["probe_timeout"], path=p["probe_path"], host_header=p["probe_host_header"]),
+        probe_options=dict(timeout=p["probe_timeout"], path=p["probe_path"], host_header=p["probe_host_header"],
+                           route_limit=p["probe_limit"], endpoint_limit=p["probe_endpoint_limit"]),
         units=p["units"],
     )
     module.exit_json(changed=False, ansible_facts={"badgateway": facts})

@@ -71,9 +71,25 @@ options:
     description: Seconds each request may take; longer counts as C(ETIMEDOUT).
     type: float
     default: 3.0
+  limit:
+    description:
+      - With O(nginx), at most this many routes are probed. With more routes than that, the routes whose
+        upstream or endpoints no earlier chosen route has are chosen first, then the others, each in
+        configuration order. The number of probes left out is returned as C(skipped). V(0) means no limit.
+    type: int
+    default: 64
+  endpoint_limit:
+    description: With O(nginx), at most this many distinct URLs are probed directly. V(0) means no limit.
+    type: int
+    default: 256
+  workers:
+    description: At most this many probes are in flight at once.
+    type: int
+    default: 16
 notes:
   - Runs on the target with the Python standard library only. The requests are plain GETs; nothing is changed.
   - A result is C(ok) when an HTTP reply with a status below 500 came back.
+  - Identical requests are sent once; several are sent at the same time (O(workers)).
   - Run as root, a direct unix-socket probe is not subject to the socket's permissions; see
     M(badgateway.doctor.socket_path_facts) for what the nginx worker user can reach.
 seealso:
@@ -82,8 +98,14 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Probe every upstream and every route through nginx (targets from the nginx facts)
+- name: Probe the upstreams and the routes through nginx (targets from the nginx facts, at most 64 routes)
   badgateway.doctor.upstream_probe:
+
+- name: Probe every route of a large configuration, 32 requests at a time
+  badgateway.doctor.upstream_probe:
+    limit: 0
+    endpoint_limit: 0
+    workers: 32
 
 - name: Probe one gunicorn socket
   badgateway.doctor.upstream_probe:
@@ -110,7 +132,7 @@ probes:
   type: dict
   sample: {"results": [{"route": "_:80 /", "endpoint": {"kind": "unix", "path": "/run/gunicorn/gunicorn.sock"}, "via": "direct",
            "url": "http://unix:/run/gunicorn/gunicorn.sock:/", "ok": false, "status": null, "latency": 0.0003, "error": "ENOENT"}],
-           "errors": []}
+           "skipped": 0, "errors": []}
 ansible_facts:
   description: Facts to add to the host's facts.
   returned: always
@@ -172,6 +194,11 @@ ansible_facts:
                   type: str
                   returned: always
                   sample: ECONNREFUSED
+            skipped:
+              description: Probes left out because of O(limit) and O(endpoint_limit) (V(0) with explicit O(targets)).
+              type: int
+              returned: always
+              sample: 0
             errors:
               description: Targets that could not be probed, each with C(source), C(path) and C(message).
               type: list
@@ -182,7 +209,7 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.badgateway.doctor.plugins.module_utils.probes import collect_probes, probe_targets_from_nginx
+from ansible_collections.badgateway.doctor.plugins.module_utils.probes import collect_probes, plan_probes
 
 
 def main():
@@ -200,17 +227,28 @@ def main():
             path=dict(type="str"),
             host_header=dict(type="str"),
             timeout=dict(type="float", default=3.0),
+            limit=dict(type="int", default=64),
+            endpoint_limit=dict(type="int", default=256),
+            workers=dict(type="int", default=16),
         ),
         supports_check_mode=True,
     )
     p = module.params
     if p["timeout"] <= 0:
         module.fail_json(msg="Option timeout must be positive, got %s." % p["timeout"])
+    for name in ("limit", "endpoint_limit"):
+        if p[name] < 0:
+            module.fail_json(msg="Option %s must be 0 (no limit) or positive, got %d." % (name, p[name]))
+    if p["workers"] < 1:
+        module.fail_json(msg="Option workers must be at least 1, got %d." % p["workers"])
+    skipped = 0
     if p["targets"]:
         targets = p["targets"]
     else:
-        targets = probe_targets_from_nginx(p["nginx"] or {}, via=p["via"], path=p["path"], host_header=p["host_header"])
-    probes = collect_probes(targets, timeout=p["timeout"], path=p["path"] or "/", host_header=p["host_header"])
+        targets, skipped = plan_probes(p["nginx"] or {}, via=p["via"], path=p["path"], host_header=p["host_header"],
+                                       route_limit=p["limit"], endpoint_limit=p["endpoint_limit"])
+    probes = collect_probes(targets, timeout=p["timeout"], path=p["path"] or "/", host_header=p["host_header"],
+                            workers=p["workers"], skipped=skipped)
     module.exit_json(changed=False, probes=probes, ansible_facts={"badgateway": {"probes": probes}})
 
 

@@ -59,3 +59,68 @@ def test_collect_all_with_no_sections_is_empty_but_valid():
     facts = gateway.collect_all(sections=["nothing-known"])
     assert facts["version"] == 1 and facts["errors"] == []
     assert not set(facts) & set(gateway.SECTIONS)
+
+
+def _conf(tmp_path, servers):
+    lines = ["http {", "upstream backend { server 127.0.0.1:9; }"]
+    for n in range(servers):
+        lines.append("server { listen 127.0.0.1:9; server_name s%d.example;"
+                     " location / { proxy_pass http://backend; }"
+                     " location /u { uwsgi_pass unix:%s/s%d.sock; } }" % (n, tmp_path, n))
+    lines.append("}")
+    path = tmp_path / "nginx.conf"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_collect_all_times_each_section_and_restores_gc(tmp_path):
+    import gc
+    conf = _conf(tmp_path, 3)
+    assert gc.isenabled()
+    facts = gateway.collect_all(sections=["nginx", "sockets", "probes"],
+                                nginx_options=dict(conf_path=conf, binary=str(tmp_path / "no-nginx"), run_test=False),
+                                probe_options=dict(timeout=0.5))
+    assert gc.isenabled()
+    assert set(facts["timings"]) == {"nginx", "listeners", "apps", "sockets", "probes", "total"}
+    assert all(isinstance(v, float) and v >= 0 for v in facts["timings"].values())
+    # nginx's sockets first (app servers running on this machine may add their own after them)
+    assert [p["path"] for p in facts["sockets"]["paths"]][:3] == ["%s/s%d.sock" % (tmp_path, n) for n in range(3)]
+    # 6 routes, under the default limits: every route probed directly and through nginx
+    assert len(facts["probes"]["results"]) == 12 and facts["probes"]["skipped"] == 0
+
+
+def test_collect_all_probe_limits(tmp_path):
+    conf = _conf(tmp_path, 5)
+    facts = gateway.collect_all(sections=["nginx", "probes"],
+                                nginx_options=dict(conf_path=conf, binary=str(tmp_path / "no-nginx"), run_test=False),
+                                probe_options=dict(timeout=0.5, route_limit=3, endpoint_limit=2))
+    results = facts["probes"]["results"]
+    # routes chosen: s0 / (the upstream), s0 /u, s1 /u (new sockets first); 2 distinct direct URLs at most
+    assert sorted(set(r["route"] for r in results)) == ["s0.example:9 /", "s0.example:9 /u", "s1.example:9 /u"]
+    assert len(set(r["url"] for r in results if r["via"] == "direct")) == 2
+    assert len(results) + facts["probes"]["skipped"] == 20    # 10 routes x (direct + via nginx)
+
+
+def test_collect_all_broken_collector_in_the_early_thread_is_that_sections_error(monkeypatch):
+    def broken():
+        raise ImportError("cannot import name 'collect_listeners'")
+    monkeypatch.setattr(gateway, "_load_listeners", broken)
+    facts = gateway.collect_all(sections=["system", "listeners"])
+    assert facts["listeners"]["errors"][0]["message"].startswith(
+        "gathering the listeners section failed unexpectedly: ImportError")
+    assert "systemd" in facts["system"]      # the other early section is still there
+    assert [e["section"] for e in facts["errors"]].count("listeners") == 1
+
+
+def test_collect_all_without_threads_gathers_one_after_the_other(tmp_path, monkeypatch):
+    def no_threads(self):
+        raise RuntimeError("can't start new thread")
+    monkeypatch.setattr(gateway.threading.Thread, "start", no_threads)
+    conf = _conf(tmp_path, 2)
+    facts = gateway.collect_all(sections=["system", "nginx", "listeners", "apps", "sockets", "logs", "probes"],
+                                nginx_options=dict(conf_path=conf, binary=str(tmp_path / "no-nginx"), run_test=False),
+                                log_options=dict(nginx_error_logs=[], kernel=False), probe_options=dict(timeout=0.5))
+    for section in gateway.SECTIONS:
+        assert isinstance(facts[section], dict) and "errors" in facts[section], section
+    assert len(facts["probes"]["results"]) == 8 and len(facts["nginx"]["routes"]) == 4
+    assert not any("did not finish" in e["message"] for e in facts["errors"])

@@ -734,7 +734,8 @@ def test_collect_without_binary_parses_only_the_given_file(tmp_path, monkeypatch
     assert set(facts) == {
         "present", "binary", "version", "conf_path", "prefix", "compiled_user", "source", "test", "files",
         "user", "group", "user_directive", "worker_users", "master_pid", "worker_pids", "master_started",
-        "workers_started", "stale", "stale_files", "error_logs", "servers", "upstreams", "routes", "errors"}
+        "workers_started", "stale", "stale_files", "error_logs", "servers", "upstreams", "routes", "timings",
+        "errors"}
 
 
 def test_collect_reports_missing_and_unreadable_files(tmp_path):
@@ -792,3 +793,81 @@ def test_collect_without_nginx_installed_is_not_a_failure(tmp_path):
     assert facts["errors"] == []
     assert facts["routes"] == [] and facts["files"] == []
     assert facts["user"] == "nobody"
+
+
+# --------------------------------------------------------------------------- nginx -t in the background
+
+
+def test_background_command_result_timeout_and_missing(tmp_path):
+    done = NF.BackgroundCommand(["sh", "-c", "echo out; echo err >&2; exit 3"])
+    assert done.result() == (3, "out\n", "err\n")
+    slow = NF.BackgroundCommand(["sh", "-c", "sleep 5"], timeout=0.3)
+    t0 = time.monotonic()
+    rc, out, err = slow.result()
+    assert rc is None and out == "" and "did not finish within 0.3 seconds" in err
+    assert time.monotonic() - t0 < 3
+    rc, out, err = NF.BackgroundCommand([str(tmp_path / "no-such-binary"), "-t"]).result()
+    assert rc is None and err.startswith("cannot run ")
+
+
+def _fake_nginx(tmp_path, test_rc=0, test_sleep=0.0):
+    """A stand-in binary for what collect_nginx does with it: ``-V`` and ``-t`` (no real nginx here)."""
+    script = tmp_path / "nginx"
+    script.write_text(textwrap.dedent("""\
+        #!/bin/sh
+        case "$1" in
+          -V) echo "nginx version: nginx/1.22.1" >&2; echo "configure arguments: --prefix=/usr/share/nginx" >&2 ;;
+          -t) sleep %s; echo "nginx: configuration file $3 test (rc %d)" >&2; exit %d ;;
+        esac
+    """ % (test_sleep, test_rc, test_rc)))
+    script.chmod(0o755)
+    return str(script)
+
+
+@pytest.mark.parametrize("rc", [0, 1])
+def test_collect_runs_the_test_while_parsing_and_reports_it(tmp_path, rc):
+    conf = write(tmp_path, "nginx.conf", "http { server { location / { proxy_pass http://127.0.0.1:8000; } } }\n")
+    facts = NF.collect_nginx(conf_path=conf, binary=_fake_nginx(tmp_path, rc, 0.3), run_test=True, proc=str(tmp_path))
+    assert facts["test"] == {"ok": rc == 0, "rc": rc, "output": "nginx: configuration file %s test (rc %d)" % (conf, rc)}
+    assert [r["id"] for r in facts["routes"]] == ["_:80 /"]
+    assert set(facts["timings"]) == {"parse", "analyze", "test_wait"}
+    # the test ran while the configuration was parsed: what is left to wait for is less than its run time
+    assert facts["timings"]["test_wait"] <= 0.3 + 0.2
+    quiet = NF.collect_nginx(conf_path=conf, binary=_fake_nginx(tmp_path), run_test=False, proc=str(tmp_path))
+    assert quiet["test"] == {"ok": None, "rc": None, "output": ""}
+
+
+def test_collect_test_timeout_is_an_error(tmp_path):
+    conf = write(tmp_path, "nginx.conf", "http { }\n")
+    facts = NF.collect_nginx(conf_path=conf, binary=_fake_nginx(tmp_path, 0, 3), run_test=True,
+                             proc=str(tmp_path), command_timeout=0.5)
+    assert facts["test"]["ok"] is None and facts["test"]["rc"] is None
+    assert any(e["source"] == "nginx_bin" and "did not finish within 0.5 seconds" in e["message"] for e in facts["errors"])
+
+
+def test_inherited_invalid_value_is_reported_once_and_shared_values_are_consistent(tmp_path):
+    conf = write(tmp_path, "nginx.conf", """\
+        http {
+            proxy_read_timeout 5q;
+            upstream app { server 127.0.0.1:8000; server unix:/run/app.sock; }
+            server {
+                listen 8080;
+                location /a { proxy_pass http://app; }
+                location /b { proxy_pass http://app; proxy_read_timeout 7s; }
+                location /c { include params; uwsgi_pass unix:/run/u.sock; }
+                location /d { include params; uwsgi_pass unix:/run/u.sock; }
+            }
+        }
+    """)
+    write(tmp_path, "params", "uwsgi_read_timeout 9s;\nuwsgi_param A b;\n")
+    result = NF.analyze_config(parse(conf, catch_errors=True), "1.22.1", resolve=False)
+    routes = {r["location"]: r for r in result["routes"]}
+    assert routes["/a"]["timeouts"]["read"] == NF.V.DEFAULT_TIMEOUT and routes["/b"]["timeouts"]["read"] == 7.0
+    # in effect for /a only, written once: one error, not one per route
+    assert [e["message"] for e in result["errors"]] == ["%s:2: proxy_read_timeout: invalid time value '5q'" % conf]
+    assert routes["/a"]["endpoints"] == routes["/b"]["endpoints"] == [
+        {"kind": "tcp", "host": "127.0.0.1", "port": 8000, "family": "inet",
+         "addresses": [{"family": "inet", "address": "127.0.0.1"}]},
+        {"kind": "unix", "path": "/run/app.sock"}]
+    assert routes["/c"]["timeouts"]["read"] == routes["/d"]["timeouts"]["read"] == 9.0
+    assert routes["/a"]["listen"][0]["port"] == 8080 and routes["/a"]["server_names"] == []

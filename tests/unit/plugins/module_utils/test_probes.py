@@ -8,6 +8,7 @@ import pwd
 import socket
 import struct
 import threading
+import time
 
 import pytest
 
@@ -277,3 +278,92 @@ def test_probe_unix_full_backlog_is_eagain(tmp_path):
         for c in clients:
             c.close()
         srv.close()
+
+
+# ---------------------------------------------------------------- limits and concurrency
+
+def _big_nginx(servers):
+    """``servers`` server blocks; each has "/" to one of 4 upstreams and "/legacy" to its own socket."""
+    listen = [{"raw": "80", "host": "*", "port": 80, "unix": None, "ssl": False, "ipv6": False}]
+    routes = []
+    for n in range(servers):
+        name = "app%03d.example" % n
+        routes.append({"id": "%s:80 /" % name, "server_names": [name], "listen": listen, "location": "/",
+                       "protocol": "http", "dynamic": False, "upstream": "backend%d" % (n % 4),
+                       "endpoints": [{"kind": "tcp", "host": "127.0.0.1", "port": 8000 + n % 4, "family": "inet",
+                                      "addresses": [{"family": "inet", "address": "127.0.0.1"}]}]})
+        routes.append({"id": "%s:80 /legacy" % name, "server_names": [name], "listen": listen, "location": "/legacy",
+                       "protocol": "uwsgi", "dynamic": False, "upstream": None,
+                       "endpoints": [{"kind": "unix", "path": "/run/uwsgi/app%03d.sock" % n}]})
+    return {"routes": routes}
+
+
+def test_plan_without_limits_is_every_target():
+    nginx = _big_nginx(10)
+    targets, skipped = P.plan_probes(nginx)
+    assert skipped == 0 and targets == P.probe_targets_from_nginx(nginx)
+    assert len(targets) == 40   # 20 routes x (one direct + one via nginx)
+
+
+def test_plan_small_config_under_the_limits_is_unchanged():
+    targets, skipped = P.plan_probes(NGINX, route_limit=64, endpoint_limit=256)
+    assert skipped == 0 and targets == P.probe_targets_from_nginx(NGINX)
+
+
+def test_plan_limit_prefers_routes_with_new_upstreams_or_endpoints_in_config_order():
+    nginx = _big_nginx(10)
+    targets, skipped = P.plan_probes(nginx, route_limit=6, endpoint_limit=256)
+    routes = []
+    for t in targets:
+        if t["route"] not in routes:
+            routes.append(t["route"])
+    # the first 6 routes each bring a new upstream or socket: app000..app002, both routes each
+    assert routes == ["app000.example:80 /", "app000.example:80 /legacy", "app001.example:80 /",
+                      "app001.example:80 /legacy", "app002.example:80 /", "app002.example:80 /legacy"]
+    assert len(targets) == 12 and skipped == 40 - 12
+    # stable: the same configuration gives the same plan
+    assert P.plan_probes(nginx, route_limit=6, endpoint_limit=256) == (targets, skipped)
+
+
+def test_plan_limit_fills_up_with_repeated_upstreams_after_new_ones():
+    nginx = {"routes": [r for r in _big_nginx(12)["routes"] if r["location"] == "/"]}  # 12 routes, 4 upstreams
+    targets, skipped = P.plan_probes(nginx, route_limit=6, via=["nginx"])
+    assert [t["route"] for t in targets] == ["app%03d.example:80 /" % n for n in range(6)]
+    assert skipped == 6
+
+
+def test_plan_endpoint_limit_counts_distinct_urls():
+    nginx = _big_nginx(10)
+    targets, skipped = P.plan_probes(nginx, route_limit=0, endpoint_limit=5, via=["direct"])
+    urls = [t["url"] for t in targets]
+    # the 4 upstream addresses are one URL each, however many routes use them
+    assert len(set(urls)) == 5 and len(targets) < 20
+    assert skipped == 20 - len(targets)
+
+
+def test_plan_counts_dynamic_and_listenless_routes_as_nothing_to_skip():
+    nginx = {"routes": [
+        {"id": "a", "dynamic": True, "listen": [], "endpoints": []},
+        {"id": "b", "dynamic": False, "listen": [{"port": 80}],
+         "endpoints": [{"kind": "tcp", "host": "localhost", "port": 8000, "addresses": []}]},
+        {"id": "c", "dynamic": False, "listen": [{"port": 80}],
+         "endpoints": [{"kind": "unix", "path": "/run/c.sock"}]},
+    ]}
+    targets, skipped = P.plan_probes(nginx, route_limit=1)
+    assert targets == [] and skipped == 4     # "a" is chosen first and has nothing to probe
+    assert len(P.probe_targets_from_nginx(nginx)) == 4
+    targets, skipped = P.plan_probes(nginx, route_limit=2)
+    assert [t["route"] for t in targets] == ["b", "b"] and skipped == 2
+
+
+def test_collect_probes_runs_concurrently_and_reports_skipped(server):
+    silent = [server("silent") for _n in range(4)]
+    targets = [{"route": "r%d" % i, "via": "direct", "url": s.url} for i, s in enumerate(silent)]
+    t0 = time.monotonic()
+    facts = P.collect_probes(targets, timeout=0.6, workers=4, skipped=7)
+    elapsed = time.monotonic() - t0
+    assert [r["error"] for r in facts["results"]] == ["ETIMEDOUT"] * 4
+    assert elapsed < 4 * 0.6   # one at a time would take 2.4 s
+    assert facts["skipped"] == 7
+    serial = P.collect_probes(targets[:2], timeout=0.3, workers=1)
+    assert [r["error"] for r in serial["results"]] == ["ETIMEDOUT"] * 2 and serial["skipped"] == 0

@@ -280,3 +280,45 @@ def test_collect_unknown_user_and_default():
     assert facts["paths"][0]["reachable"] is False
     facts = S.collect_socket_paths([], listeners=[])
     assert facts["user"] in S.FALLBACK_USERS
+
+
+def test_collect_many_paths_inspects_each_directory_once(open_dir, monkeypatch):
+    """Thousands of sockets under one directory: the shared parents are looked at once per run,
+    and every path gets the same answer as when it is checked alone."""
+    tmp_path = open_dir
+    run = tmp_path / "many"
+    run.mkdir()
+    servers = []
+    try:
+        for n in range(3):
+            srv = socket.socket(socket.AF_UNIX)
+            srv.bind(str(run / ("s%d.sock" % n)))
+            srv.listen(1)
+            servers.append(srv)
+        paths = [str(run / ("s%d.sock" % n)) for n in range(6)]     # 3 exist, 3 are missing
+        calls = []
+        real_lstat = os.lstat
+
+        def counting_lstat(path, *args, **kwargs):
+            calls.append(path)
+            return real_lstat(path, *args, **kwargs)
+        monkeypatch.setattr(S.os, "lstat", counting_lstat)
+        together = S.collect_socket_paths(paths, user="root", listeners=[])
+        assert calls.count(str(run)) == 1 and calls.count("/") == 1
+        alone = [S.collect_socket_paths([p], user="root", listeners=[])["paths"][0] for p in paths]
+        assert together["paths"] == alone
+        assert [p["exists"] for p in together["paths"]] == [True] * 3 + [False] * 3
+    finally:
+        for srv in servers:
+            srv.close()
+
+
+def test_real_path_shortcut_matches_realpath(open_dir):
+    tmp_path = open_dir
+    (tmp_path / "real").mkdir()
+    os.symlink(str(tmp_path / "real"), str(tmp_path / "link"))
+    for path in (str(tmp_path / "real" / "x.sock"), str(tmp_path / "link" / "x.sock"),
+                 str(tmp_path / "real" / ".." / "real" / "./x.sock"), str(tmp_path / "none" / ".." / "y.sock"),
+                 "//run/x.sock"):
+        walked, _errors = S.walk_path(path, 0, [0], "root")
+        assert S._real_path(path, walked) == os.path.realpath(path), path

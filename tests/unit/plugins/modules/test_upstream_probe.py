@@ -35,3 +35,21 @@ def test_upstream_probe_bad_timeout(capsys):
             upstream_probe.main()
     out = json.loads(capsys.readouterr().out)
     assert out["failed"] and "timeout" in out["msg"]
+
+
+def test_upstream_probe_limits_from_nginx(capsys, tmp_path):
+    nginx = {"routes": [{"id": "r%d" % n, "server_names": ["_"], "location": "/", "dynamic": False, "listen": [],
+                         "endpoints": [{"kind": "unix", "path": str(tmp_path / ("s%d.sock" % n))}]} for n in range(5)]}
+    out = run(upstream_probe, {"nginx": nginx, "via": ["direct"], "limit": 3, "workers": 2, "timeout": 1}, capsys)
+    assert [r["route"] for r in out["probes"]["results"]] == ["r0", "r1", "r2"]
+    assert out["probes"]["skipped"] == 2
+    out = run(upstream_probe, {"nginx": nginx, "via": ["direct"], "limit": 0, "endpoint_limit": 4, "timeout": 1}, capsys)
+    assert len(out["probes"]["results"]) == 4 and out["probes"]["skipped"] == 1
+
+
+@pytest.mark.parametrize("args, msg", [({"limit": -1}, "Option limit must be 0 (no limit) or positive"),
+                                       ({"endpoint_limit": -2}, "Option endpoint_limit must be 0"),
+                                       ({"workers": 0}, "Option workers must be at least 1")])
+def test_upstream_probe_bad_limits(capsys, args, msg):
+    out = run(upstream_probe, args, capsys)
+    assert out["failed"] and msg in out["msg"]

@@ -1,0 +1,43 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""gateway_facts run as Ansible runs it (in-process): the probe limits and the timings."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.badgateway.doctor.plugins.modules import gateway_facts
+
+
+def run(args, capsys):
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            gateway_facts.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def _conf(tmp_path, servers):
+    body = "".join("server { listen 127.0.0.1:9; server_name s%d.example; location / { proxy_pass http://127.0.0.1:9; } }\n" % n
+                   for n in range(servers))
+    path = tmp_path / "nginx.conf"
+    path.write_text("http {\n%s}\n" % body)
+    return str(path)
+
+
+@pytest.mark.parametrize("limit, probed, skipped", [(2, 4, 6), (0, 10, 0), (64, 10, 0)])
+def test_probe_limit(tmp_path, capsys, limit, probed, skipped):
+    """5 routes: with probe_limit 2, two routes are probed directly and through nginx, 6 probes skipped."""
+    out = run({"sections": ["nginx", "probes"], "conf_path": _conf(tmp_path, 5), "nginx_binary": str(tmp_path / "none"),
+               "probe_timeout": 0.5, "probe_limit": limit, "_ansible_check_mode": True}, capsys)
+    assert not out.get("failed"), out
+    facts = out["ansible_facts"]["badgateway"]
+    assert len(facts["probes"]["results"]) == probed and facts["probes"]["skipped"] == skipped
+    assert set(facts["timings"]) == {"nginx", "probes", "total"}
+
+
+@pytest.mark.parametrize("name", ["probe_limit", "probe_endpoint_limit"])
+def test_negative_limits_fail(capsys, name):
+    out = run({name: -1, "sections": ["system"]}, capsys)
+    assert out["failed"] is True and "Option %s must be 0 (no limit) or positive, got -1." % name in out["msg"]
