@@ -9,7 +9,8 @@ the same run (median of ``--runs``):
 
 * ``ansible -m ansible.builtin.ping`` on one host;
 * ``ansible-playbook badgateway.doctor.diagnose`` limited to that one host;
-* the same playbook on all hosts with ``--forks`` equal to the number of hosts.
+* the same playbook on all hosts with ``--forks`` equal to the number of hosts;
+* ``ansible -m ping`` on all hosts with the same forks: how Ansible itself scales on this machine.
 
 Goals (issue 5): 1-host diagnose ≤ 2.5 × ping; N-host diagnose ≤ 1.5 × the 1-host diagnose.
 Results go to ``bench/out/diagnose.json``. The lab is torn down at the end, also on failure.
@@ -61,14 +62,16 @@ def main() -> int:
         one = lab.hosts[0]
         with tempfile.TemporaryDirectory() as tmp:
             ping = [str(BIN / "ansible"), "-i", inv, one, "-m", "ansible.builtin.ping"]
+            ping_all = [str(BIN / "ansible"), "-i", inv, "lab", "--forks", str(len(lab.hosts)), "-m", "ansible.builtin.ping"]
             diag = [str(BIN / "ansible-playbook"), "-i", inv, "badgateway.doctor.diagnose",
                     "-e", f"badgateway_report_dir={tmp}/r", "-e", "badgateway_fail_on=none"]
             diag_one = diag + ["--limit", one]
             diag_all = diag + ["--forks", str(len(lab.hosts))]
             timed(diag_one, env)  # warm-up: caches, first SSH connections
-            samples = {"ping": [], "diagnose_1": [], "diagnose_n": []}
+            samples = {"ping": [], "ping_n": [], "diagnose_1": [], "diagnose_n": []}
             for _run in range(args.runs):
                 samples["ping"].append(timed(ping, env))
+                samples["ping_n"].append(timed(ping_all, env))
                 samples["diagnose_1"].append(timed(diag_one, env))
                 samples["diagnose_n"].append(timed(diag_all, env))
         med = {k: statistics.median(v) for k, v in samples.items()}
@@ -77,6 +80,7 @@ def main() -> int:
             "median_seconds": med, "samples": samples,
             "ratio_diagnose_1_vs_ping": med["diagnose_1"] / med["ping"],
             "ratio_diagnose_n_vs_1": med["diagnose_n"] / med["diagnose_1"],
+            "ratio_ping_n_vs_1": med["ping_n"] / med["ping"],
             "goals": {"diagnose_1_vs_ping": 2.5, "diagnose_n_vs_1": 1.5},
         }
         out = REPO / "bench" / "out"
@@ -89,6 +93,8 @@ def main() -> int:
               f"-> {result['ratio_diagnose_1_vs_ping']:.2f}x ping (goal <= 2.5x)")
         print(f"  diagnose, {n} hosts, {n} forks          : {med['diagnose_n']:.2f} s  "
               f"-> {result['ratio_diagnose_n_vs_1']:.2f}x 1 host (goal <= 1.5x)")
+        print(f"  reference: ansible -m ping, {n} hosts : {med['ping_n']:.2f} s  "
+              f"-> {result['ratio_ping_n_vs_1']:.2f}x 1 host (what Ansible itself scales to on this machine)")
         return 0
     finally:
         if not args.keep:
