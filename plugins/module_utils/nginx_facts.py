@@ -113,6 +113,19 @@ class BackgroundCommand:
             return None, "", "%s did not finish within %g seconds" % (" ".join(self.argv), self.timeout)
         return self.proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
+    def cancel(self):
+        """Stop the command and whatever it started (its process group) and reap it."""
+        if self.proc is None or self.proc.returncode is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except OSError:
+            try:
+                self.proc.kill()
+            except OSError:
+                pass
+        self.proc.communicate()
+
 
 def find_binary(binary=None):
     """Path of the nginx binary: ``binary`` if given, else PATH, else the usual places."""
@@ -262,6 +275,134 @@ def stale_files(file_mtimes, workers_started, slack=0.0):
         return []
     return [{"path": path, "mtime": mtime} for path, mtime in file_mtimes
             if mtime is not None and mtime > workers_started + slack]
+
+
+TEST_MODES = ("auto", "always", "never")
+TEST_SKIPPED_OUTPUT = ("not run: nginx is running and no configuration file changed since its workers started "
+                       "(the running configuration is valid); set nginx_test: always to run it anyway")
+# Directives naming files nginx reads when it loads the configuration (besides includes).
+REFERENCED_FILE_DIRECTIVES = frozenset((
+    "ssl_certificate", "ssl_certificate_key", "ssl_trusted_certificate", "ssl_client_certificate",
+    "ssl_dhparam", "ssl_crl", "ssl_password_file", "auth_basic_user_file", "load_module"))
+
+
+def nginx_test_mode(run_test):
+    """``run_test`` (True, False, "auto", "always", "never") as one of ``TEST_MODES``."""
+    if run_test is True:
+        return "always"
+    if run_test is False or run_test is None:
+        return "never"
+    if isinstance(run_test, str) and run_test in TEST_MODES:
+        return run_test
+    raise ValueError("run_test must be True, False or one of %s, got %r" % (", ".join(TEST_MODES), run_test))
+
+
+_OPTION_TRUE = ("yes", "on", "1", "true", "y", "t")
+_OPTION_FALSE = ("no", "off", "0", "false", "n", "f")
+
+
+def test_option_mode(value):
+    """A module's ``test``/``nginx_test`` option value as one of ``TEST_MODES``, or None when invalid.
+
+    Besides the modes, the booleans the option took before it had modes are accepted (as Ansible
+    reads them: true/false, yes/no, on/off, 1/0, as booleans or strings): true means "always"
+    and false "never".
+    """
+    if value is None:
+        return "auto"
+    if isinstance(value, bool):
+        return "always" if value else "never"
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return "always" if value == 1 else "never"
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in TEST_MODES:
+            return text
+        if text in _OPTION_TRUE:
+            return "always"
+        if text in _OPTION_FALSE:
+            return "never"
+    return None
+
+
+def referenced_files(payload, conf_prefix):
+    """Files the configuration makes nginx read at load time: certificates, keys, password files...
+
+    Returns ``(paths, unknown)``: full paths (relative ones are resolved against ``conf_prefix``,
+    the directory of the main configuration file, as nginx does) and ``unknown`` True when a
+    value holds a variable (the file cannot be known here).  Inline ``data:``/``engine:`` values
+    name no file.
+    """
+    paths = []
+    unknown = False
+    for config in (payload or {}).get("config") or []:
+        stack = [config.get("parsed") or []]
+        while stack:
+            for stmt in stack.pop():
+                block = stmt.get("block")
+                if block:
+                    stack.append(block)
+                if stmt.get("directive") not in REFERENCED_FILE_DIRECTIVES:
+                    continue
+                args = stmt.get("args") or []
+                if not args or not isinstance(args[0], str):
+                    continue
+                value = args[0]
+                if stmt.get("directive") == "auth_basic_user_file" and value == "off":
+                    continue
+                if value.startswith(("data:", "engine:", "store:")):
+                    continue
+                if "$" in value:
+                    unknown = True
+                    continue
+                paths.append(value if value.startswith("/") else os.path.join(conf_prefix, value))
+    return paths, unknown
+
+
+def _running_conf_matches(master, conf_path, compiled_conf_full, prefix):
+    """Does the running master use the configuration file that was parsed?"""
+    running = _title_option(master.get("title") or "", "-c")
+    if running:
+        return _full_path(running, prefix) == conf_path
+    return compiled_conf_full is not None and compiled_conf_full == conf_path
+
+
+def nginx_test_needed(facts, payload, parse_ok, running_conf_ok, slack):
+    """Must ``nginx -t`` run in mode "auto"?  Returns ``(needed, reason)``.
+
+    It need not when the running workers loaded exactly the files on disk: nginx runs this
+    configuration, nothing it read (configuration files, the files its directives name, the
+    binary, the directories of the files) changed after the workers started, and the parse
+    was clean.  Any doubt (a file missing or unreadable, a variable in a file name) means: test.
+    """
+    started = facts.get("workers_started")
+    if not facts.get("master_pid") or started is None:
+        return True, "nginx is not running"
+    if not running_conf_ok:
+        return True, "the running master uses another configuration file"
+    if not parse_ok or not facts.get("files"):
+        return True, "the configuration did not parse cleanly"
+    if facts.get("stale"):
+        return True, "configuration files changed after the workers started"
+    conf_prefix = os.path.dirname(facts.get("conf_path") or DEFAULT_CONF_PATH)
+    paths, unknown = referenced_files(payload, conf_prefix)
+    if unknown:
+        return True, "a referenced file name holds a variable"
+    others = set(paths)
+    others.update(os.path.dirname(f) for f in facts["files"])
+    if facts.get("binary"):
+        others.add(facts["binary"])
+    limit = started + slack
+    for path in others:
+        try:
+            if os.stat(path).st_mtime > limit:
+                return True, "%s changed after the workers started" % path
+            if path in paths and not os.path.isdir(path):
+                with open(path, "rb"):
+                    pass
+        except OSError:
+            return True, "%s is missing or unreadable" % path
+    return False, ""
 
 
 # --------------------------------------------------------------------------- config walk
@@ -806,7 +947,7 @@ def _parse_options(tree_options):
     }
 
 
-def collect_nginx(conf_path=None, source="files", binary=None, resolve=True, run_test=True,
+def collect_nginx(conf_path=None, source="files", binary=None, resolve=True, run_test="auto",
                   tree=False, tree_options=None, proc="/proc", getaddrinfo=None,
                   command_timeout=COMMAND_TIMEOUT):
     """Return the ``nginx`` facts section (see docs/FACTS.md).
@@ -814,7 +955,12 @@ def collect_nginx(conf_path=None, source="files", binary=None, resolve=True, run
     ``tree=True`` adds the key ``tree`` (the parser payload; ``tree_options`` are the
     crossplane-style ``comments``, ``single_file``, ``combine`` and ``ignore``) which callers
     must move out of the facts.  ``proc`` and ``getaddrinfo`` exist for tests.
+
+    ``run_test``: "always" (or True) runs ``nginx -t``; "never" (or False) does not; "auto" starts
+    it, but stops it and reports it as skipped when nginx runs this configuration and nothing it
+    read changed since the workers started (see ``nginx_test_needed``).
     """
+    mode = nginx_test_mode(run_test)
     errors = []
     facts = {
         "present": False,
@@ -824,7 +970,7 @@ def collect_nginx(conf_path=None, source="files", binary=None, resolve=True, run
         "prefix": None,
         "compiled_user": None,
         "source": source if source in ("files", "nginx_T") else "files",
-        "test": {"ok": None, "rc": None, "output": ""},
+        "test": {"ok": None, "rc": None, "output": "", "skipped": False},
         "files": [],
         "user": "nobody",
         "group": None,
@@ -848,7 +994,7 @@ def collect_nginx(conf_path=None, source="files", binary=None, resolve=True, run
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        _collect(facts, conf_path, source, binary, resolve, run_test, tree, tree_options, proc,
+        _collect(facts, conf_path, source, binary, resolve, mode, tree, tree_options, proc,
                  getaddrinfo, command_timeout)
     except Exception as exc:  # pylint: disable=broad-except
         errors.append(_err("nginx_conf", None, "gathering nginx facts stopped early: %s: %s"
@@ -859,9 +1005,10 @@ def collect_nginx(conf_path=None, source="files", binary=None, resolve=True, run
     return facts
 
 
-def _collect(facts, conf_path, source, binary, resolve, run_test, tree, tree_options, proc,
+def _collect(facts, conf_path, source, binary, resolve, mode, tree, tree_options, proc,
              getaddrinfo, command_timeout):
     errors = facts["errors"]
+    run_test = mode != "never"
     options = _parse_options(tree_options)
     conf_option = conf_path
 
@@ -927,7 +1074,7 @@ def _collect(facts, conf_path, source, binary, resolve, run_test, tree, tree_opt
         else:
             rc, out, err = run_command([found, "-T"] + conf_args, timeout=command_timeout)
             if run_test and rc is not None and not (rc != 0 and _lacks_privileges(err)):
-                facts["test"] = {"ok": rc == 0, "rc": rc, "output": err.strip()}
+                facts["test"] = {"ok": rc == 0, "rc": rc, "output": err.strip(), "skipped": False}
                 test_done = True
             if rc == 0:
                 payload, vfiles = payload_from_nginx_T(out, errors, **parse_opts)
@@ -951,7 +1098,9 @@ def _collect(facts, conf_path, source, binary, resolve, run_test, tree, tree_opt
 
     timings["parse"] = round(time.monotonic() - started, 4)
     walked = None
+    parse_ok = payload is not None and not errors
     if payload is not None:
+        parse_ok = parse_ok and not payload.get("errors")
         for e in payload.get("errors") or []:
             line = e.get("line")
             where = "%s:%s" % (e.get("file"), line) if line is not None else "%s" % e.get("file")
@@ -963,7 +1112,9 @@ def _collect(facts, conf_path, source, binary, resolve, run_test, tree, tree_opt
         started = time.monotonic()
         walked = analyze_config(payload, facts["version"], resolve, getaddrinfo, prefix)
         timings["analyze"] = round(time.monotonic() - started, 4)
-        errors.extend(walked.pop("errors"))
+        walked_errors = walked.pop("errors")
+        parse_ok = parse_ok and not walked_errors
+        errors.extend(walked_errors)
         facts["error_logs"] = walked["error_logs"]
         facts["servers"] = walked["servers"]
         facts["upstreams"] = walked["upstreams"]
@@ -1001,6 +1152,7 @@ def _collect(facts, conf_path, source, binary, resolve, run_test, tree, tree_opt
         except (OSError, ValueError):
             pid_from_file = None
     master = select_master(processes, pid_from_file, conf_path)
+    running_conf_ok = bool(master) and _running_conf_matches(master, conf_path, compiled_conf_full, prefix)
     if master:
         workers = [p for p in processes if p["role"] == "worker" and p["ppid"] == master["pid"]]
         facts["master_pid"] = master["pid"]
@@ -1017,6 +1169,7 @@ def _collect(facts, conf_path, source, binary, resolve, run_test, tree, tree_opt
         try:
             mtimes.append((path, os.stat(path).st_mtime))
         except OSError as exc:
+            parse_ok = False
             if used_source == "files":
                 errors.append(_err("nginx_conf", path, "cannot stat %s: %s" % (path, exc.strerror or exc)))
     slack = STALE_SLACK_PRECISE if precise else STALE_SLACK_BTIME
@@ -1025,12 +1178,20 @@ def _collect(facts, conf_path, source, binary, resolve, run_test, tree, tree_opt
 
     # -- the result of nginx -t (it ran while the rest was gathered) --------------------------
     started = time.monotonic()
-    if found and run_test and not test_done:
+    skip = False
+    if found and mode == "auto" and not test_done:
+        skip = not nginx_test_needed(facts, payload, parse_ok, running_conf_ok, slack)[0]
+    if skip:
+        # The running workers loaded exactly these files: nginx -t would only repeat that.
+        if test_cmd is not None:
+            test_cmd.cancel()
+        facts["test"] = {"ok": None, "rc": None, "output": TEST_SKIPPED_OUTPUT, "skipped": True}
+    elif found and run_test and not test_done:
         if test_cmd is None:   # nginx -T failed: test the files instead
             test_cmd = BackgroundCommand([found, "-t"] + conf_args, timeout=command_timeout)
         rc, out, err = test_cmd.result()
         output = (err + out).strip()
-        facts["test"] = {"ok": (rc == 0) if rc is not None else None, "rc": rc, "output": output}
+        facts["test"] = {"ok": (rc == 0) if rc is not None else None, "rc": rc, "output": output, "skipped": False}
         if rc is None:
             errors.append(_err("nginx_bin", found, output))
         elif rc != 0 and _lacks_privileges(output):

@@ -59,9 +59,21 @@ options:
     description: Path of the nginx binary. By default it is looked up in E(PATH) and C(/usr/sbin).
     type: path
   nginx_test:
-    description: Run C(nginx -t) and report its result.
-    type: bool
-    default: true
+    description:
+      - When to run C(nginx -t) and report its result in C(nginx.test), as the O(badgateway.doctor.nginx_facts#module:test)
+        option of M(badgateway.doctor.nginx_facts).
+      - V(auto) (the default) skips it when nginx is running this configuration and no parsed configuration file, no
+        file it names (certificates and keys, C(ssl_dhparam), C(ssl_crl), C(ssl_password_file),
+        C(auth_basic_user_file), C(load_module)), no directory of a configuration file and not the binary changed
+        after the workers started - the running workers loaded exactly these files, so the configuration is valid
+        and C(nginx -t), which costs seconds on a large configuration, would only repeat that. It runs when nginx is
+        not running, a file is stale, newer, missing or unreadable, or the configuration did not parse cleanly.
+        A skipped test has C(nginx.test.skipped=true) and C(ok) V(null).
+      - V(always) always runs it, V(never) never does.
+      - The booleans this option took before still work - V(true) (or yes, on, 1) means V(always), V(false) (or no,
+        off, 0) V(never).
+    type: raw
+    default: auto
   resolve:
     description: Resolve host names of upstream targets (such as C(localhost)) with the target's resolver.
     type: bool
@@ -188,10 +200,16 @@ ansible_facts:
           returned: when V(system) is in O(sections)
           sample: {"systemd": true, "selinux": {"present": false, "mode": null, "booleans": {}}, "is_root": true}
         nginx:
-          description: See M(badgateway.doctor.nginx_facts).
+          description:
+            - See M(badgateway.doctor.nginx_facts).
+            - C(test) is C(nginx -t)'s result C({ok, rc, output, skipped}); C(skipped) is V(true) (and C(ok) V(null))
+              when O(nginx_test=auto) did not run it because the running nginx already loaded exactly these files.
           type: dict
           returned: when V(nginx) is in O(sections)
-          sample: {"present": true, "version": "1.22.1", "user": "www-data", "routes": [], "errors": []}
+          sample: {"present": true, "version": "1.22.1", "user": "www-data", "routes": [], "errors": [],
+                   "test": {"ok": null, "rc": null, "skipped": true,
+                            "output": "not run: nginx is running and no configuration file changed since its workers started
+                                       (the running configuration is valid); set nginx_test: always to run it anyway"}}
         listeners:
           description: See M(badgateway.doctor.listener_facts).
           type: dict
@@ -242,6 +260,7 @@ ansible_facts:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.badgateway.doctor.plugins.module_utils.gateway import SECTIONS, collect_all
+from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_facts import test_option_mode
 from ansible_collections.badgateway.doctor.plugins.module_utils.timeparse import parse_since
 
 
@@ -252,7 +271,7 @@ def main():
             conf_path=dict(type="path"),
             nginx_source=dict(type="str", choices=["files", "nginx_T"], default="files"),
             nginx_binary=dict(type="path"),
-            nginx_test=dict(type="bool", default=True),
+            nginx_test=dict(type="raw", default="auto"),
             resolve=dict(type="bool", default=True),
             socket_user=dict(type="str"),
             socket_paths=dict(type="list", elements="path", default=[]),
@@ -278,6 +297,10 @@ def main():
         module.fail_json(msg="Option max_log_bytes must be positive, got %d." % p["max_log_bytes"])
     if p["probe_timeout"] <= 0:
         module.fail_json(msg="Option probe_timeout must be positive, got %s." % p["probe_timeout"])
+    nginx_test = test_option_mode(p["nginx_test"])
+    if nginx_test is None:
+        module.fail_json(msg="Option nginx_test must be one of auto, always, never (or a boolean: true means always, "
+                             "false never), got %r." % (p["nginx_test"],))
     for name in ("probe_limit", "probe_endpoint_limit"):
         if p[name] < 0:
             module.fail_json(msg="Option %s must be 0 (no limit) or positive, got %d." % (name, p[name]))
@@ -285,7 +308,7 @@ def main():
     facts = collect_all(
         sections=p["sections"],
         nginx_options=dict(conf_path=p["conf_path"], source=p["nginx_source"], binary=p["nginx_binary"],
-                           resolve=p["resolve"], run_test=p["nginx_test"]),
+                           resolve=p["resolve"], run_test=nginx_test),
         socket_user=p["socket_user"],
         socket_paths=p["socket_paths"],
         log_options=dict(nginx_error_logs=p["nginx_error_logs"], since=since, max_bytes=p["max_log_bytes"],

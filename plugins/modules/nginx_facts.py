@@ -63,10 +63,26 @@ options:
     default: true
   test:
     description:
-      - Run C(nginx -t) (with a C locale and a timeout) and return its result in C(test).
-      - With O(source=nginx_T) the result of C(nginx -T) is used instead of a second run.
-    type: bool
-    default: true
+      - When to run C(nginx -t) (with a C locale and a timeout) and return its result in C(test).
+      - V(auto) (the default) starts it while the configuration is parsed, then stops it when it
+        would only repeat what the running nginx already proved - nginx is running this
+        configuration file and no parsed configuration file, no file named by
+        C(ssl_certificate), C(ssl_certificate_key), C(ssl_trusted_certificate),
+        C(ssl_client_certificate), C(ssl_dhparam), C(ssl_crl), C(ssl_password_file),
+        C(auth_basic_user_file) or C(load_module), no directory holding a configuration file and
+        not the nginx binary changed after the workers started (the comparison
+        C(stale) uses). The workers loaded exactly these files, so the configuration is valid; on a
+        large configuration C(nginx -t) costs seconds, far more than the rest of the facts. It still
+        runs when nginx is not running, a file is stale, newer, missing or unreadable, a file name
+        holds a variable, or the configuration did not parse cleanly. A skipped test is returned
+        as C(test.skipped=true) with C(ok) V(null).
+      - V(always) always runs it, V(never) never does.
+      - The booleans this option took before it had modes still work - V(true) (or yes, on, 1)
+        means V(always) and V(false) (or no, off, 0) means V(never).
+      - With O(source=nginx_T) the result of C(nginx -T) is used instead of a second run (with
+        V(auto) and V(always)).
+    type: raw
+    default: auto
   tree:
     description:
       - Also return the parsed configuration (a crossplane-compatible payload) as the return value
@@ -125,6 +141,11 @@ EXAMPLES = r"""
     msg: "{{ item.id }} -> {{ item.endpoints | map(attribute='path', default='') | list }} (read timeout {{ item.timeouts.read }}s)"
   loop: "{{ ansible_facts.badgateway.nginx.routes }}"
 
+- name: Check the configuration with nginx -t even when nginx runs these very files
+  badgateway.doctor.nginx_facts:
+    test: always
+  become: true
+
 - name: Fail when nginx was edited but not reloaded
   ansible.builtin.assert:
     that: not ansible_facts.badgateway.nginx.stale
@@ -133,7 +154,7 @@ EXAMPLES = r"""
 - name: Look at one site file only and get its parse tree
   badgateway.doctor.nginx_facts:
     conf_path: /etc/nginx/sites-available/app.conf
-    test: false
+    test: never
     tree: true
   register: app_site
 
@@ -202,25 +223,36 @@ ansible_facts:
               returned: always
               sample: files
             test:
-              description: Result of C(nginx -t). C(ok) and C(rc) are V(null) when it was not run.
+              description:
+                - Result of C(nginx -t). C(ok) and C(rc) are V(null) when it was not run.
+                - With O(test=auto) it is skipped when nginx is running and no file it loaded
+                  changed since its workers started; C(skipped) is then V(true), C(ok) V(null) and
+                  C(output) says why. The running configuration is valid then - not an unknown.
               type: dict
               returned: always
-              sample: {"ok": true, "rc": 0,
+              sample: {"ok": true, "rc": 0, "skipped": false,
                        "output": "nginx: the configuration file /etc/nginx/nginx.conf syntax is ok\n
                                   nginx: configuration file /etc/nginx/nginx.conf test is successful"}
               contains:
                 ok:
-                  description: V(true) when the test passed, V(false) when it failed, V(null) when not run.
+                  description: V(true) when the test passed, V(false) when it failed, V(null) when not run, skipped
+                    or when it failed only for lack of permission.
                   type: bool
                   sample: true
                 rc:
-                  description: Exit status of C(nginx -t).
+                  description: Exit status of C(nginx -t) (V(null) when not run or skipped).
                   type: int
                   sample: 0
                 output:
-                  description: What C(nginx -t) printed.
+                  description: What C(nginx -t) printed, or why it was skipped.
                   type: str
                   sample: "nginx: configuration file /etc/nginx/nginx.conf test is successful"
+                skipped:
+                  description:
+                    - V(true) when O(test=auto) stopped C(nginx -t) because the running nginx already
+                      loaded exactly these files successfully (see O(test)); V(false) otherwise.
+                  type: bool
+                  sample: false
             files:
               description: The configuration files parsed, in parse order (the main file first).
               type: list
@@ -348,7 +380,7 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_facts import collect_nginx
+from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_facts import collect_nginx, test_option_mode
 
 
 def main():
@@ -358,7 +390,7 @@ def main():
             source=dict(type="str", choices=["files", "nginx_T"], default="files"),
             binary=dict(type="path"),
             resolve=dict(type="bool", default=True),
-            test=dict(type="bool", default=True),
+            test=dict(type="raw", default="auto"),
             tree=dict(type="bool", default=False),
             comments=dict(type="bool", default=False),
             single_file=dict(type="bool", default=False),
@@ -368,12 +400,16 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    run_test = test_option_mode(p["test"])
+    if run_test is None:
+        module.fail_json(msg="Option test must be one of auto, always, never (or a boolean: true means always, "
+                             "false never), got %r." % (p["test"],))
     facts = collect_nginx(
         conf_path=p["conf_path"],
         source=p["source"],
         binary=p["binary"],
         resolve=p["resolve"],
-        run_test=p["test"],
+        run_test=run_test,
         tree=p["tree"],
         tree_options=dict(comments=p["comments"], single_file=p["single_file"], combine=p["combine"],
                           ignore=p["ignore"]),

@@ -53,9 +53,26 @@ def test_binary_version_and_test(lab, facts):
     assert facts["version"] == version
     assert facts["conf_path"] == "/etc/nginx/nginx.conf"
     assert facts["prefix"] == "/usr/share/nginx"
-    assert facts["test"]["ok"] is True and facts["test"]["rc"] == 0
-    assert "test is successful" in facts["test"]["output"]
+    # a healthy host whose nginx runs exactly these files: the default mode "auto" does not run nginx -t
+    assert facts["stale"] is False
+    assert facts["test"]["skipped"] is True and facts["test"]["ok"] is None and facts["test"]["rc"] is None
+    assert "nginx_test: always" in facts["test"]["output"]
     assert facts["errors"] == []
+    # ... and leaves no nginx -t behind
+    assert lab.run(HOST, "pgrep -f '^/usr/sbin/nginx -t' || true").stdout.strip() == ""
+
+
+@pytest.mark.skipif(not ANSIBLE.exists(), reason="no .venv/bin/ansible")
+def test_always_runs_the_test(lab):
+    _r, checked = nginx_facts(lab, "test=always")
+    assert checked["test"]["ok"] is True and checked["test"]["rc"] == 0 and checked["test"]["skipped"] is False
+    assert "test is successful" in checked["test"]["output"]
+    assert checked["errors"] == []
+    # the old boolean still means "always"
+    _r, old = nginx_facts(lab, "test=true")
+    assert old["test"]["ok"] is True and old["test"]["skipped"] is False
+    _r, never = nginx_facts(lab, "test=false")
+    assert never["test"] == {"ok": None, "rc": None, "output": "", "skipped": False}
 
 
 @pytest.mark.skipif(not ANSIBLE.exists(), reason="no .venv/bin/ansible")
@@ -123,6 +140,9 @@ def test_stale_after_touch_and_fresh_after_reload(lab):
         lab.run(HOST, "sleep 1; touch %s" % SITE)
         _r, touched = nginx_facts(lab, "test=false")
         assert touched["stale"] is True
+        # an edited file that was not reloaded: auto runs nginx -t
+        _r, auto = nginx_facts(lab)
+        assert auto["test"]["skipped"] is False and auto["test"]["ok"] is True
         assert [f["path"] for f in touched["stale_files"]] == [SITE]
         assert touched["stale_files"][0]["mtime"] > touched["workers_started"]
     finally:
@@ -140,9 +160,9 @@ def test_invalid_config_is_reported_not_failed(lab):
     try:
         lab.run(HOST, "printf 'server { listen 8099; location / { proxy_pass http://nowhere_group; }\\n' "
                       "> /etc/nginx/conf.d/zz-broken.conf")
-        result, broken = nginx_facts(lab)
+        result, broken = nginx_facts(lab)     # auto: the new file is newer than the workers, so it is tested
         assert "failed" not in result
-        assert broken["test"]["ok"] is False and broken["test"]["rc"] == 1
+        assert broken["test"]["ok"] is False and broken["test"]["rc"] == 1 and broken["test"]["skipped"] is False
         assert "zz-broken.conf" in broken["test"]["output"]
         assert any(e["source"] == "nginx_conf" and "zz-broken.conf" in (e["path"] or "") for e in broken["errors"])
         # the rest is still there
@@ -157,7 +177,7 @@ def test_invalid_config_is_reported_not_failed(lab):
 
 @pytest.mark.skipif(not ANSIBLE.exists(), reason="no .venv/bin/ansible")
 def test_without_root_the_test_is_unknown_not_failed(lab, facts):
-    result, unprivileged = nginx_facts(lab, "", host=HOST + " -e ansible_user=auditor")
+    result, unprivileged = nginx_facts(lab, "test=always", host=HOST + " -e ansible_user=auditor")
     assert "failed" not in result
     assert unprivileged["test"]["ok"] is None and unprivileged["test"]["rc"] == 1
     assert any(e["source"] == "nginx_bin" and "root privileges" in e["message"] and "Permission denied" in e["message"]

@@ -726,7 +726,7 @@ def test_collect_without_binary_parses_only_the_given_file(tmp_path, monkeypatch
     conf = write(tmp_path, "nginx.conf", "user app appgroup;\nhttp { server { location / { proxy_pass http://127.0.0.1:8000; } } }\n")
     facts = NF.collect_nginx(conf_path=conf, binary=str(tmp_path / "missing"), run_test=True, proc=str(tmp_path))
     assert facts["present"] is False and facts["binary"] is None
-    assert facts["test"] == {"ok": None, "rc": None, "output": ""}
+    assert facts["test"] == {"ok": None, "rc": None, "output": "", "skipped": False}
     assert facts["source"] == "files"
     assert facts["user"] == "app" and facts["group"] == "appgroup"
     assert [r["id"] for r in facts["routes"]] == ["_:80 /"]
@@ -828,13 +828,13 @@ def _fake_nginx(tmp_path, test_rc=0, test_sleep=0.0):
 def test_collect_runs_the_test_while_parsing_and_reports_it(tmp_path, rc):
     conf = write(tmp_path, "nginx.conf", "http { server { location / { proxy_pass http://127.0.0.1:8000; } } }\n")
     facts = NF.collect_nginx(conf_path=conf, binary=_fake_nginx(tmp_path, rc, 0.3), run_test=True, proc=str(tmp_path))
-    assert facts["test"] == {"ok": rc == 0, "rc": rc, "output": "nginx: configuration file %s test (rc %d)" % (conf, rc)}
+    assert facts["test"] == {"ok": rc == 0, "rc": rc, "output": "nginx: configuration file %s test (rc %d)" % (conf, rc), "skipped": False}
     assert [r["id"] for r in facts["routes"]] == ["_:80 /"]
     assert set(facts["timings"]) == {"parse", "analyze", "test_wait"}
     # the test ran while the configuration was parsed: what is left to wait for is less than its run time
     assert facts["timings"]["test_wait"] <= 0.3 + 0.2
     quiet = NF.collect_nginx(conf_path=conf, binary=_fake_nginx(tmp_path), run_test=False, proc=str(tmp_path))
-    assert quiet["test"] == {"ok": None, "rc": None, "output": ""}
+    assert quiet["test"] == {"ok": None, "rc": None, "output": "", "skipped": False}
 
 
 def test_collect_test_timeout_is_an_error(tmp_path):
@@ -871,3 +871,201 @@ def test_inherited_invalid_value_is_reported_once_and_shared_values_are_consiste
         {"kind": "unix", "path": "/run/app.sock"}]
     assert routes["/c"]["timeouts"]["read"] == routes["/d"]["timeouts"]["read"] == 9.0
     assert routes["/a"]["listen"][0]["port"] == 8080 and routes["/a"]["server_names"] == []
+
+
+# --------------------------------------------------------------------------- nginx -t modes (auto, always, never)
+
+
+SLOW_TEST = 4.37   # seconds the fake ``nginx -t`` sleeps: a unique command line to look for
+
+
+def _slow_nginx(tmp_path):
+    """A fake nginx whose ``-t`` takes SLOW_TEST seconds (in a child ``sleep``) and then passes."""
+    script = tmp_path / "bin" / "nginx"
+    script.parent.mkdir()
+    script.write_text(textwrap.dedent("""\
+        #!/bin/sh
+        case "$1" in
+          -V) echo "nginx version: nginx/1.22.1" >&2; echo "configure arguments: --prefix=/usr/share/nginx" >&2 ;;
+          -t) sleep %s; echo "nginx: configuration file $3 test is successful" >&2 ;;
+        esac
+    """ % SLOW_TEST))
+    script.chmod(0o755)
+    os.utime(str(script), (time.time() - 7200, time.time() - 7200))   # installed before the workers started
+    return str(script)
+
+
+def _processes_running(*needles):
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:
+            continue
+        if any(n in cmdline for n in needles):
+            found.append((pid, cmdline))
+    return found
+
+
+def _running_site(tmp_path, site_text="", master_conf=True):
+    """A fake /proc with nginx running (workers started 600 s ago) and config files older than that.
+
+    Returns ``(proc, conf, worker_start)``.
+    """
+    clk = os.sysconf("SC_CLK_TCK")
+    uptime = 100000.0
+    boot = time.time() - uptime
+    etc = tmp_path / "etc"     # the binaries and the fake /proc live beside it, not in it
+    conf = str(etc / "nginx.conf")
+    title = "nginx: master process /usr/sbin/nginx" + (" -c %s" % conf if master_conf else "")
+    proc = tmp_path / "proc"
+    make_proc(proc, uptime, [
+        (100, 1, title, 0, uptime - 5000),
+        (101, 100, "nginx: worker process", 33, uptime - 600),
+    ], clk)
+    write(etc, "nginx.conf", "events {}\nhttp { include site.conf; }\n")
+    site = write(etc, "site.conf", "server { listen 80; %s location / { proxy_pass http://127.0.0.1:8000; } }\n" % site_text)
+    worker_start = boot + uptime - 600
+    for path in (conf, site, str(etc)):
+        os.utime(path, (worker_start - 3600, worker_start - 3600))
+    return str(proc), conf, worker_start
+
+
+def _collect_timed(**kw):
+    t0 = time.monotonic()
+    facts = NF.collect_nginx(resolve=False, **kw)
+    return facts, time.monotonic() - t0
+
+
+def test_auto_skips_the_test_when_the_running_nginx_loaded_these_files(tmp_path):
+    proc, conf, _start = _running_site(tmp_path)
+    binary = _slow_nginx(tmp_path)
+    facts, took = _collect_timed(conf_path=conf, binary=binary, proc=proc)   # "auto" is the default
+    assert facts["master_pid"] == 100 and facts["stale"] is False
+    assert facts["test"] == {"ok": None, "rc": None, "output": NF.TEST_SKIPPED_OUTPUT, "skipped": True}
+    assert "nginx_test: always" in facts["test"]["output"]
+    assert took < SLOW_TEST - 1, "waited for nginx -t although it was not needed"
+    # the speculative nginx -t (and the sleep it started) was killed, not left behind
+    assert _processes_running(binary, "sleep %s" % SLOW_TEST) == []
+    # skipping is not a problem with the facts
+    assert facts["errors"] == []
+
+
+def test_always_runs_the_test_on_the_same_host(tmp_path):
+    proc, conf, _start = _running_site(tmp_path)
+    for run_test in ("always", True):
+        facts, took = _collect_timed(conf_path=conf, binary=_slow_nginx(tmp_path) if run_test == "always" else str(tmp_path / "bin" / "nginx"),
+                                     proc=proc, run_test=run_test)
+        assert facts["test"] == {"ok": True, "rc": 0, "output": "nginx: configuration file %s test is successful" % conf,
+                                 "skipped": False}
+        assert took >= SLOW_TEST - 0.5
+
+
+@pytest.mark.parametrize("run_test", ["never", False])
+def test_never_does_not_run_it(tmp_path, run_test):
+    proc, conf, _start = _running_site(tmp_path)
+    binary = _slow_nginx(tmp_path)
+    facts, took = _collect_timed(conf_path=conf, binary=binary, proc=proc, run_test=run_test)
+    assert facts["test"] == {"ok": None, "rc": None, "output": "", "skipped": False}
+    assert took < SLOW_TEST - 1
+
+
+def _fast_nginx(tmp_path):
+    binary = _fake_nginx(tmp_path, 0, 0.0)
+    os.utime(binary, (time.time() - 7200, time.time() - 7200))
+    return binary
+
+
+def _ran(facts, conf):
+    return facts["test"] == {"ok": True, "rc": 0, "output": "nginx: configuration file %s test (rc 0)" % conf, "skipped": False}
+
+
+def test_auto_runs_the_test_when_a_config_file_is_stale(tmp_path):
+    proc, conf, start = _running_site(tmp_path)
+    os.utime(str(tmp_path / "etc" / "site.conf"), (start + 60, start + 60))
+    facts, _took = _collect_timed(conf_path=conf, binary=_fast_nginx(tmp_path), proc=proc)
+    assert facts["stale"] is True
+    assert _ran(facts, conf), facts["test"]
+
+
+@pytest.mark.parametrize("directive", ["ssl_certificate", "ssl_certificate_key", "ssl_trusted_certificate",
+                                       "ssl_client_certificate", "ssl_dhparam", "ssl_crl", "ssl_password_file",
+                                       "auth_basic_user_file"])
+def test_auto_runs_the_test_when_a_referenced_file_is_newer_or_missing(tmp_path, directive):
+    (tmp_path / "etc" / "certs").mkdir(parents=True)
+    ref = tmp_path / "etc" / "certs" / "file.pem"
+    ref.write_text("x\n")
+    # relative to the directory of nginx.conf, as nginx resolves it
+    proc, conf, start = _running_site(tmp_path, "%s certs/file.pem;" % directive)
+    for path in (str(ref), str(ref.parent)):
+        os.utime(path, (start - 100, start - 100))
+    binary = _fast_nginx(tmp_path)
+    facts, _took = _collect_timed(conf_path=conf, binary=binary, proc=proc)
+    assert facts["test"]["skipped"] is True, facts["test"]      # unchanged: not needed
+
+    os.utime(str(ref), (start + 30, start + 30))                # renewed certificate, not reloaded
+    facts, _took = _collect_timed(conf_path=conf, binary=binary, proc=proc)
+    assert facts["stale"] is False       # the configuration files themselves are unchanged
+    assert _ran(facts, conf), facts["test"]
+
+    ref.unlink()
+    os.utime(str(ref.parent), (start - 100, start - 100))
+    facts, _took = _collect_timed(conf_path=conf, binary=binary, proc=proc)
+    assert _ran(facts, conf), facts["test"]
+
+
+def test_auto_runs_the_test_when_a_file_name_holds_a_variable(tmp_path):
+    proc, conf, _start = _running_site(tmp_path, "ssl_certificate /etc/ssl/$ssl_server_name.crt;")
+    facts, _took = _collect_timed(conf_path=conf, binary=_fast_nginx(tmp_path), proc=proc)
+    assert _ran(facts, conf), facts["test"]
+
+
+def test_auto_runs_the_test_when_nginx_is_not_running(tmp_path):
+    _proc_dir, conf, _start = _running_site(tmp_path)
+    empty = tmp_path / "noproc"
+    make_proc(empty, 100000.0, [], os.sysconf("SC_CLK_TCK"))
+    facts, _took = _collect_timed(conf_path=conf, binary=_fast_nginx(tmp_path), proc=str(empty))
+    assert facts["master_pid"] is None
+    assert _ran(facts, conf), facts["test"]
+
+
+def test_auto_runs_the_test_when_the_master_runs_another_file(tmp_path):
+    proc, conf, _start = _running_site(tmp_path, master_conf=False)   # master started without -c: its compiled default
+    facts, _took = _collect_timed(conf_path=conf, binary=_fast_nginx(tmp_path), proc=proc)
+    assert facts["master_pid"] == 100
+    assert _ran(facts, conf), facts["test"]
+
+
+def test_auto_runs_the_test_after_parse_errors_or_a_newer_binary(tmp_path):
+    proc, conf, start = _running_site(tmp_path, "proxy_read_timeout 5q;")
+    binary = _fast_nginx(tmp_path)
+    facts, _took = _collect_timed(conf_path=conf, binary=binary, proc=proc)
+    assert facts["errors"] and _ran(facts, conf), facts["test"]
+
+    (tmp_path / "b").mkdir()
+    proc, conf, start = _running_site(tmp_path / "b")
+    binary = _fake_nginx(tmp_path / "b", 0, 0.0)     # the binary was replaced after the workers started (upgrade)
+    os.utime(binary, (start + 10, start + 10))
+    facts, _took = _collect_timed(conf_path=conf, binary=binary, proc=proc)
+    assert _ran(facts, conf), facts["test"]
+
+
+def test_run_test_values():
+    assert [NF.nginx_test_mode(v) for v in (True, False, "auto", "always", "never")] == [
+        "always", "never", "auto", "always", "never"]
+    with pytest.raises(ValueError):
+        NF.nginx_test_mode("sometimes")
+
+
+def test_referenced_files_skips_inline_values(tmp_path):
+    payload = {"config": [{"file": "/etc/nginx/nginx.conf", "parsed": [
+        {"directive": "http", "args": [], "block": [
+            {"directive": "ssl_certificate", "args": ["data:-----BEGIN"]},
+            {"directive": "ssl_certificate_key", "args": ["engine:pkcs11:key"]},
+            {"directive": "auth_basic_user_file", "args": ["htpasswd"]},
+            {"directive": "server", "args": [], "block": [{"directive": "ssl_dhparam", "args": ["/etc/ssl/dh.pem"]}]},
+        ]}]}]}
+    assert NF.referenced_files(payload, "/etc/nginx") == (["/etc/nginx/htpasswd", "/etc/ssl/dh.pem"], False)

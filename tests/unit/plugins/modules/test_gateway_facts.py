@@ -41,3 +41,28 @@ def test_probe_limit(tmp_path, capsys, limit, probed, skipped):
 def test_negative_limits_fail(capsys, name):
     out = run({name: -1, "sections": ["system"]}, capsys)
     assert out["failed"] is True and "Option %s must be 0 (no limit) or positive, got -1." % name in out["msg"]
+
+
+@pytest.mark.parametrize("value, expected", [(None, "auto"), ("auto", "auto"), ("always", "always"), ("never", "never"),
+                                             (True, "always"), ("yes", "always"), (False, "never"), ("no", "never")])
+def test_nginx_test_modes_reach_collect_nginx(capsys, monkeypatch, value, expected):
+    seen = {}
+
+    def fake_collect_all(**kwargs):
+        seen.update(kwargs["nginx_options"])
+        return {"version": 1}
+
+    monkeypatch.setattr(gateway_facts, "collect_all", fake_collect_all)
+    args = {"sections": ["nginx"]}
+    if value is not None:
+        args["nginx_test"] = value
+    out = run(args, capsys)
+    assert not out.get("failed"), out
+    assert seen["run_test"] == expected
+
+
+@pytest.mark.parametrize("value", ["sometimes", 5])
+def test_nginx_test_rejects_other_values(capsys, value):
+    out = run({"nginx_test": value, "sections": ["system"]}, capsys)
+    assert out["failed"] is True
+    assert "Option nginx_test must be one of auto, always, never" in out["msg"] and repr(value) in out["msg"]

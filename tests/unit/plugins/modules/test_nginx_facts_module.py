@@ -100,3 +100,38 @@ def test_invalid_option_fails(capsys):
     rc, result = run_module({"source": "guess"}, capsys)
     assert rc == 1 and result["failed"] is True
     assert "source" in result["msg"]
+
+
+def _fake_nginx(tmp_path):
+    """``-V`` and a passing ``-t`` (no real nginx here)."""
+    script = tmp_path / "nginx"
+    script.write_text('#!/bin/sh\ncase "$1" in\n  -V) echo "nginx version: nginx/1.22.1" >&2 ;;\n'
+                      '  -t) echo "nginx: configuration file $3 test is successful" >&2 ;;\nesac\n')
+    script.chmod(0o755)
+    return str(script)
+
+
+@pytest.mark.parametrize("value, ran", [(True, True), ("yes", True), ("true", True), ("always", True), ("on", True),
+                                        (False, False), ("no", False), ("False", False), ("never", False), (0, False)])
+def test_test_option_takes_modes_and_the_old_booleans(conf, tmp_path, capsys, value, ran):
+    rc, result = run_module({"conf_path": conf, "test": value, "resolve": False, "binary": _fake_nginx(tmp_path)}, capsys)
+    assert rc == 0 and "failed" not in result, result
+    test = result["ansible_facts"]["badgateway"]["nginx"]["test"]
+    if ran:
+        assert test == {"ok": True, "rc": 0, "output": "nginx: configuration file %s test is successful" % conf, "skipped": False}
+    else:
+        assert test == {"ok": None, "rc": None, "output": "", "skipped": False}
+
+
+def test_test_option_default_is_auto_and_runs_without_a_running_nginx(conf, tmp_path, capsys):
+    # no nginx master in this test's /proc view matches the parsed file: auto runs the test
+    rc, result = run_module({"conf_path": conf, "resolve": False, "binary": _fake_nginx(tmp_path)}, capsys)
+    assert rc == 0
+    assert result["ansible_facts"]["badgateway"]["nginx"]["test"]["ok"] is True
+
+
+@pytest.mark.parametrize("value", ["sometimes", "maybe", 2, ["always"]])
+def test_test_option_rejects_other_values(conf, capsys, value):
+    rc, result = run_module({"conf_path": conf, "test": value}, capsys)
+    assert rc == 1 and result["failed"] is True
+    assert result["msg"].startswith("Option test must be one of auto, always, never") and repr(value) in result["msg"]
