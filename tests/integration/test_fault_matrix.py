@@ -9,13 +9,17 @@ the lab exactly as a user would, and assert that the host's **first** finding ha
 expected code and names the right route. The healthy lab must yield no finding of ``warning`` or
 above, and the deploy gate must fail on a fault and pass on a healthy host.
 
-The diagnosis looks at logs since the injection (``badgateway_since``), as an operator would
-look at "the last minute": faults run one after another on the same host and an earlier,
-healed fault must not be blamed for the next one.
+The diagnosis looks at logs from a little before the injection (``badgateway_since``: the time since
+the injection plus the playbook's start-up, ``GATHER_DELAY``), as an operator would look at "the last
+minute". Faults run one after another on the same host, so that window also holds the lines of the
+previous, healed fault: the rules must not blame it for the next one (nginx events count only after
+the newest restart of the workers or of the app behind the endpoint, journal events only from the
+app's current run).
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -36,6 +40,9 @@ PLAYBOOK = [str(REPO / ".venv" / "bin" / "ansible-playbook")]
 if not Path(PLAYBOOK[0]).exists():
     PLAYBOOK = ["ansible-playbook"]
 
+# Upper bound of the time from starting ansible-playbook to the target reading its logs.
+GATHER_DELAY = 30.0
+
 # Codes about the configuration or the host as a whole: they name no route.
 HOST_LEVEL = {"NGINX_CONFIG_INVALID", "NGINX_CONFIG_STALE", "OOM_KILL", "HOST_UNREACHABLE", "FACTS_INCOMPLETE"}
 
@@ -47,7 +54,9 @@ def diagnose(the_lab, tmp_path: Path, since: float | None = None, limit: str | N
     cmd = PLAYBOOK + ["-i", str(the_lab.inventory_path), "badgateway.doctor.diagnose",
                       "-e", f"badgateway_report_dir={report}", "-e", f"badgateway_fail_on={fail_on}"]
     if since is not None:
-        cmd += ["-e", f"badgateway_since={int(since) + 1}"]
+        # ``since`` is a window length that the target applies when it gathers, after the playbook has started
+        # (seconds later, more under load): widen it by that delay so the window still covers the injection
+        cmd += ["-e", f"badgateway_since={math.ceil(since + GATHER_DELAY)}"]
     if limit:
         cmd += ["--limit", limit]
     if check:

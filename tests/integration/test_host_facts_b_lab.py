@@ -12,6 +12,7 @@ is searched for the lab's planted secrets. Run:
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -86,7 +87,7 @@ def fault(lab):
     def inject(name):
         mark = lab.inject(name)
         injected.append(name)
-        return lab.verify(name, mark)
+        return dict(lab.verify(name, mark), mark=mark)
 
     yield inject
     for name in injected:
@@ -169,19 +170,48 @@ def test_non_root_gets_less_detail_but_no_failure(lab):
 
 
 def test_app_stopped(lab, fault):
+    # the error.log holds the lines of every earlier test of the session: compare the module's window with the
+    # lines written since the injection, after a quiet gap so that the window holds nothing older
+    time.sleep(6)
+    started = time.time()
     res = fault("app_stopped")
     assert res["status"] == 502
     apps = module(lab, "app_server_facts")
     g = server(apps, "gunicorn.service")
     assert g["running"] is False and g["pids"] == [] and g["state"]["active_state"] == "inactive"
     assert g["binds"][0]["path"] == "/run/gunicorn/gunicorn.sock" and g["app"] == "wsgi:application"
-    logs = module(lab, "service_log_facts", "since=1d units=gunicorn.service")
+    # the lines written since the injection, before and after the module read them (anyone may send a request meanwhile,
+    # e.g. `labctl.py status`): the module's counts lie between the two
+    before = lab.error_log_since(HOST, res["mark"]["log_offset"])
+    logs = logs_since(lab, started, "units=gunicorn.service", quiet=6)
+    after = lab.error_log_since(HOST, res["mark"]["log_offset"])
     src = "nginx_error:/var/log/nginx/error.log"
-    n = grep_c(lab, r"connect\(\) to unix:/run/gunicorn/gunicorn.sock failed \(2: No such file or directory\) while connecting to upstream")
-    assert n >= 1 and count(logs, "no_such_file", src) == n
+    enoent = r"connect\(\) to unix:/run/gunicorn/gunicorn.sock failed \(2: No such file or directory\) while connecting to upstream"
+    refused = r"connect\(\) (to [^ ]+ )?failed \(111: Connection refused\) while connecting to upstream"
+    n = len(re.findall(enoent, before))
+    assert n >= 1 and n <= count(logs, "no_such_file", src) <= len(re.findall(enoent, after))
     (ev,) = events(logs, "no_such_file", src)
-    assert ev["targets"] == ["unix:/run/gunicorn/gunicorn.sock:/"] and ev["detail"]["connect_to"] == ["unix:/run/gunicorn/gunicorn.sock"]
-    assert count(logs, "connect_refused", src) == grep_c(lab, r"connect\(\) (to [^ ]+ )?failed \(111: Connection refused\) while connecting to upstream")
+    assert ev["targets"][0] == "unix:/run/gunicorn/gunicorn.sock:/" and ev["detail"]["connect_to"] == ["unix:/run/gunicorn/gunicorn.sock"]
+    assert len(re.findall(refused, before)) <= count(logs, "connect_refused", src) <= len(re.findall(refused, after))
+
+
+def logs_since(lab, started, args, quiet):
+    """service_log_facts with a window that starts 1 to ``quiet`` seconds before ``started``.
+
+    ``since`` is a window length the host applies when the module runs there, a moment after this call: widen it by what
+    the last call's window missed. The window starts a second early because error.log times are whole seconds: a line
+    written at ``started`` + 0.5 s carries a time up to 1 s before ``started``.
+    """
+    extra = 4
+    for _try in range(4):
+        since = int(time.time() - started) + extra
+        logs = module(lab, "service_log_facts", "since=%d %s" % (since, args))
+        start = logs["window"]["since"]
+        if start <= started - 1:
+            assert start >= started - quiet, "the window reaches back before the quiet gap: %.1f s" % (started - start)
+            return logs
+        extra += math.ceil(start - started + 1.5)
+    pytest.fail("service_log_facts' window never covered the injection")
 
 
 def settle(lab, unit, timeout=30.0):

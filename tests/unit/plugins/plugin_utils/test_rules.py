@@ -334,6 +334,25 @@ def test_nginx_events_before_the_last_reload_are_history():
     assert "HEADER_TOO_BIG" not in codes
 
 
+@pytest.mark.parametrize("restart", ["nginx", "app"])
+def test_nginx_events_in_the_second_of_a_restart_count(restart):
+    # error.log timestamps are whole seconds (rounded down): a line written 0.9 s after a reload or an app restart carries
+    # a time up to 1 s before it; it belongs to the new run and must count (the lab's faults send traffic right after heal)
+    facts = load_fixture("header_too_big")
+    restarted = 1767229194.95
+    ev = facts["logs"]["events"][0]
+    ev["first"] = ev["last"] = 1767229194.0     # a line stamped 1767229194: written in that second, after the restart
+    if restart == "nginx":
+        facts["nginx"]["workers_started"] = restarted
+    else:
+        facts["apps"]["servers"][0]["state"]["active_enter"] = restarted
+    codes = [f["code"] for f in rules.evaluate(one_host(facts), now=0)["hosts"]["web1"]["findings"]]
+    assert codes[0] == "HEADER_TOO_BIG"
+    ev["first"] = ev["last"] = 1767229192.0     # two seconds before: an earlier run
+    codes = [f["code"] for f in rules.evaluate(one_host(facts), now=0)["hosts"]["web1"]["findings"]]
+    assert "HEADER_TOO_BIG" not in codes
+
+
 def test_app_events_from_an_earlier_run_do_not_name_the_cause():
     # the env file vanished after a crash loop that was healed: the old OperationalError is history
     facts = load_fixture("app_env_file_missing")
