@@ -3,6 +3,7 @@
 """Runs service_log_facts; by default on nginx's error logs and the app servers' units."""
 from __future__ import annotations
 
+from ansible_collections.badgateway.doctor.plugins.module_utils.gateway import error_log_paths
 from ansible_collections.badgateway.doctor.plugins.plugin_utils.facts_action import FactsActionBase
 
 
@@ -13,11 +14,7 @@ class ActionModule(FactsActionBase):
         nginx = facts.get("nginx") or {}
         apps = facts.get("apps") or {}
         if not args.get("nginx_error_logs"):
-            paths = []
-            for entry in nginx.get("error_logs") or []:
-                path = entry.get("path")
-                if path and path.startswith("/") and path not in paths:
-                    paths.append(path)
+            paths = error_log_paths(nginx)
             if paths:
                 args["nginx_error_logs"] = paths
         if not args.get("units"):

@@ -65,6 +65,31 @@ def unix_socket_paths(nginx, apps):
     return paths
 
 
+def error_log_paths(nginx, extra=None):
+    """nginx error log files to read: ``extra`` first, then every file the configuration names
+    (``stderr``, ``syslog:`` and other non-file targets are left out), without duplicates."""
+    paths = list(extra or [])
+    for entry in (nginx or {}).get("error_logs") or []:
+        path = entry.get("path")
+        if path and path.startswith("/") and path not in paths:
+            paths.append(path)
+    return paths
+
+
+def flatten_errors(facts):
+    """Every section's ``errors`` in one list, each entry tagged with its ``section``."""
+    errors = []
+    for section in SECTIONS:
+        data = facts.get(section)
+        if isinstance(data, dict):
+            for err in data.get("errors") or []:
+                if isinstance(err, dict):
+                    entry = {"section": section}
+                    entry.update(err)
+                    errors.append(entry)
+    return errors
+
+
 def unit_names(apps, extra=None):
     """systemd units whose journal is worth reading: the app servers' and nginx's."""
     names = []
@@ -242,11 +267,7 @@ def _collect_all(sections, nginx_options, socket_user, socket_paths, log_options
         facts["apps"] = apps
 
     if "logs" in wanted:
-        error_logs = list(log_options.pop("nginx_error_logs", None) or [])
-        for entry in nginx.get("error_logs") or []:
-            path = entry.get("path")
-            if path and path.startswith("/") and path not in error_logs:
-                error_logs.append(path)
+        error_logs = error_log_paths(nginx, log_options.pop("nginx_error_logs", None))
 
         def gather_logs():
             late["logs"] = run("logs", _load_logs, nginx_error_logs=error_logs or None,
@@ -273,16 +294,7 @@ def _collect_all(sections, nginx_options, socket_user, socket_paths, log_options
             facts[section] = late.get(section) or {"errors": [{
                 "source": section, "path": None, "message": "gathering the %s section did not finish" % section}]}
 
-    errors = []
-    for section in SECTIONS:
-        data = facts.get(section)
-        if isinstance(data, dict):
-            for err in data.get("errors") or []:
-                if isinstance(err, dict):
-                    entry = {"section": section}
-                    entry.update(err)
-                    errors.append(entry)
-    facts["errors"] = errors
+    facts["errors"] = flatten_errors(facts)
     timings["total"] = round(time.monotonic() - begin, 4)
     facts["timings"] = timings
     return facts

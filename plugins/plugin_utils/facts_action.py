@@ -18,8 +18,12 @@ import typing as t
 
 from ansible.plugins.action import ActionBase
 
-SCHEMA_VERSION = 1
-SECTIONS = ("nginx", "listeners", "apps", "sockets", "logs", "probes", "system")
+from ansible_collections.badgateway.doctor.plugins.module_utils.gateway import (
+    SCHEMA_VERSION,
+    SECTIONS,
+    flatten_errors,
+    unix_socket_paths,
+)
 
 
 def existing_facts(task_vars: dict) -> dict:
@@ -29,21 +33,6 @@ def existing_facts(task_vars: dict) -> dict:
     if not isinstance(current, dict):
         current = (task_vars or {}).get("badgateway")
     return dict(current) if isinstance(current, dict) else {}
-
-
-def flatten_errors(facts: dict) -> list:
-    """All sections' ``errors`` as one list, each entry tagged with its section."""
-    out = []
-    for section in SECTIONS:
-        data = facts.get(section)
-        if not isinstance(data, dict):
-            continue
-        for err in data.get("errors") or []:
-            if isinstance(err, dict):
-                entry = {"section": section}
-                entry.update(err)
-                out.append(entry)
-    return out
 
 
 def merge_sections(current: dict, returned: dict) -> dict:
@@ -88,15 +77,4 @@ class FactsActionBase(ActionBase):
 
 def unix_paths_from_facts(facts: dict) -> list:
     """Every unix socket path that nginx routes and upstreams point at (order kept, no duplicates)."""
-    nginx = facts.get("nginx") or {}
-    paths: list = []
-    for route in nginx.get("routes") or []:
-        for ep in route.get("endpoints") or []:
-            if ep.get("kind") == "unix" and ep.get("path") and ep["path"] not in paths:
-                paths.append(ep["path"])
-    for group in (nginx.get("upstreams") or {}).values():
-        for server in group.get("servers") or []:
-            ep = server.get("endpoint") or {}
-            if ep.get("kind") == "unix" and ep.get("path") and ep["path"] not in paths:
-                paths.append(ep["path"])
-    return paths
+    return unix_socket_paths(facts.get("nginx"), None)

@@ -124,3 +124,11 @@ def test_collect_all_without_threads_gathers_one_after_the_other(tmp_path, monke
         assert isinstance(facts[section], dict) and "errors" in facts[section], section
     assert len(facts["probes"]["results"]) == 8 and len(facts["nginx"]["routes"]) == 4
     assert not any("did not finish" in e["message"] for e in facts["errors"])
+
+
+def test_error_log_paths_extra_first_files_only_no_duplicates():
+    nginx = {"error_logs": [{"path": "/var/log/nginx/error.log"}, {"path": "stderr"},
+                            {"path": "syslog:server=unix:/dev/log"}, {"path": "/var/log/nginx/site.log"}]}
+    assert gateway.error_log_paths(nginx, ["/var/log/nginx/site.log"]) == [
+        "/var/log/nginx/site.log", "/var/log/nginx/error.log"]
+    assert gateway.error_log_paths(None) == []
