@@ -204,18 +204,7 @@ def parse_args(kind, args):
             break
         if a.startswith("--"):
             name, eq, val = a.partition("=")
-            if not eq:
-                if name in flags or (name not in opts and (i >= n or args[i].startswith("-"))):
-                    continue
-                if i < n:
-                    val = args[i]
-                    i += 1
-                else:
-                    continue
-            key = opts.get(name)
-            if key is None:
-                unknown_values.append(val)
-                continue
+            inline = bool(eq)            # --bind= gives an empty value, --bind takes the next argument
         elif a.startswith("-") and len(a) > 1:
             name = a[:2]
             if name in flags and len(a) == 2:
@@ -223,20 +212,20 @@ def parse_args(kind, args):
             val = a[2:]
             if val.startswith("="):
                 val = val[1:]
-            if not val:
-                if name in flags or (name not in opts and (i >= n or args[i].startswith("-"))):
-                    continue
-                if i < n:
-                    val = args[i]
-                    i += 1
-                else:
-                    continue
-            key = opts.get(name)
-            if key is None:
-                unknown_values.append(val)
-                continue
+            inline = bool(val)           # -b=X and -bX carry it; -b and -b= take the next argument
         else:
             positionals.append(a)
+            continue
+        if not inline:
+            if name in flags or (name not in opts and (i >= n or args[i].startswith("-"))):
+                continue
+            if i >= n:
+                continue
+            val = args[i]
+            i += 1
+        key = opts.get(name)
+        if key is None:
+            unknown_values.append(val)
             continue
         if key in _LIST_KEYS or key == "env":
             settings.setdefault(key, []).append(val)
