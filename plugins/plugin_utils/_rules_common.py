@@ -343,6 +343,14 @@ class HostView:
         self.stale_files = [s for s in stale if s]
 
     # -- nginx ---------------------------------------------------------------
+    def unix_endpoints(self):
+        """(route, endpoint, path, socket-path facts or {}) for every unix endpoint of every route."""
+        for route in self.routes:
+            for ep in self.route_endpoints(route):
+                if ep.get("kind") == "unix":
+                    path = ep.get("path")
+                    yield route, ep, path, self.sock_paths.get(path) or {}
+
     def route_endpoints(self, route):
         eps = [as_dict(e) for e in as_list(route.get("endpoints")) if e]
         if not eps and route.get("upstream"):

@@ -101,49 +101,44 @@ def rule_unix_endpoint(view):
     """SOCKET_MISSING and TARGET_MISMATCH_SOCKET for every unix endpoint of every route."""
     out = []
     unclaimed = _unclaimed_unix(view)
-    for r in view.routes:
-        for ep in view.route_endpoints(r):
-            if ep.get("kind") != "unix":
-                continue
-            path = ep.get("path")
-            sp = view.sock_paths.get(path) or {}
-            listeners = view.unix_listeners(path)
-            exists = sp.get("exists") if sp else None
-            if listeners and exists is not False:
-                continue
-            if not view.unix and not sp:
-                continue   # no listener or socket facts at all: FACTS_INCOMPLETE says so
-            subj = view.route_subjects(r, ep)
-            evidence = _route_evidence(view, r, ep, ("no_such_file", "connect_refused"))
-            if exists is False:
-                missing = [c for c in as_list(sp.get("components")) if as_dict(c).get("type") == "missing"]
-                first = as_dict(missing[0]).get("path") if missing else path
-                state = f"{path} does not exist" + (f" (first missing component: {first})" if first != path else "")
-            elif exists and sp.get("is_socket") is False:
-                state = f"{path} exists but is not a socket"
-            elif listeners:
-                state = f"{path} is not visible to nginx"
-            else:
-                state = f"{path} exists but nothing listens on it (stale socket file)" if exists else f"nothing listens on {path}"
-            evidence.insert(1, state)
-            if listeners:
-                evidence.append(f"/proc/net/unix lists a listener bound to {path}: {proc_text(listeners[0].get('processes'))}")
+    for r, ep, path, sp in view.unix_endpoints():
+        listeners = view.unix_listeners(path)
+        exists = sp.get("exists") if sp else None
+        if listeners and exists is not False:
+            continue
+        if not view.unix and not sp:
+            continue   # no listener or socket facts at all: FACTS_INCOMPLETE says so
+        subj = view.route_subjects(r, ep)
+        evidence = _route_evidence(view, r, ep, ("no_such_file", "connect_refused"))
+        if exists is False:
+            missing = [c for c in as_list(sp.get("components")) if as_dict(c).get("type") == "missing"]
+            first = as_dict(missing[0]).get("path") if missing else path
+            state = f"{path} does not exist" + (f" (first missing component: {first})" if first != path else "")
+        elif exists and sp.get("is_socket") is False:
+            state = f"{path} exists but is not a socket"
+        elif listeners:
+            state = f"{path} is not visible to nginx"
+        else:
+            state = f"{path} exists but nothing listens on it (stale socket file)" if exists else f"nothing listens on {path}"
+        evidence.insert(1, state)
+        if listeners:
+            evidence.append(f"/proc/net/unix lists a listener bound to {path}: {proc_text(listeners[0].get('processes'))}")
+        out.append(finding(
+            "SOCKET_MISSING", "critical", "socket", view.name, r.get("id"),
+            f"route '{r.get('id')}' proxies to unix:{path}, but {state}: {_users(view, r)}",
+            evidence,
+            "start the app server that creates this socket (see the root cause), or point nginx at the socket it really uses",
+            None, None, subj))
+        if unclaimed and not listeners and not view.apps_binding(ep):
+            cands = "; ".join(f"{t} ({s})" for t, s in unclaimed[:3])
             out.append(finding(
-                "SOCKET_MISSING", "critical", "socket", view.name, r.get("id"),
-                f"route '{r.get('id')}' proxies to unix:{path}, but {state}: {_users(view, r)}",
-                evidence,
-                "start the app server that creates this socket (see the root cause), or point nginx at the socket it really uses",
-                None, None, subj))
-            if unclaimed and not listeners and not view.apps_binding(ep):
-                cands = "; ".join(f"{t} ({s})" for t, s in unclaimed[:3])
-                out.append(finding(
-                    "TARGET_MISMATCH_SOCKET", "critical", "proxy", view.name, r.get("id"),
-                    f"route '{r.get('id')}' proxies to unix:{path}, but the app server listens on {unclaimed[0][0]}: {_users(view, r)}",
-                    evidence + [f"app server sockets no route uses: {cands}"],
-                    f"make both sides agree: change the nginx target to {unclaimed[0][0]} (then nginx -t && reload) or change the app's "
-                    f"--bind to unix:{path}",
-                    ROLE_NGINX_PROXY, _proxy_fix_vars(r, target=f"http://{unclaimed[0][0]}"),
-                    subj))
+                "TARGET_MISMATCH_SOCKET", "critical", "proxy", view.name, r.get("id"),
+                f"route '{r.get('id')}' proxies to unix:{path}, but the app server listens on {unclaimed[0][0]}: {_users(view, r)}",
+                evidence + [f"app server sockets no route uses: {cands}"],
+                f"make both sides agree: change the nginx target to {unclaimed[0][0]} (then nginx -t && reload) or change the app's "
+                f"--bind to unix:{path}",
+                ROLE_NGINX_PROXY, _proxy_fix_vars(r, target=f"http://{unclaimed[0][0]}"),
+                subj))
     return out
 
 
@@ -243,48 +238,44 @@ def _components_text(sp):
 def rule_socket_permission(view):
     out = []
     nginx_user = view.sockets.get("user") or view.nginx.get("user") or "www-data"
-    for r in view.routes:
-        for ep in view.route_endpoints(r):
-            if ep.get("kind") != "unix":
-                continue
-            sp = view.sock_paths.get(ep.get("path"))
-            if not sp or not sp.get("exists") or sp.get("reachable") is not False:
-                continue
-            blocker = as_dict(sp.get("blocker"))
-            bpath = blocker.get("path") or ep.get("path")
-            comps = {as_dict(c).get("path"): as_dict(c) for c in as_list(sp.get("components"))}
-            btype = as_dict(comps.get(bpath)).get("type")
-            if btype == "missing":
-                continue
-            is_file = bpath == ep.get("path") or btype in ("socket", "file")
-            code = "SOCKET_FILE_PERMISSION" if is_file else "SOCKET_DIR_PERMISSION"
-            reason = blocker.get("reason") or f"{nginx_user} cannot {'write' if is_file else 'search'} {bpath}"
-            evidence = _route_evidence(view, r, ep, ("permission_denied",))
-            evidence.append(f"nginx worker user {nginx_user} (groups {', '.join(as_list(view.sockets.get('groups'))) or '?'}); "
-                            f"user directive {as_dict(view.nginx.get('user_directive')).get('file')}:"
-                            f"{as_dict(view.nginx.get('user_directive')).get('line')}")
-            evidence += _components_text(sp)
-            apps = view.apps_binding(ep)
-            grp = (view.sockets.get("groups") or [nginx_user])[0]
-            if is_file:
-                fix = (f"let {nginx_user} write the socket: run the app with a umask/--umask that leaves group write (e.g. 007) and the "
-                       f"socket group {grp}, or use a systemd .socket unit with SocketGroup={grp} SocketMode=0660")
-            else:
-                fix = (f"let {nginx_user} search {bpath}: e.g. RuntimeDirectoryMode=0750 with group {grp}, or chmod o+x / an ACL "
-                       f"u:{nginx_user}:x on {bpath}")
-            verdict = view.probe_verdict(r)
-            tree = " (the direct probe as root works, through nginx it fails: proxy side)" if verdict == "proxy" else ""
-            subj = view.route_subjects(r, ep)
-            for a in apps:
-                subj |= view.app_subjects(a)
-            out.append(finding(
-                code, "critical", "socket", view.name, r.get("id"),
-                f"nginx ({nginx_user}) gets 13: Permission denied on unix:{ep.get('path')}: {reason}; {_users(view, r)}{tree}",
-                evidence, fix, ROLE_SOCKET_PERMISSIONS,
-                {"badgateway_socket_permissions_path": ep.get("path"), "badgateway_socket_permissions_blocker": bpath,
-                 "badgateway_socket_permissions_user": nginx_user,
-                 "badgateway_socket_permissions_unit": apps[0].get("unit") if apps else None},
-                subj))
+    for r, ep, path, sp in view.unix_endpoints():
+        if not sp or not sp.get("exists") or sp.get("reachable") is not False:
+            continue
+        blocker = as_dict(sp.get("blocker"))
+        bpath = blocker.get("path") or ep.get("path")
+        comps = {as_dict(c).get("path"): as_dict(c) for c in as_list(sp.get("components"))}
+        btype = as_dict(comps.get(bpath)).get("type")
+        if btype == "missing":
+            continue
+        is_file = bpath == ep.get("path") or btype in ("socket", "file")
+        code = "SOCKET_FILE_PERMISSION" if is_file else "SOCKET_DIR_PERMISSION"
+        reason = blocker.get("reason") or f"{nginx_user} cannot {'write' if is_file else 'search'} {bpath}"
+        evidence = _route_evidence(view, r, ep, ("permission_denied",))
+        evidence.append(f"nginx worker user {nginx_user} (groups {', '.join(as_list(view.sockets.get('groups'))) or '?'}); "
+                        f"user directive {as_dict(view.nginx.get('user_directive')).get('file')}:"
+                        f"{as_dict(view.nginx.get('user_directive')).get('line')}")
+        evidence += _components_text(sp)
+        apps = view.apps_binding(ep)
+        grp = (view.sockets.get("groups") or [nginx_user])[0]
+        if is_file:
+            fix = (f"let {nginx_user} write the socket: run the app with a umask/--umask that leaves group write (e.g. 007) and the "
+                   f"socket group {grp}, or use a systemd .socket unit with SocketGroup={grp} SocketMode=0660")
+        else:
+            fix = (f"let {nginx_user} search {bpath}: e.g. RuntimeDirectoryMode=0750 with group {grp}, or chmod o+x / an ACL "
+                   f"u:{nginx_user}:x on {bpath}")
+        verdict = view.probe_verdict(r)
+        tree = " (the direct probe as root works, through nginx it fails: proxy side)" if verdict == "proxy" else ""
+        subj = view.route_subjects(r, ep)
+        for a in apps:
+            subj |= view.app_subjects(a)
+        out.append(finding(
+            code, "critical", "socket", view.name, r.get("id"),
+            f"nginx ({nginx_user}) gets 13: Permission denied on unix:{ep.get('path')}: {reason}; {_users(view, r)}{tree}",
+            evidence, fix, ROLE_SOCKET_PERMISSIONS,
+            {"badgateway_socket_permissions_path": ep.get("path"), "badgateway_socket_permissions_blocker": bpath,
+             "badgateway_socket_permissions_user": nginx_user,
+             "badgateway_socket_permissions_unit": apps[0].get("unit") if apps else None},
+            subj))
     return out
 
 
@@ -299,91 +290,83 @@ def _runtime_dir_covered(view, app, parent):
 
 def rule_runtime_directory(view):
     out = []
-    for r in view.routes:
-        for ep in view.route_endpoints(r):
-            if ep.get("kind") != "unix":
-                continue
-            path = str(ep.get("path") or "")
-            sp = view.sock_paths.get(path) or {}
-            in_run = sp.get("in_run") if sp else path.startswith(("/run/", "/var/run/"))
-            parent = posixpath.dirname(path)
-            if not in_run or parent in ("/run", "/var/run"):
-                continue
-            if as_list(sp.get("runtime_directory_units")):
-                continue
-            apps = [a for a in view.apps_binding(ep) if a.get("unit")]
-            if not apps or any(_runtime_dir_covered(view, a, parent.replace("/var/run/", "/run/", 1)) for a in apps):
-                continue
-            if not view.system.get("systemd", True):
-                continue
-            app = apps[0]
-            comps = {as_dict(c).get("path"): as_dict(c) for c in as_list(sp.get("components"))}
-            pcomp = as_dict(comps.get(parent))
-            missing = sp.get("exists") is False and pcomp.get("type") in ("missing", None)
-            perm_evs = [e for e in view.app_events(app, ("python_exception", "bind_failed", "worker_boot_failed"))
-                        if "PermissionError" in str(as_dict(e.get("detail")).get("exception") or "") or "ermission denied" in " ".join(
-                            str(s) for s in as_list(e.get("samples")))]
-            root_owned = pcomp.get("owner") == "root" and as_dict(app.get("unit_settings")).get("user") not in (None, "root")
-            down = not view.app_running(app)
-            if missing or (down and (perm_evs or root_owned)):
-                sev = "critical"
-                state = (f"{parent} does not exist" if missing else f"{parent} is owned by {pcomp.get('owner')}:{pcomp.get('group')} "
-                         f"mode {pcomp.get('mode')}, the app cannot create its socket")
-                summary = (f"{app.get('unit')} puts its socket in {parent} but has no RuntimeDirectory=: {state} (e.g. after a reboot), "
-                           f"{WHAT_USERS_SEE['502']}")
-            else:
-                sev = "warning"
-                summary = (f"{app.get('unit')} puts its socket in {parent} without RuntimeDirectory=: /run is emptied at reboot and the "
-                           f"directory will be missing then ({WHAT_USERS_SEE['latent']}, 502 after the next reboot)")
-            us = as_dict(app.get("unit_settings"))
-            evidence = [f"nginx route '{r.get('id')}': {view.route_where(r)}",
-                        f"{app.get('unit')} ({us.get('fragment_path')}): RuntimeDirectory={us.get('runtime_directory') or '(unset)'}, "
-                        f"User={us.get('user')}, no .socket unit"] + _components_text(sp) + [event_text(e) for e in perm_evs]
-            name = parent.replace("/var/run/", "/run/", 1)[len("/run/"):]
-            subj = view.route_subjects(r, ep) | view.app_subjects(app)
-            out.append(finding(
-                "RUNTIME_DIRECTORY_MISSING", sev, "socket", view.name, r.get("id"), summary, evidence,
-                f"add RuntimeDirectory={name} (RuntimeDirectoryMode=0755 or 0750 with the nginx group) to {app.get('unit')} so systemd "
-                f"creates {parent} owned by the service user at every start",
-                ROLE_APP_UNIT, {"badgateway_app_unit_name": app.get("unit"), "badgateway_app_unit_runtime_directory": name},
-                subj))
+    for r, ep, path, sp in view.unix_endpoints():
+        path = str(path or "")
+        in_run = sp.get("in_run") if sp else path.startswith(("/run/", "/var/run/"))
+        parent = posixpath.dirname(path)
+        if not in_run or parent in ("/run", "/var/run"):
+            continue
+        if as_list(sp.get("runtime_directory_units")):
+            continue
+        apps = [a for a in view.apps_binding(ep) if a.get("unit")]
+        if not apps or any(_runtime_dir_covered(view, a, parent.replace("/var/run/", "/run/", 1)) for a in apps):
+            continue
+        if not view.system.get("systemd", True):
+            continue
+        app = apps[0]
+        comps = {as_dict(c).get("path"): as_dict(c) for c in as_list(sp.get("components"))}
+        pcomp = as_dict(comps.get(parent))
+        missing = sp.get("exists") is False and pcomp.get("type") in ("missing", None)
+        perm_evs = [e for e in view.app_events(app, ("python_exception", "bind_failed", "worker_boot_failed"))
+                    if "PermissionError" in str(as_dict(e.get("detail")).get("exception") or "") or "ermission denied" in " ".join(
+                        str(s) for s in as_list(e.get("samples")))]
+        root_owned = pcomp.get("owner") == "root" and as_dict(app.get("unit_settings")).get("user") not in (None, "root")
+        down = not view.app_running(app)
+        if missing or (down and (perm_evs or root_owned)):
+            sev = "critical"
+            state = (f"{parent} does not exist" if missing else f"{parent} is owned by {pcomp.get('owner')}:{pcomp.get('group')} "
+                     f"mode {pcomp.get('mode')}, the app cannot create its socket")
+            summary = (f"{app.get('unit')} puts its socket in {parent} but has no RuntimeDirectory=: {state} (e.g. after a reboot), "
+                       f"{WHAT_USERS_SEE['502']}")
+        else:
+            sev = "warning"
+            summary = (f"{app.get('unit')} puts its socket in {parent} without RuntimeDirectory=: /run is emptied at reboot and the "
+                       f"directory will be missing then ({WHAT_USERS_SEE['latent']}, 502 after the next reboot)")
+        us = as_dict(app.get("unit_settings"))
+        evidence = [f"nginx route '{r.get('id')}': {view.route_where(r)}",
+                    f"{app.get('unit')} ({us.get('fragment_path')}): RuntimeDirectory={us.get('runtime_directory') or '(unset)'}, "
+                    f"User={us.get('user')}, no .socket unit"] + _components_text(sp) + [event_text(e) for e in perm_evs]
+        name = parent.replace("/var/run/", "/run/", 1)[len("/run/"):]
+        subj = view.route_subjects(r, ep) | view.app_subjects(app)
+        out.append(finding(
+            "RUNTIME_DIRECTORY_MISSING", sev, "socket", view.name, r.get("id"), summary, evidence,
+            f"add RuntimeDirectory={name} (RuntimeDirectoryMode=0755 or 0750 with the nginx group) to {app.get('unit')} so systemd "
+            f"creates {parent} owned by the service user at every start",
+            ROLE_APP_UNIT, {"badgateway_app_unit_name": app.get("unit"), "badgateway_app_unit_runtime_directory": name},
+            subj))
     return out
 
 
 def rule_private_tmp(view):
     out = []
-    for r in view.routes:
-        for ep in view.route_endpoints(r):
-            if ep.get("kind") != "unix":
-                continue
-            path = str(ep.get("path") or "")
-            sp = view.sock_paths.get(path) or {}
-            in_tmp = sp.get("in_tmp") if sp else path.startswith(("/tmp/", "/var/tmp/"))
-            if not in_tmp:
-                continue
-            units = list(as_list(sp.get("private_tmp_units")))
-            apps = view.apps_binding(ep)
-            for a in apps:
-                if as_dict(a.get("unit_settings")).get("private_tmp") and a.get("unit") not in units:
-                    units.append(a.get("unit"))
-            if not units:
-                continue
-            subj = view.route_subjects(r, ep)
-            for a in apps:
-                subj |= view.app_subjects(a)
-            evidence = [f"nginx route '{r.get('id')}': {view.route_where(r)}", f"units with PrivateTmp=yes that use {path}: {', '.join(units)}",
-                        f"{path} as seen by nginx: {'exists' if sp.get('exists') else 'does not exist'}; listener in /proc/net/unix: "
-                        f"{bool(view.unix_listeners(path))}"]
-            evidence += [event_text(e) for e in view.events_of(("no_such_file", "connect_refused"), ep)] + view.probe_evidence(r)
-            unit = apps[0].get("unit") if apps else units[0]
-            out.append(finding(
-                "PRIVATE_TMP_SOCKET", "critical", "socket", view.name, r.get("id"),
-                f"the socket {path} is in /tmp while {', '.join(units)} has PrivateTmp=yes: the app and nginx each see their own /tmp, "
-                f"so nginx never finds it and {_users(view, r)}",
-                evidence,
-                "move the socket out of /tmp: bind the app to /run/<app>/app.sock with RuntimeDirectory=<app> and point nginx there "
-                "(keep PrivateTmp=yes)",
-                ROLE_APP_UNIT, {"badgateway_app_unit_name": unit, "badgateway_app_unit_runtime_directory": None}, subj))
+    for r, ep, path, sp in view.unix_endpoints():
+        path = str(path or "")
+        in_tmp = sp.get("in_tmp") if sp else path.startswith(("/tmp/", "/var/tmp/"))
+        if not in_tmp:
+            continue
+        units = list(as_list(sp.get("private_tmp_units")))
+        apps = view.apps_binding(ep)
+        for a in apps:
+            if as_dict(a.get("unit_settings")).get("private_tmp") and a.get("unit") not in units:
+                units.append(a.get("unit"))
+        if not units:
+            continue
+        subj = view.route_subjects(r, ep)
+        for a in apps:
+            subj |= view.app_subjects(a)
+        evidence = [f"nginx route '{r.get('id')}': {view.route_where(r)}", f"units with PrivateTmp=yes that use {path}: {', '.join(units)}",
+                    f"{path} as seen by nginx: {'exists' if sp.get('exists') else 'does not exist'}; listener in /proc/net/unix: "
+                    f"{bool(view.unix_listeners(path))}"]
+        evidence += [event_text(e) for e in view.events_of(("no_such_file", "connect_refused"), ep)] + view.probe_evidence(r)
+        unit = apps[0].get("unit") if apps else units[0]
+        out.append(finding(
+            "PRIVATE_TMP_SOCKET", "critical", "socket", view.name, r.get("id"),
+            f"the socket {path} is in /tmp while {', '.join(units)} has PrivateTmp=yes: the app and nginx each see their own /tmp, "
+            f"so nginx never finds it and {_users(view, r)}",
+            evidence,
+            "move the socket out of /tmp: bind the app to /run/<app>/app.sock with RuntimeDirectory=<app> and point nginx there "
+            "(keep PrivateTmp=yes)",
+            ROLE_APP_UNIT, {"badgateway_app_unit_name": unit, "badgateway_app_unit_runtime_directory": None}, subj))
     return out
 
 
