@@ -9,96 +9,44 @@ The bind styles (referenced by the specs in ``_apps_kinds``):
 ``daphne``        daphne: twisted endpoints (``-e``), ``-u``, ``--fd``, ``-b``/``-p``.
 ``uwsgi_sockets`` uWSGI: every socket option with its protocol; no ``:`` means a unix socket.
 
-Each returns ``(binds, source)``: the endpoints and the layer the binds came from (None when none).
+Each returns ``(binds, source)``: the endpoints (``_endpoints``) and the layer the binds came from (None
+when none); a value that is no endpoint adds a sentence to ``problems`` instead.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import socket
+from ansible_collections.badgateway.doctor.plugins.module_utils import _endpoints as E
 
 DEFAULT_PORT = 8000
 
 
-# --------------------------------------------------------------------------- endpoints
-
-def _ip_family(host):
-    try:
-        return "inet6" if ipaddress.ip_address(host).version == 6 else "inet"
-    except ValueError:
-        return None
-
-
-def _resolve(host, port):
-    result = []
-    try:
-        infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, getattr(socket, "AI_ADDRCONFIG", 0))
-    except (OSError, UnicodeError):
-        return result
-    for info in infos:
-        fam = "inet" if info[0] == socket.AF_INET else "inet6" if info[0] == getattr(socket, "AF_INET6", None) else None
-        if fam:
-            entry = {"family": fam, "address": info[4][0].split("%", 1)[0]}
-            if entry not in result:
-                result.append(entry)
-    return result
-
-
-def tcp(host, port, protocol="http"):
-    """A tcp Endpoint; a name is resolved as the server resolves it when it binds."""
-    if host in ("", "*"):
-        host = "0.0.0.0"
-    fam = _ip_family(host)
-    if fam:
-        host = str(ipaddress.ip_address(host))
-        addresses = [{"family": fam, "address": host}]
-    else:
-        addresses = _resolve(host, port)
-    return {"kind": "tcp", "host": host, "port": port, "family": fam or "name", "addresses": addresses, "protocol": protocol}
-
-
 def unix(path, protocol="http"):
-    while path.startswith("//"):
-        path = path[1:]
-    return {"kind": "unix", "path": path, "protocol": protocol}
+    return E.unix(path, protocol)
 
 
 def fd(number, protocol="http"):
-    try:
-        number = int(number)
-    except (TypeError, ValueError):
-        pass
-    return {"kind": "fd", "fd": number, "protocol": protocol}
+    return E.fd(number, protocol)
 
 
-def to_port(text):
-    try:
-        port = int(text)
-    except (TypeError, ValueError):
-        return None
-    return port if 0 <= port <= 65535 else None
+# --------------------------------------------------------------------------- endpoints (ValueError when invalid)
+
+def tcp(host, port, protocol="http"):
+    """A tcp Endpoint; a name is resolved as the server resolves it when it binds."""
+    host = "0.0.0.0" if host in ("", "*") else host
+    addresses = None
+    if E.family_of(host) is None:
+        try:
+            addresses = E.resolve(host, port)
+        except (OSError, UnicodeError):
+            addresses = []
+    return E.tcp(host, port, protocol, addresses)
 
 
 def host_port_endpoint(text, default_port=DEFAULT_PORT, protocol="http"):
-    """``host:port`` / ``[v6]:port`` / ``host`` / ``:port`` / ``port`` -> tcp Endpoint (None if invalid)."""
-    text = text.strip()
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            return None
-        host, rest = text[1:end], text[end + 1:]
-        port = to_port(rest[1:]) if rest.startswith(":") else default_port
-    elif text.count(":") > 1:
-        host, port = text, default_port  # bare IPv6
-    elif ":" in text:
-        host, _sep, p = text.rpartition(":")
-        port = to_port(p)
-    elif text.isdigit():
-        host, port = "0.0.0.0", to_port(text)
-    else:
-        host, port = text, default_port
+    """``host:port`` / ``[v6]:port`` / ``[v6]`` / bare ``v6`` / ``host`` / ``:port`` / ``port`` -> tcp Endpoint."""
+    host, port = E.parse_host_port(text.strip(), default_port, bare_port=True, bare_ipv6=True)
     if port is None:
-        return None
+        raise ValueError("no port in %r" % text)
     return tcp(host, port, protocol)
 
 
@@ -115,7 +63,7 @@ def address(text, protocol="http"):
 
 def listen_stream(text):
     """A ``ListenStream=`` of a ``.socket`` unit (as ``systemctl show`` prints it)."""
-    return unix(text) if text.startswith("/") else host_port_endpoint(text, 0)
+    return unix(text) if text.startswith(("/", "@")) else host_port_endpoint(text, None)
 
 
 def twisted_endpoint(text):
@@ -132,13 +80,11 @@ def twisted_endpoint(text):
     if kind == "unix":
         return unix(params.get("address") or (positional[0] if positional else rest))
     if kind in ("tcp", "tcp6", "ssl"):
-        port = to_port(params.get("port") or (positional[0] if positional else None))
-        if port is None:
-            return None
+        port = params.get("port") or (positional[0] if positional else None)
         return tcp(params.get("interface", "::" if kind == "tcp6" else "0.0.0.0").replace("\\:", ":"), port)
     if kind == "fd":
         return fd(params.get("fileno") or (positional[0] if positional else None))
-    return None
+    raise ValueError("unknown endpoint type %r" % kind)
 
 
 def uwsgi_socket(text, protocol):
@@ -146,7 +92,16 @@ def uwsgi_socket(text, protocol):
     text = str(text)
     if ":" not in text:
         return unix(text, protocol)
-    return host_port_endpoint(text, 0, protocol)
+    return host_port_endpoint(text, None, protocol)
+
+
+def parsed(parse, text, problems, *args):
+    """``parse(text, *args)``, or None with a sentence in ``problems`` when the text is no endpoint."""
+    try:
+        return parse(text, *args)
+    except ValueError as exc:
+        problems.append("%r is not a valid bind: %s." % (text, exc))
+        return None
 
 
 # --------------------------------------------------------------------------- bind styles
@@ -156,46 +111,55 @@ def _protocol(kind, merged):
     return value if isinstance(value, str) and value else kind.protocol
 
 
-def address_list(kind, merged, source):
+def address_list(kind, merged, source, problems):
     """gunicorn / hypercorn: every ``bind`` value; a config file's non-literal bind gives none."""
     protocol = _protocol(kind, merged)
     if "bind" in merged:
         raw = merged["bind"]
         if raw is None:          # assigned in the config file, but not a literal
             return [], source.get("bind")
-        binds = [ep for ep in (address(str(b), protocol) for b in raw) if ep]
-        return binds, source.get("bind")
-    return [ep for ep in (address(b, protocol) for b in kind.defaults.get("bind", ())) if ep], "default"
+        binds = [parsed(address, str(b), problems, protocol) for b in raw]
+        return [ep for ep in binds if ep], source.get("bind")
+    return [address(b, protocol) for b in kind.defaults.get("bind", ())], "default"
 
 
-def host_port(kind, merged, source):
+def _host_and_port(kind, merged, protocol, problems):
+    host, port = merged.get("host", kind.defaults["host"]), merged.get("port", kind.defaults["port"])
+    try:
+        return tcp(host, port, protocol)
+    except ValueError as exc:
+        problems.append("host %r port %r is not a valid bind: %s." % (host, port, exc))
+        return None
+
+
+def host_port(kind, merged, source, problems):
     """uvicorn: ``--uds`` wins over ``--fd`` over ``--host``/``--port``."""
     protocol = _protocol(kind, merged)
     if merged.get("uds"):
-        return [unix(merged["uds"], protocol)], source["uds"]
+        ep = parsed(unix, merged["uds"], problems, protocol)
+        return ([ep] if ep else []), source["uds"]
     if merged.get("fd"):
         return [fd(merged["fd"], protocol)], source["fd"]
-    port = to_port(merged.get("port", kind.defaults["port"]))
-    ep = tcp(merged.get("host", kind.defaults["host"]), port if port is not None else kind.defaults["port"], protocol)
-    return [ep], source.get("host") or source.get("port") or "default"
+    ep = _host_and_port(kind, merged, protocol, problems)
+    return ([ep] if ep else []), source.get("host") or source.get("port") or "default"
 
 
-def daphne(kind, merged, source):
+def daphne(kind, merged, source, problems):
     """daphne: endpoints, the unix socket and the fd; host/port when given or when nothing else is."""
-    binds = [ep for ep in (twisted_endpoint(e) for e in merged.get("endpoint") or []) if ep]
+    binds = [parsed(twisted_endpoint, e, problems) for e in merged.get("endpoint") or []]
     if merged.get("uds"):
-        binds.append(unix(merged["uds"]))
+        binds.append(parsed(unix, merged["uds"], problems))
     if merged.get("fd"):
         binds.append(fd(merged["fd"]))
-    if merged.get("host") or merged.get("port") or not binds:
-        port = to_port(merged.get("port", kind.defaults["port"]))
-        binds.append(tcp(merged.get("host", kind.defaults["host"]), port if port is not None else kind.defaults["port"]))
+    if merged.get("host") or merged.get("port") or not [b for b in binds if b]:
+        binds.append(_host_and_port(kind, merged, _protocol(kind, merged), problems))
+    binds = [b for b in binds if b]
     keys = ("endpoint", "uds", "fd", "host", "port")
     given = [source[k] for k in keys if k in source]
     return binds, (given[-1] if given else "default")
 
 
-def uwsgi_sockets(kind, merged, source):
+def uwsgi_sockets(kind, merged, source, problems):
     """uWSGI: every socket option, each with its protocol (``--socket`` speaks ``--protocol``, default uwsgi)."""
     binds = []
     found = []
@@ -207,7 +171,7 @@ def uwsgi_sockets(kind, merged, source):
         seen.add(opt.key)
         protocol = default_protocol if opt.protocol == "default" else opt.protocol
         for value in merged.get(opt.key) or []:
-            ep = uwsgi_socket(value, protocol)
+            ep = parsed(uwsgi_socket, value, problems, protocol)
             if ep:
                 binds.append(ep)
         if opt.key in source:

@@ -14,19 +14,20 @@ import ast
 import re
 import shlex
 
+from ansible_collections.badgateway.doctor.plugins.module_utils import _safe_io
 from ansible_collections.badgateway.doctor.plugins.module_utils._apps_spec import LIST, SECRET, STR
 
-MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
 
 
 def read_text(path, max_bytes=MAX_CONFIG_BYTES):
-    """The one way this package reads a file: regular files only, at most ``max_bytes``."""
-    with open(path, "rb") as f:
-        return f.read(max_bytes).decode("utf-8", "replace")
+    """Every file of this package is read here, through the one safe reader: regular files only (a FIFO
+    or a device raises instead of blocking), at most ``max_bytes`` (larger raises); ``OSError`` otherwise."""
+    return _safe_io.read_text(path, max_bytes)
 
 
-def _problem(what, path, exc):
-    return "Cannot read %s %s: %s." % (what, path, getattr(exc, "strerror", None) or exc)
+def _problem(what, exc, path):
+    return "Cannot read %s: %s." % (what, _safe_io.describe(path, exc))
 
 
 def _literal(opt, value):
@@ -56,7 +57,7 @@ def read_python_config(path, kind):
     try:
         source = read_text(path)
     except OSError as exc:
-        return {}, [], _problem("%s config" % kind.name, path, exc)
+        return {}, [], _problem("%s config" % kind.name, exc, path)
     try:
         tree = ast.parse(source, filename=path)
     except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
@@ -146,7 +147,7 @@ def read_toml_config(path, kind):
     try:
         text = read_text(path)
     except OSError as exc:
-        return {}, [], _problem("%s config" % kind.name, path, exc)
+        return {}, [], _problem("%s config" % kind.name, exc, path)
     values = {}
     keys = []
     pending = None
@@ -183,7 +184,7 @@ def read_ini_config(path, kind, section="uwsgi"):
     try:
         text = read_text(path)
     except OSError as exc:
-        return {}, [], _problem("%s ini" % kind.name, path, exc)
+        return {}, [], _problem("%s ini" % kind.name, exc, path)
     values = {}
     keys = []
     current = ""
@@ -230,7 +231,7 @@ def env_file_keys(path, want=frozenset()):
     try:
         text = read_text(path)
     except OSError as exc:
-        return [], {}, getattr(exc, "strerror", None) or str(exc)
+        return [], {}, _safe_io.describe(path, exc)
     keys = []
     wanted = {}
     for line in text.splitlines():

@@ -167,7 +167,8 @@ UWSGI = Kind(
         Opt("ini", ("--ini",)),
         Opt("chdir", ("--chdir",)),
         Opt("umask", ("--umask",), MODE),
-        Opt(None, ("--env", "-S", "--set"), SECRET),
+        Opt(None, ("--env",), SECRET),
+        Opt(None, ("-S", "--set")),                                        # sets an option or a placeholder
         Opt(None, ("-C", "--chmod-socket", "--http-keepalive", "--need-app"), optional=True),
         Opt(None, _words("""-H --home --virtualenv --venv --uid --gid --chown-socket --pythonpath --callable --threads
             --logto --pidfile --stats --plugin --plugins -b --buffer-size --https --mount --static-map -d --daemonize

@@ -10,6 +10,7 @@ import re
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _apps_binds as binds
 from ansible_collections.badgateway.doctor.plugins.module_utils import _proc
+from ansible_collections.badgateway.doctor.plugins.module_utils import _safe_io
 from ansible_collections.badgateway.doctor.plugins.module_utils._apps_files import read_text
 
 DEFAULT_POOL_GLOBS = ("/etc/php/*/fpm/pool.d/*.conf", "/etc/php-fpm.d/*.conf")
@@ -26,8 +27,7 @@ def _read_lines(path, errors):
         return read_text(path).splitlines()
     except OSError as exc:
         if errors is not None:
-            errors.append(_proc.error("app_config", path, "Cannot read PHP-FPM config %s: %s."
-                                      % (path, getattr(exc, "strerror", None) or exc)))
+            errors.append(_safe_io.error_for("app_config", path, exc))
         return None
 
 
@@ -130,7 +130,7 @@ def seconds(value):
 
 def describe_pools(srv, conf, worker_titles, errors):
     """One server entry per pool of ``conf`` (``srv`` is the master / unit entry)."""
-    srv["config_file"] = {"path": conf, "exists": os.path.isfile(conf), "keys": []} if conf else None
+    srv["config_file"] = {"path": conf, "exists": os.path.exists(conf), "keys": []} if conf else None
     pools = php_fpm_pools(conf, errors)
     if not pools:
         errors.append(_proc.error("app_config", conf, "No PHP-FPM pool files found%s." % (" for %s" % conf if conf else "")))

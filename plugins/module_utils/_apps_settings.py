@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shlex
 
+from ansible_collections.badgateway.doctor.plugins.module_utils import _proc
 from ansible_collections.badgateway.doctor.plugins.module_utils._apps_spec import LIST, SECRET, parse_args
 
 NUMBERS = (("timeout", float), ("graceful_timeout", float), ("keepalive", float), ("workers", int),
@@ -115,10 +116,15 @@ def _socket_binds(kind, binds, bind_src, listeners, protocol):
     return out, ("socket_unit" if mapped else bind_src)
 
 
-def apply_settings(server, kind, layers, listeners=None):
-    """Fill the server entry's binds and settings from the layers (lowest precedence first)."""
+def apply_settings(server, kind, layers, listeners=None, errors=None):
+    """Fill the server entry's binds and settings from the layers (lowest precedence first); a bind that
+    is no endpoint is left out with an entry in ``errors``."""
     merged, source = _merge(kind, layers)
-    binds, bind_src = kind.binds(kind, merged, source) if kind.binds else ([], None)
+    problems = []
+    binds, bind_src = kind.binds(kind, merged, source, problems) if kind.binds else ([], None)
+    for problem in problems:
+        if errors is not None:
+            errors.append(_proc.error("app_config", None, "%s %s: %s" % (kind.name, server["name"], problem)))
     protocol = merged.get("protocol") if isinstance(merged.get("protocol"), str) and merged.get("protocol") else kind.protocol
     binds, bind_src = _socket_binds(kind, binds, bind_src, listeners, protocol)
     server["binds"] = binds

@@ -19,6 +19,7 @@ from ansible_collections.badgateway.doctor.plugins.module_utils import _proc
 from ansible_collections.badgateway.doctor.plugins.module_utils import systemd as sd
 from ansible_collections.badgateway.doctor.plugins.module_utils._apps_cmdline import detect_kind
 from ansible_collections.badgateway.doctor.plugins.module_utils._apps_files import env_file_keys
+from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_argv
 
 SHOW_DISCOVER = ("Id", "ExecStart", "MainPID", "TriggeredBy", "LoadState")
 
@@ -126,11 +127,11 @@ def _exec_ok(path):
     return stat.S_ISREG(st.st_mode) and bool(st.st_mode & 0o111)
 
 
-def unit_settings(props, errors, mask_argv):
+def unit_settings(props, errors):
     """(unit_settings dict, ExecStart argv, wanted environment {name: value}) of a service unit.
 
     The argv and the environment are for reading the server's settings only; the dict is what the
-    facts return (``exec_start`` masked with ``mask_argv``)."""
+    facts return (``exec_start`` through the one masker)."""
     execs = sd.parse_exec(props.get("ExecStart"))
     ex = execs[0] if execs else {"path": None, "argv": []}
     argv = ex.get("argv") or []
@@ -153,7 +154,7 @@ def unit_settings(props, errors, mask_argv):
             entry["keys"] = keys
             env.update(wanted)       # systemd.exec(5): EnvironmentFile= overrides Environment=, later files earlier ones
             if problem:
-                errors.append(_proc.error("env_file", path, "Cannot read EnvironmentFile %s: %s." % (path, problem)))
+                errors.append(_proc.error("env_file", path, "Cannot read EnvironmentFile: %s." % problem))
         env_files.append(entry)
     exec_bin = ex.get("path")
     settings = {

@@ -19,7 +19,6 @@ values of secret options (``--env``/``-e``, key passwords) never leave this modu
 from __future__ import annotations
 
 import os
-import re
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _apps_binds as binds
 from ansible_collections.badgateway.doctor.plugins.module_utils import _apps_kinds as kinds
@@ -31,38 +30,10 @@ from ansible_collections.badgateway.doctor.plugins.module_utils import systemd a
 from ansible_collections.badgateway.doctor.plugins.module_utils._apps_cmdline import detect_kind
 from ansible_collections.badgateway.doctor.plugins.module_utils._apps_files import read_config
 from ansible_collections.badgateway.doctor.plugins.module_utils._apps_php_fpm import config_path, describe_pools
-from ansible_collections.badgateway.doctor.plugins.module_utils._apps_spec import SECRET, parse_args
+from ansible_collections.badgateway.doctor.plugins.module_utils._apps_spec import parse_args
+from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_argv
 
-discover_app_units = units.discover_app_units
-MASK = "********"
-_SECRETISH = re.compile(r"(?i)(passw|secret|token|api[_-]?key|credential|private)")
-
-
-def mask_argv(argv):
-    """argv with the values of the specs' secret options and of secret-looking ``KEY=VALUE`` arguments masked."""
-    secret = {f for k in kinds.KINDS.values() for o in k.options if o.type == SECRET for f in o.flags}
-    out = []
-    mask_next = False
-    for a in argv or []:
-        if mask_next:
-            k, sep, _v = a.partition("=")
-            out.append(k + "=" + MASK if sep else MASK)
-            mask_next = False
-            continue
-        name, eq, val = a.partition("=")
-        if a in secret:
-            out.append(a)
-            mask_next = True
-        elif eq and name in secret:
-            k, sep, _v = val.partition("=")
-            out.append(name + "=" + (k + "=" + MASK if sep else MASK))
-        elif len(a) > 2 and a[:2] in secret and not a.startswith("--"):
-            out.append(a[:2] + MASK)
-        elif eq and _SECRETISH.search(name):
-            out.append(name + "=" + MASK)
-        else:
-            out.append(re.sub(r"(://[^:/@\s]*:)[^@/\s]+@", r"\1" + MASK + "@", a) if "://" in a and "@" in a else a)
-    return out
+discover_app_units = units.discover_app_units   # the public name logs.py uses
 
 
 def new_server(kind, name, unit):
@@ -159,7 +130,7 @@ def describe(srv, group, ctx):
     props = ctx["unit_props"].get(unit) if unit else None
     unit_argv, env = None, {}
     if props:
-        srv["unit_settings"], unit_argv, env = units.unit_settings(props, errors, mask_argv)
+        srv["unit_settings"], unit_argv, env = units.unit_settings(props, errors)
         srv["state"] = sd.state_from_show(props)
         if props.get("LoadState") == "not-found":
             errors.append(_proc.error("systemctl", None, "Unit %s is not loaded (LoadState=not-found)." % unit))
@@ -209,8 +180,10 @@ def describe(srv, group, ctx):
     listeners = None
     if sock:
         srv["socket_unit"] = sock
-        listeners = [ep for ep in (binds.listen_stream(a) for a in sock["listen_stream"]) if ep]
-    layers.apply_settings(srv, spec, all_layers, listeners)
+        problems = []
+        listeners = [ep for ep in (binds.parsed(binds.listen_stream, a, problems) for a in sock["listen_stream"]) if ep]
+        errors.extend(_proc.error("systemctl", None, "%s: ListenStream %s" % (sock["name"], p)) for p in problems)
+    layers.apply_settings(srv, spec, all_layers, listeners, errors)
     return [srv]
 
 
@@ -239,7 +212,7 @@ def _config_layer(srv, spec, settings, positionals, args_layer, env_layer, workd
     if not location:
         return []
     path = os.path.join(workdir or "/", location)
-    exists = os.path.isfile(path)
+    exists = os.path.exists(path)
     if not exists:
         if explicit:
             srv["config_file"] = {"path": path, "exists": False, "keys": []}
