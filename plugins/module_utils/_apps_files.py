@@ -26,8 +26,12 @@ def read_text(path, max_bytes=MAX_CONFIG_BYTES):
     return _safe_io.read_text(path, max_bytes)
 
 
-def _problem(what, exc, path):
-    return "Cannot read %s: %s." % (what, _safe_io.describe(path, exc))
+def _config_text(path, what):
+    """(text, None), or (None, a sentence) when the file cannot be read."""
+    try:
+        return read_text(path), None
+    except OSError as exc:
+        return None, "Cannot read %s: %s." % (what, _safe_io.describe(path, exc))
 
 
 def _literal(opt, value):
@@ -54,10 +58,9 @@ def _wanted(kind, name):
 
 def read_python_config(path, kind):
     """Module-level ``name = <literal>`` assignments of a Python config file, read with ``ast``; never executed."""
-    try:
-        source = read_text(path)
-    except OSError as exc:
-        return {}, [], _problem("%s config" % kind.name, exc, path)
+    source, problem = _config_text(path, "%s config" % kind.name)
+    if problem:
+        return {}, [], problem
     try:
         tree = ast.parse(source, filename=path)
     except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
@@ -144,10 +147,9 @@ def _strip_toml_comment(line):
 
 def read_toml_config(path, kind):
     """Top-level keys of a TOML config (hypercorn reads only those): strings, numbers, booleans, arrays."""
-    try:
-        text = read_text(path)
-    except OSError as exc:
-        return {}, [], _problem("%s config" % kind.name, exc, path)
+    text, problem = _config_text(path, "%s config" % kind.name)
+    if problem:
+        return {}, [], problem
     values = {}
     keys = []
     pending = None
@@ -181,10 +183,9 @@ def read_toml_config(path, kind):
 
 def read_ini_config(path, kind, section="uwsgi"):
     """``[section]`` of a uWSGI ini file as uWSGI reads it: ``key = value`` (first ``=``), every occurrence counts."""
-    try:
-        text = read_text(path)
-    except OSError as exc:
-        return {}, [], _problem("%s ini" % kind.name, exc, path)
+    text, problem = _config_text(path, "%s ini" % kind.name)
+    if problem:
+        return {}, [], problem
     values = {}
     keys = []
     current = ""

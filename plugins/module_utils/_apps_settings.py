@@ -13,7 +13,7 @@ from __future__ import annotations
 import shlex
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _proc
-from ansible_collections.badgateway.doctor.plugins.module_utils._apps_spec import LIST, SECRET, parse_args
+from ansible_collections.badgateway.doctor.plugins.module_utils._apps_spec import LIST, SECRET, parse_args, store
 
 NUMBERS = (("timeout", float), ("graceful_timeout", float), ("keepalive", float), ("workers", int),
            ("max_requests", int), ("backlog", int))
@@ -42,11 +42,7 @@ def from_env_prefix(kind, env):
     out = {}
     for name, opt in kind.env_names().items():
         if name in env:
-            value = env[name]
-            if opt.type == LIST:
-                out.setdefault(opt.key, []).append(value)
-            else:
-                out[opt.key] = value
+            store(out, opt, env[name])
     return out
 
 

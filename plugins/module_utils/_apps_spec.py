@@ -131,6 +131,21 @@ class Kind:
                 out[self.env_prefix + setting.upper().replace("-", "_")] = opt
         return out
 
+    def reads(self, flag):
+        """How the parser reads ``flag``: "no" (a switch), "yes" (takes a value), "optional", or None (unknown)."""
+        if flag in self.switches:
+            return "no"
+        opt = self.by_flag.get(flag)
+        if opt is None:
+            return None
+        return "optional" if opt.optional else "yes"
+
+    def reads_like(self, flag, takes):
+        """Whether the parser reads ``flag`` as a server that declares it ``takes`` ("no"/"yes"/"optional") does.
+        An optional value is right for a switch: a later version of the server may have made it optional."""
+        ours = self.reads(flag)
+        return ours == takes or (ours == "optional" and takes == "no")
+
     def matches_program(self, name):
         """Whether an executable (or python module) name is this kind: ``gunicorn3``, ``uwsgi_python3``."""
         name = name.lower()

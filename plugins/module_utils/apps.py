@@ -173,9 +173,9 @@ def describe(srv, group, ctx):
     env_layers = [("env", layers.from_env_defaults(spec, env)), ("env", layers.from_env_prefix(spec, env))]
     args_layer = layers.from_env_args(spec, env[spec.env_args]) if spec.env_args and env.get(spec.env_args) else {}
     config_layer = _config_layer(srv, spec, settings, positionals, args_layer, env_layers[1][1], workdir, errors)
-    cmdline = {k: v for k, v in settings.items() if k != (spec.config.key if spec.config else None)}
-    all_layers = env_layers + config_layer + [("env", {k: v for k, v in args_layer.items() if k != "config"}),
-                                              ("cmdline", cmdline)]
+    cfg_key = spec.config.key if spec.config else None      # names the file: not a setting of its own
+    all_layers = env_layers + config_layer + [("env", {k: v for k, v in args_layer.items() if k != cfg_key}),
+                                              ("cmdline", {k: v for k, v in settings.items() if k != cfg_key})]
     sock = units.socket_unit(unit, props, ctx["socket_props"])
     listeners = None
     if sock:

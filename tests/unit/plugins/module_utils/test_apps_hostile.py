@@ -109,13 +109,10 @@ def test_secret_values_in_a_running_command_line_are_masked(secret_process):
 @pytest.mark.parametrize("kind", sorted(kinds.KINDS))
 def test_the_one_masker_masks_every_secret_option_of_the_specs(kind):
     spec = kinds.get(kind)
-    for opt in spec.options:
-        if opt.type != SECRET:
-            continue
-        for flag in opt.flags:
-            for argv in ([flag, "NAME=" + PLANTED], [flag + "=NAME=" + PLANTED]) if "env" in flag or flag == "-e" else \
-                    ([flag, PLANTED], [flag + "=" + PLANTED]):
-                assert PLANTED not in " ".join(mask_argv([spec.programs[0]] + argv)), (kind, argv)
+    for flag in [f for o in spec.options if o.type == SECRET for f in o.flags]:
+        value = "NAME=" + PLANTED if flag in ("-e", "--env") else PLANTED
+        for argv in ([flag, value], [flag + "=" + value]):
+            assert PLANTED not in " ".join(mask_argv([spec.programs[0]] + argv)), (kind, argv)
 
 
 # --------------------------------------------------------------------------- files that are no regular files

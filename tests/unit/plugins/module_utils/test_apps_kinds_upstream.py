@@ -66,20 +66,10 @@ def _value(expr):
     return expr
 
 
-def reads_like_upstream(spec, flag, takes):
-    """How the spec reads ``flag``, compared with the server: 'no' (a switch), 'yes' (a value), 'optional'."""
-    opt = spec.by_flag.get(flag)
-    if takes == "no":
-        return flag in spec.switches or (opt is not None and opt.optional)
-    if takes == "optional":
-        return opt is not None and opt.optional
-    return opt is not None and not opt.optional
-
-
 @pytest.mark.parametrize("kind", COMPLETE)
 def test_spec_reads_every_upstream_option_like_the_server(kind):
     spec = kinds.get(kind)
-    wrong = {flag: takes for flag, takes in upstream_flags(kind).items() if not reads_like_upstream(spec, flag, takes)}
+    wrong = {flag: takes for flag, takes in upstream_flags(kind).items() if not spec.reads_like(flag, takes)}
     assert wrong == {}, "options the spec of %s reads differently from the server: %s" % (kind, wrong)
 
 
@@ -87,29 +77,23 @@ def test_spec_reads_every_upstream_option_like_the_server(kind):
 def test_every_spec_option_exists_upstream_as_declared(kind):
     spec = kinds.get(kind)
     known = upstream_flags(kind)
-    ours = {f: ("optional" if o.optional else "yes") for o in spec.options for f in o.flags}
-    ours.update({f: "no" for f in spec.switches})
+    ours = [f for o in spec.options for f in o.flags] + sorted(spec.switches)
     builtin = {"-h", "--help", "-v", "--version"} if kind != "daphne" else {"-h", "--help"}   # argparse / click add these
     unknown = sorted(f for f in ours if f not in known and f not in builtin)
     assert unknown == [], "%s spec options the server does not have: %s" % (kind, unknown)
     # the same reading: a spec switch is a switch upstream, a value option takes a value
-    mismatch = {f: (ours[f], known[f]) for f in ours if f in known and ours[f] != known[f]
-                and not (ours[f] == "optional" and known[f] == "no")}
+    mismatch = {f: (spec.reads(f), known[f]) for f in ours if f in known and not spec.reads_like(f, known[f])}
     assert mismatch == {}
 
 
 @pytest.mark.parametrize("kind", sorted(UPSTREAM.keys() - {"_note"}))
 def test_list_options_are_the_servers_append_options(kind):
-    spec = kinds.get(kind)
-    for opt in spec.options:
-        if opt.type != LIST:
-            continue
-        for flag in opt.flags:
-            up = upstream_option(kind, flag)
-            if kind == "uwsgi":       # uWSGI's socket options add a socket each time (uwsgi_opt_add_socket)
-                assert up["takes_value"] == "yes"
-            else:
-                assert up["multiple"] is True, flag
+    for flag in [f for o in kinds.get(kind).options if o.type == LIST for f in o.flags]:
+        up = upstream_option(kind, flag)
+        if kind == "uwsgi":       # uWSGI's socket options add a socket each time (uwsgi_opt_add_socket)
+            assert up["takes_value"] == "yes"
+        else:
+            assert up["multiple"] is True, flag
 
 
 def _setting_default(kind, opt):
