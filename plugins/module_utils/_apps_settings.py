@@ -10,6 +10,7 @@ the binds from the kind's bind style or, under socket activation, from the ``.so
 
 from __future__ import annotations
 
+import math
 import shlex
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _proc
@@ -73,7 +74,7 @@ def _number(value, cast):
         v = float(value)
     except (TypeError, ValueError, OverflowError):
         return None
-    if v != v or v in (float("inf"), float("-inf")):
+    if math.isnan(v) or math.isinf(v):
         return None
     return int(v) if cast is int else v
 

@@ -124,8 +124,8 @@ def test_hypercorn_toml_config(tmp_path):
     (["/srv/v/bin/hypercorn", "-b", "fd://4", "-b", "127.0.0.1:9", "app:app"],
      [("tcp", "127.0.0.1", 8000, "http"), ("tcp", "127.0.0.1", 9, "http")]),
     (["/srv/v/bin/uvicorn", "--port", "7000", "main:app"], [("tcp", "127.0.0.1", 7000, "http")]),   # not socket-activated
-    (["/srv/v/bin/gunicorn", "-b", "127.0.0.1:9", "w:a"], [("unix", "/run/app.sock", None, "http"),
-                                                         ("tcp", "127.0.0.1", 8000, "http")]),
+    (["/srv/v/bin/gunicorn", "-b", "127.0.0.1:9", "w:a"],
+     [("unix", "/run/app.sock", None, "http"), ("tcp", "127.0.0.1", 8000, "http")]),
 ])
 def test_socket_unit_listeners(argv, expected):
     sock = {"Id": "app.socket", "LoadState": "loaded", "Listen": ["/run/app.sock (Stream)", "127.0.0.1:8000 (Stream)"],
@@ -143,3 +143,23 @@ def test_php_fpm_timeout_units(tmp_path):
     assert fpm.seconds(www["request_terminate_timeout"]) == 120.0 and fpm.seconds(api["request_terminate_timeout"]) == 0.0
     assert fpm.seconds("soon") is None
     assert fpm.listen_endpoint(www["listen"])["port"] == 9001 and fpm.listen_endpoint(api["listen"])["host"] == "::1"
+
+
+def test_a_new_kind_is_one_spec(monkeypatch):
+    """Adding an app server is one Kind: detection, units, options, defaults, binds and layers follow."""
+    from ansible_collections.badgateway.doctor.plugins.module_utils import _apps_binds as binds
+    from ansible_collections.badgateway.doctor.plugins.module_utils import _apps_kinds as kinds
+    from ansible_collections.badgateway.doctor.plugins.module_utils._apps_spec import INT, Kind, Opt
+
+    granian = Kind("granian", programs=("granian",), options=(
+        Opt("host", ("--host",)), Opt("port", ("--port",), INT), Opt("uds", ("--uds",)), Opt("workers", ("--workers",), INT),
+        Opt(None, ("--interface",))), switches=("--reload",), defaults={"host": "127.0.0.1", "port": 8000, "workers": 1},
+        env_prefix="GRANIAN_", binds=binds.host_port)
+    monkeypatch.setitem(kinds.KINDS, "granian", granian)
+    assert "granian" in kinds.unit_words() and "GRANIAN_WORKERS" in kinds.wanted_env()
+    srv, errors = describe(unit(["/srv/v/bin/python3", "-m", "granian", "--interface", "asgi", "--reload", "--uds",
+                                 "/run/g.sock", "main:app"], env="GRANIAN_WORKERS=4"))
+    assert errors == [] and srv["kind"] == "granian"
+    assert endpoints(srv) == [("unix", "/run/g.sock", None, "http")]
+    assert (srv["workers"], srv["app"], srv["settings_source"]) == (4, "main:app", {"bind": "cmdline", "workers": "env",
+                                                                                    "app": "cmdline"})
