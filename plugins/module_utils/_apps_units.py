@@ -16,6 +16,7 @@ import stat
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _apps_kinds as kinds
 from ansible_collections.badgateway.doctor.plugins.module_utils import _proc
+from ansible_collections.badgateway.doctor.plugins.module_utils import socket_paths
 from ansible_collections.badgateway.doctor.plugins.module_utils import systemd as sd
 from ansible_collections.badgateway.doctor.plugins.module_utils._apps_cmdline import detect_kind
 from ansible_collections.badgateway.doctor.plugins.module_utils._apps_files import env_file_keys
@@ -55,37 +56,21 @@ def discover_app_units(errors):
 # --------------------------------------------------------------------------- who may read a file
 
 def _user_ids(user, group=None):
-    """(uid, gids set) for a unit's User= / Group= (root when empty). None when unknown."""
+    """(uid, gids) for a unit's User= / Group= (root when empty). None when unknown."""
     if not user:
-        uid, gids = 0, {0}
+        uid, gids = 0, [0]
     else:
         try:
-            pw = pwd.getpwnam(user) if not user.isdigit() else pwd.getpwuid(int(user))
+            name = pwd.getpwuid(int(user)).pw_name if user.isdigit() else user
+            uid, gids, _names = socket_paths.user_groups(name)
         except (KeyError, ValueError):
             return None
-        uid = pw.pw_uid
-        gids = {pw.pw_gid}
-        try:
-            gids.update(g.gr_gid for g in grp.getgrall() if pw.pw_name in g.gr_mem)
-        except OSError:
-            pass
     if group:
         try:
-            gids.add(grp.getgrnam(group).gr_gid if not group.isdigit() else int(group))
+            gids.append(grp.getgrnam(group).gr_gid if not group.isdigit() else int(group))
         except (KeyError, ValueError):
             pass
     return uid, gids
-
-
-def _may(st, ids, bit_user, bit_group, bit_other):
-    uid, gids = ids
-    if uid == 0:
-        return True
-    if st.st_uid == uid:
-        return bool(st.st_mode & bit_user)
-    if st.st_gid in gids:
-        return bool(st.st_mode & bit_group)
-    return bool(st.st_mode & bit_other)
 
 
 def readable_by(path, user, group=None):
@@ -96,16 +81,19 @@ def readable_by(path, user, group=None):
     ids = _user_ids(user, group)
     if ids is None:
         return None
-    if ids[0] == 0:
+    uid, gids = ids
+    if uid == 0:
         return os.path.exists(path)
     parts = os.path.abspath(path).split("/")
     cur = "/"
     try:
         for comp in parts[1:-1]:
             cur = os.path.join(cur, comp)
-            if not _may(os.stat(cur), ids, stat.S_IXUSR, stat.S_IXGRP, stat.S_IXOTH):
+            st = os.stat(cur)
+            if not socket_paths.may_access(st.st_mode, st.st_uid, st.st_gid, uid, gids, "x"):
                 return False
-        return _may(os.stat(path), ids, stat.S_IRUSR, stat.S_IRGRP, stat.S_IROTH)
+        st = os.stat(path)
+        return socket_paths.may_access(st.st_mode, st.st_uid, st.st_gid, uid, gids, "r")
     except OSError:
         return None
 
