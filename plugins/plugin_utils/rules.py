@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime
 
-from ansible_collections.badgateway.doctor.plugins.plugin_utils import _rules_app, _rules_net, _rules_proxy
+from ansible_collections.badgateway.doctor.plugins.plugin_utils import _rules_app, _rules_containers, _rules_net, _rules_proxy
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import (
     LAYER_RANK,
     SEVERITY_RANK,
@@ -43,14 +43,15 @@ CODES = (
     "NGINX_CONFIG_STALE", "CROSS_HOST_LOOPBACK_BIND", "CROSS_HOST_NOT_LISTENING", "CROSS_HOST_UNCHECKED",
     "SELINUX_BLOCKS_UPSTREAM", "PHP_FPM_SOCKET_OWNER", "CONTAINER_LOOPBACK_BIND", "HOST_UNREACHABLE",
     "FACTS_INCOMPLETE",
-)
+) + tuple(c for c in _rules_containers.CODES if c != "CONTAINER_LOOPBACK_BIND")
 
 # Most fundamental first: a finding can only be explained by one earlier in this list.
 PRIORITY = (
-    "HOST_UNREACHABLE", "NGINX_CONFIG_INVALID", "RUNTIME_DIRECTORY_MISSING", "APP_EXEC_MISSING", "APP_WORKDIR_MISSING",
-    "APP_ENV_FILE_MISSING", "DEPENDENCY_DOWN", "APP_BOOT_IMPORT_ERROR", "OOM_KILL", "APP_CRASH_LOOP", "APP_STOPPED",
+    "HOST_UNREACHABLE", "CONTAINER_NAME_ONLY_IN_NETWORK", "NGINX_CONFIG_INVALID", "CONTAINER_BIND_SOURCE_MISSING", "RUNTIME_DIRECTORY_MISSING", "APP_EXEC_MISSING", "APP_WORKDIR_MISSING",
+    "APP_ENV_FILE_MISSING", "DEPENDENCY_DOWN", "APP_BOOT_IMPORT_ERROR", "OOM_KILL", "CONTAINER_OOM_KILLED", "CONTAINER_CRASH_LOOP", "CONTAINER_STOPPED",
+    "APP_CRASH_LOOP", "APP_STOPPED", "CONTAINER_PORT_UNPUBLISHED",
     "NGINX_CONFIG_STALE", "PRIVATE_TMP_SOCKET", "TARGET_MISMATCH_SOCKET", "TARGET_MISMATCH_PORT", "IP_FAMILY_MISMATCH",
-    "CONTAINER_LOOPBACK_BIND", "CROSS_HOST_LOOPBACK_BIND", "CROSS_HOST_NOT_LISTENING", "PHP_FPM_SOCKET_OWNER",
+    "CONTAINER_NOT_LISTENING", "CONTAINER_LOOPBACK_BIND", "CONTAINER_UNHEALTHY", "CROSS_HOST_LOOPBACK_BIND", "CROSS_HOST_NOT_LISTENING", "PHP_FPM_SOCKET_OWNER",
     "SOCKET_DIR_PERMISSION", "SOCKET_FILE_PERMISSION", "SELINUX_BLOCKS_UPSTREAM", "PROTOCOL_MISMATCH", "WORKER_TIMEOUT",
     "KEEPALIVE_RACE", "HEADER_TOO_BIG", "BACKLOG_FULL", "UPSTREAM_TIMEOUT", "SOCKET_MISSING", "PREMATURE_CLOSE",
     "NO_LIVE_UPSTREAMS", "CROSS_HOST_UNCHECKED", "FACTS_INCOMPLETE",
@@ -97,7 +98,27 @@ CAUSES = {
     "PREMATURE_CLOSE": {"NO_LIVE_UPSTREAMS"},
 }
 
-RULES = _rules_proxy.RULES + _rules_app.RULES + _rules_net.RULES
+# The containers' codes explain what the host-side rules see of a container that does not serve its port.
+_CONTAINER_DOWN = {"APP_STOPPED", "TARGET_MISMATCH_PORT", "NO_LIVE_UPSTREAMS", "PREMATURE_CLOSE", "UPSTREAM_TIMEOUT",
+                   "SOCKET_MISSING", "TARGET_MISMATCH_SOCKET",
+                   "CONTAINER_UNHEALTHY", "CONTAINER_NOT_LISTENING", "CONTAINER_LOOPBACK_BIND"}
+CAUSES.update({
+    "CONTAINER_NAME_ONLY_IN_NETWORK": {"NGINX_CONFIG_INVALID", "NGINX_CONFIG_STALE", "FACTS_INCOMPLETE", "CROSS_HOST_UNCHECKED",
+                                       "APP_STOPPED", "TARGET_MISMATCH_PORT", "NO_LIVE_UPSTREAMS"},
+    "CONTAINER_BIND_SOURCE_MISSING": {"SOCKET_MISSING", "TARGET_MISMATCH_SOCKET", "APP_STOPPED", "NO_LIVE_UPSTREAMS",
+                                      "RUNTIME_DIRECTORY_MISSING"},
+    "CONTAINER_OOM_KILLED": _CONTAINER_DOWN | {"CONTAINER_STOPPED", "CONTAINER_CRASH_LOOP", "OOM_KILL"},
+    "CONTAINER_CRASH_LOOP": _CONTAINER_DOWN | {"CONTAINER_STOPPED"},
+    "CONTAINER_STOPPED": set(_CONTAINER_DOWN),
+    "CONTAINER_PORT_UNPUBLISHED": {"APP_STOPPED", "TARGET_MISMATCH_PORT", "NO_LIVE_UPSTREAMS"},
+    "CONTAINER_NOT_LISTENING": {"APP_STOPPED", "TARGET_MISMATCH_PORT", "NO_LIVE_UPSTREAMS", "PREMATURE_CLOSE",
+                                "CONTAINER_UNHEALTHY"},
+    "CONTAINER_UNHEALTHY": {"NO_LIVE_UPSTREAMS", "UPSTREAM_TIMEOUT", "PREMATURE_CLOSE", "APP_STOPPED"},
+})
+CAUSES["CONTAINER_LOOPBACK_BIND"] = CAUSES.get("CONTAINER_LOOPBACK_BIND", set()) | {
+    "APP_STOPPED", "TARGET_MISMATCH_PORT", "CONTAINER_UNHEALTHY"}
+
+RULES = _rules_proxy.RULES + _rules_app.RULES + _rules_containers.RULES + _rules_net.RULES
 
 _PROBE_ERROR_CODES = {
     "ECONNREFUSED": "APP_STOPPED", "ENOENT": "SOCKET_MISSING", "EACCES": "SOCKET_FILE_PERMISSION",
@@ -333,6 +354,7 @@ def evaluate(hosts, now=None):
         if isinstance(facts, dict) and not entry.get("unreachable"):
             view = HostView(name, facts, entry.get("address"), inventory)
             view.now = now
+            _rules_containers.add_container_listeners(view)
             inventory[name]["view"] = view
             views[name] = view
     for name, refs in _remote_refs(views, inventory).items():

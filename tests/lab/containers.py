@@ -24,7 +24,8 @@ Topology ``containers``: one host ``ctr1`` booted like every lab host, plus
 At boot ``bgd-lab-containers.service`` imports the image and brings the Compose project ``shop`` up
 (``/srv/compose/shop/compose.yaml``): service ``web`` (gunicorn on 0.0.0.0:8000, published on
 127.0.0.1:8080, health check on /health, restart unless-stopped). nginx's ``/ctr/`` location proxies to
-127.0.0.1:8080. ``lab-containers heal`` puts the project back (used by the faults' heal steps).
+127.0.0.1:8080, and ``/ctr-sock/`` to the same app's unix socket ``/run/app/app.sock`` inside the container,
+bound from the host's ``/srv/compose/shop/run``. ``lab-containers heal`` puts the project back (used by the faults' heal steps).
 """
 from __future__ import annotations
 
@@ -43,8 +44,9 @@ PACKAGES = [
     "golang-github-containers-common", "docker-compose",
 ]
 BUILD_VERSION = "1"
+FAULTS_FILE = Path(__file__).resolve().parent / "faults_containers.toml"
 HOST = "ctr1"
-ROUTES = ["/ctr/", "/ctr/health"]
+ROUTES = ["/ctr/", "/ctr/health", "/ctr-sock/"]
 PUBLISHED = "127.0.0.1:8080"
 # what the app image's root filesystem keeps of the base rootfs (tar members, relative)
 IMAGE_DIRS = ["usr", "etc", "srv/app", "bin", "sbin", "lib", "lib64"]
@@ -80,8 +82,9 @@ version: "3.7"
 services:
   web:
     image: localhost/bgd-app:lab
-    command: ["/srv/app/venv/bin/gunicorn", "--workers", "2", "--timeout", "5", "--bind", "0.0.0.0:8000", "wsgi:application"]
+    command: ["/srv/app/venv/bin/gunicorn", "--workers", "2", "--timeout", "5", "--bind", "0.0.0.0:8000", "--bind", "unix:/run/app/app.sock", "wsgi:application"]
     working_dir: /srv/app
+    init: true
     environment:
       SECRET_KEY: ctr-secret-DO-NOT-LEAK-91c2
       DATABASE_URL: postgres://shop:ctr-pw-DO-NOT-LEAK@db/shop
@@ -108,7 +111,7 @@ D=/srv/compose/shop
 wait_ok() {
   i=0
   while [ $i -lt 100 ]; do
-    if curl -fsS -o /dev/null --max-time 2 http://127.0.0.1:8080/health; then return 0; fi
+    if curl -fsS -o /dev/null --max-time 2 http://127.0.0.1:8080/health 2>/dev/null; then return 0; fi
     i=$((i+1)); sleep 0.2
   done
   echo "lab-containers: the app did not answer on 127.0.0.1:8080 within 20 s" >&2
@@ -154,6 +157,12 @@ SITE_LOCATIONS = """
         proxy_set_header Host $host;
         proxy_read_timeout 5s;
         proxy_pass http://127.0.0.1:8080/;
+    }
+
+    location /ctr-sock/ {
+        proxy_set_header Host $host;
+        proxy_read_timeout 5s;
+        proxy_pass http://unix:/srv/compose/shop/run/app.sock:/;
     }
 """
 
@@ -241,8 +250,16 @@ def nspawn_args(hdir: Path) -> list:
 NSPAWN_ENV = {"SYSTEMD_NSPAWN_API_VFS_WRITABLE": "network"}
 
 
+# Per host (not in the layer): stop the containers quickly at poweroff, so `down` does not wait for the engine.
+STOP_DROPIN = """[Service]
+ExecStop=/usr/bin/podman stop --all --time 1
+TimeoutStopSec=20
+"""
+
+
 def customize(labmod, root: Path, site: str) -> str:
     """Per-host files of the container host; returns the nginx site with the /ctr/ location."""
+    labmod._write(root / "etc/systemd/system/bgd-lab-containers.service.d/stop.conf", STOP_DROPIN)
     labmod._write(root / "usr/local/sbin/lab-containers", LAB_CONTAINERS, 0o755)
     labmod._write(root / "srv/compose/shop/compose.yaml", COMPOSE_FILE)
     labmod._write(root / "usr/local/share/bgd-lab/pristine/compose.yaml", COMPOSE_FILE)
