@@ -23,6 +23,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_text
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import as_dict, as_list, finding
 
 CODES = (
@@ -128,11 +129,11 @@ def _evidence(view, route, c, extra=()):
     last = as_dict(health.get("last"))
     if health.get("status") == "unhealthy" and last:
         ev.append(f"last health check: exit {last.get('exit_code')}, failing streak {health.get('failing_streak')}: "
-                  f"{str(last.get('output') or '').strip()[:300] or '(no output)'}")
+                  f"{mask_text(str(last.get('output') or '').strip()[:300]) or '(no output)'}")
     logs = as_dict(c.get("logs"))
     lines = [str(x) for x in as_list(logs.get("lines")) if str(x).strip()]
     if lines:
-        ev += [f"log: {x[:300]}" for x in _telling(lines)]
+        ev += [f"log: {mask_text(x[:300])}" for x in _telling(lines)]
     elif logs.get("error"):
         ev.append(f"logs not read: {logs['error']}")
     return ev + list(view.probe_evidence(route))
