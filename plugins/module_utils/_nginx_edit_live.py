@@ -14,11 +14,9 @@ import signal
 import time
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _proc
-from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_facts import (
-    collect_nginx,
-    run_command,
-    scan_processes,
-)
+from ansible_collections.badgateway.doctor.plugins.module_utils._runner import run
+from ansible_collections.badgateway.doctor.plugins.module_utils._safe_io import open_regular
+from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_facts import collect_nginx, scan_processes
 from ansible_collections.badgateway.doctor.plugins.module_utils.probes import collect_probes, plan_probes
 
 MAX_OUTPUT = 8192
@@ -41,8 +39,8 @@ def test_config(binary, conf_path, timeout=60):
     when it could not run (``rc`` None, ``output`` says why).
     """
     argv = [binary, "-t", "-c", conf_path]
-    rc, out, err = run_command(argv, timeout=timeout)
-    output = "\n".join(part.strip() for part in (err, out) if part and part.strip())
+    rc, out, err, error = run(argv, timeout=timeout, max_bytes=MAX_OUTPUT * 8)
+    output = "\n".join(part.strip() for part in (err, out, error) if part and part.strip())
     locations = []
     for line in output.splitlines():
         match = _LOCATION.search(line)
@@ -128,8 +126,8 @@ def _new_log_lines(offsets):
     lines = []
     for path, offset in offsets.items():
         try:
-            size = os.stat(path).st_size
-            with open(path, "rb") as handle:
+            with open_regular(path) as handle:
+                size = os.fstat(handle.fileno()).st_size
                 start = offset if offset is not None and offset <= size else 0
                 handle.seek(max(start, size - MAX_LOG_READ))
                 text = handle.read(MAX_LOG_READ).decode("utf-8", "replace")
@@ -147,9 +145,9 @@ def reload_nginx(master_pid, error_logs=(), timeout=10.0, proc="/proc", sleep=ti
     old ones were told to finish) and no ``[emerg]``/``[alert]`` line appeared in the error logs
     (nginx keeps the old workers and logs why when it rejects the new configuration).
 
-    Returns ``{ok, method, master_pid, old_workers, new_workers, elapsed, log, message}``.
+    Returns ``{ok, method, unit, master_pid, old_workers, new_workers, elapsed, log, message}``.
     """
-    result = {"ok": False, "method": None, "master_pid": master_pid, "old_workers": [], "new_workers": [],
+    result = {"ok": False, "method": None, "unit": None, "master_pid": master_pid, "old_workers": [], "new_workers": [],
               "elapsed": 0.0, "log": [], "message": ""}
     processes, _precise, _errors = scan_processes(proc)
     if master_pid is None or not any(p["pid"] == master_pid for p in processes if p["role"] == "master"):
@@ -164,9 +162,10 @@ def reload_nginx(master_pid, error_logs=(), timeout=10.0, proc="/proc", sleep=ti
     start = time.monotonic()
     if unit and unit.endswith(".service") and shutil.which("systemctl"):
         result["method"] = "systemctl reload %s" % unit
-        rc, out, err = run_command(["systemctl", "reload", unit], timeout=timeout)
+        result["unit"] = unit
+        rc, out, err, error = run(["systemctl", "reload", unit], timeout=timeout)
         if rc != 0:
-            result["message"] = "systemctl reload %s failed: %s" % (unit, (err or out or "").strip()[:500])
+            result["message"] = "systemctl reload %s failed: %s" % (unit, (error or err or out or "").strip()[:500])
             return result
     else:
         result["method"] = "SIGHUP to the master (pid %d)" % pid

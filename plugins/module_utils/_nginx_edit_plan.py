@@ -198,6 +198,9 @@ class Plan(object):
         if len(found) > 1:
             raise EditError("%s: %d %s directives on this line; add old_args to say which"
                             % (spec["where"], len(found), spec["directive"]))
+        if found and spec["args"] is not None and not spec["new_directive"] and values.buffer_family(spec["directive"]):
+            # a buffer size is never changed alone: set it in its block, with what nginx's checks need beside it
+            return self._set(doc, dict(spec, kind="set", set=[(spec["directive"], [spec["args"]])]))
         if found:
             stmt = found[0]
             name, args = self._intended(doc, stmt, spec)

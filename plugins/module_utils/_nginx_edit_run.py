@@ -18,6 +18,7 @@ from ansible_collections.badgateway.doctor.plugins.module_utils import _nginx_ed
 from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_edit import EditError
 from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_edit_plan import Plan
 from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_values import page_size
+from ansible_collections.badgateway.doctor.plugins.module_utils._remediation_backup import BackupError, check_backup_dir
 
 DEFAULT_BACKUP_DIR = "/var/lib/badgateway-doctor/backups"
 RELOAD_MODES = ("never", "stale", "always")
@@ -30,12 +31,6 @@ class RunFailed(Exception):
     def __init__(self, message, result):
         Exception.__init__(self, message)
         self.result = result
-
-
-def _inside(path, directory):
-    path = os.path.realpath(path)
-    directory = os.path.realpath(directory)
-    return path == directory or path.startswith(directory.rstrip("/") + "/")
 
 
 def config_dirs(facts, conf_path):
@@ -85,6 +80,7 @@ class Run(object):
         self.result = {"changed": False, "edits": [], "files": [], "diff": [], "test": None, "routes": None,
                        "reload": None, "restored": [], "conf_path": None, "backup": None}
         self.tx = files.Transaction(read)
+        self.extra_protected = ()
 
     def fail(self, message):
         if self.tx.written:
@@ -94,6 +90,7 @@ class Run(object):
                 message += "; RESTORE FAILED: %s" % "; ".join(errors)
             else:
                 message += "; every changed file was restored byte-identical (%s)" % ", ".join(restored)
+                self.result["changed"] = bool(self.result.get("reload") and self.result["reload"].get("ok"))
         raise RunFailed(message, self.result)
 
     def run(self):
@@ -107,11 +104,11 @@ class Run(object):
             raise RunFailed("no nginx binary found%s: cannot test or reload the configuration"
                             % (" at %s" % p["binary"] if p.get("binary") else ""), self.result)
         backup_dir = p.get("backup_dir") or DEFAULT_BACKUP_DIR
-        for directory in config_dirs(facts, conf_path):
-            if _inside(backup_dir, directory):
-                raise RunFailed("backup_dir %s is inside %s, a directory nginx loads configuration from: backups "
-                                "there could be loaded as configuration; choose another" % (backup_dir, directory),
-                                self.result)
+        self.extra_protected = config_dirs(facts, conf_path)
+        try:
+            check_backup_dir(backup_dir, self.extra_protected)
+        except BackupError as exc:
+            raise RunFailed(str(exc), self.result)
         changed = self.plan(conf_path, backup_dir)
         if self.check_mode:
             return self.check(facts, binary, conf_path, changed)

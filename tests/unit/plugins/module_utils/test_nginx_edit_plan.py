@@ -164,3 +164,11 @@ def test_set_several_of_a_name_and_remove_the_surplus(conf, tmp_path):
     (tmp_path / "site").write_text("server {\n    add_header A 1;\n    add_header B 2;\n    add_header C 3;\n}\n")
     out = new_text(conf, [{"file": str(tmp_path / "site"), "line": 2, "set": {"add_header": [["A", "9"], ["B", "2"]]}}])
     assert out == "server {\n    add_header A 9;\n    add_header B 2;\n}\n"
+
+
+def test_a_buffer_size_replaced_by_args_gets_its_companions_too(conf, tmp_path):
+    site = str(conf / "site")
+    p = plan(conf, [{"file": site, "line": 7, "directive": "proxy_buffer_size", "args": "16k"}])
+    assert p.results[0]["set"] == {"proxy_buffer_size": ["16k"], "proxy_busy_buffers_size": ["28k"]}
+    out = p.changed_files()[os.path.realpath(site)][1].decode()
+    assert "    proxy_buffer_size 16k;\n" in out and "proxy_busy_buffers_size 28k;" in out
