@@ -82,7 +82,7 @@ options:
       set:
         description:
           - Directives to set in the block the directive at O(edits[].line) opens (or is in, when it opens none),
-            as O(edits[].set) C({name: value}). A string value is split on blanks, a list is one directive's
+            as a dict of directive names and values. A string value is split on blanks, a list is one directive's
             arguments, a list of lists sets several directives of that name.
           - Directives of that name directly in that block are replaced (a surplus is removed); nested blocks
             and comments are not touched; missing ones are added after the block's last directive.
@@ -357,6 +357,12 @@ def main():
     except BackupError as exc:
         result.update(runner.result)
         _finish(module, result, warnings, "cannot back up the files before changing them: %s" % exc)
+    except Exception as exc:  # pylint: disable=broad-except  # never leave a half-edited configuration behind
+        try:
+            runner.fail("unexpected %s: %s" % (type(exc).__name__, exc))
+        except RunFailed as failed:
+            result.update(failed.result)
+            _finish(module, result, warnings, str(failed))
     _finish(module, result, warnings)
 
 

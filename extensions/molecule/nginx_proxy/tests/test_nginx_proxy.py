@@ -1,0 +1,117 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""testinfra verifier of the nginx_proxy scenario: the faults are fixed with minimal edits, nginx -t passes,
+every route answers 200 through nginx, and an edit that breaks nginx -t changes nothing (checksums)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+SITE = "/etc/nginx/sites-available/lab"
+LINK = "/etc/nginx/sites-enabled/lab"
+PRISTINE = "/usr/local/share/bgd-lab/pristine/lab.site"
+MANIFEST = "/var/lib/badgateway-doctor/backups/molecule-nginx-proxy/manifest.json"
+SCENARIO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def status(host, path):
+    return host.run("curl -s -o /dev/null -m 10 -w '%%{http_code}' http://127.0.0.1%s" % path).stdout.strip()
+
+
+def name(host):
+    return host.backend.get_hostname()
+
+
+def expected_site(host):
+    pristine = host.file(PRISTINE).content_string
+    if name(host) == "web2":
+        return pristine
+    assert host.run("getconf PAGESIZE").stdout.strip() == "4096", "the expected buffers below assume 4 KiB pages"
+    return (pristine
+            .replace("proxy_pass http://wsgi_app;", "include fastcgi_params;\n        proxy_pass http://wsgi_app;\n"
+                     "        proxy_buffer_size 32k;\n        proxy_buffers 17 4k;"))
+
+
+def test_site_holds_exactly_the_fixes(host):
+    # every byte not named by an edit is the pristine file's; the faults' injected text is gone
+    assert host.file(SITE).content_string == expected_site(host)
+    assert host.file(LINK).is_symlink and host.file(LINK).linked_to == SITE
+
+
+def test_nothing_beside_the_site_in_nginx_directories(host):
+    # no backup copy, no temporary file: the only file changed under /etc/nginx is the edited site
+    out = host.run("find /etc/nginx \\( -type f -newer %s -o -name '.*.bgd-*' \\) -print" % PRISTINE).stdout.split()
+    assert out == [SITE]
+
+
+def test_nginx_t_passes(host):
+    res = host.run("nginx -t")
+    assert res.rc == 0, res.stderr
+
+
+@pytest.mark.parametrize("path", ["/", "/health", "/big-header", "/asgi/", "/asgi/health"])
+def test_every_route_answers_200_through_nginx(host, path):
+    if path == "/big-header" and name(host) != "web1":
+        pytest.skip("only web1's buffers were raised (the 16 KiB header is too big for nginx's defaults)")
+    assert status(host, path) == "200"
+
+
+def test_the_running_workers_loaded_the_files(host):
+    worker = host.run("pgrep -o -f '^nginx: worker process'").stdout.strip()
+    started = int(host.run("date -d \"$(ps -o lstart= -p %s)\" +%%s" % worker).stdout.strip())
+    assert int(host.run("stat -c %%Y %s" % SITE).stdout.strip()) <= started
+
+
+def test_backup_and_reload_are_recorded_in_the_run(host):
+    manifest = json.loads(host.file(MANIFEST).content_string)
+    assert [f["path"] for f in manifest["files"]] == [SITE]
+    assert {"kind": "reloaded", "unit": "nginx.service"}.items() <= manifest["actions"][0].items()
+    assert not MANIFEST.startswith("/etc/nginx")
+
+
+def _playbook(edits, run_id, *extra):
+    lab = os.environ["BGD_MOLECULE_LAB"]
+    argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+            "-i", "/var/tmp/badgateway-lab/%s/inventory.ini" % lab, os.path.join(SCENARIO, "invalid_edit.yml"),
+            "-e", "molecule_test_edits=%s" % json.dumps(json.dumps(edits)), "-e", "molecule_test_run_id=%s" % run_id]
+    res = subprocess.run(argv + list(extra), capture_output=True, text=True, timeout=300, check=False)
+    return res.returncode, res.stdout + res.stderr
+
+
+def _snapshot(host):
+    files = host.run("find -L /etc/nginx -type f -print0 | sort -z | xargs -0 sha256sum").stdout
+    mtimes = host.run("find -L /etc/nginx -type f -printf '%p %T@\\n' | sort").stdout
+    workers = host.run("pgrep -f '^nginx: worker process' | sort").stdout
+    return files, mtimes, workers
+
+
+def test_an_edit_that_breaks_nginx_t_reloads_nothing_and_restores_every_byte(host):
+    if name(host) != "web1":
+        pytest.skip("run once, on web1")
+    before = _snapshot(host)
+    edits = [{"file": LINK, "line": 3, "directive": "server",
+              "args": ["unix:/run/gunicorn/gunicorn.sock", "fail_timeout=soon"]},
+             {"file": LINK, "line": 27, "directive": "proxy_pass", "set": {"proxy_read_timeout": "5s"}}]
+    rc, out = _playbook(edits, "molecule-invalid")
+    assert rc != 0
+    assert "nginx -t failed on the edited configuration" in out, out[-3000:]
+    assert "/etc/nginx/sites-enabled/lab:3" in out
+    assert "restored byte-identical" in out
+    assert _snapshot(host) == before
+    assert status(host, "/") == "200" and status(host, "/asgi/") == "200"
+
+
+def test_check_mode_shows_the_diff_and_changes_nothing(host):
+    if name(host) != "web1":
+        pytest.skip("run once, on web1")
+    before = _snapshot(host)
+    rc, out = _playbook([{"file": LINK, "line": 27, "directive": "proxy_pass", "set": {"proxy_read_timeout": "75s"}}],
+                        "molecule-check", "--check", "--diff")
+    assert rc == 0, out[-3000:]
+    assert "+        proxy_read_timeout 75s;" in out
+    assert "changed=2" in out       # the edit and the reload it would make
+    assert _snapshot(host) == before
