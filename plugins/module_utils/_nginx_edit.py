@@ -128,15 +128,23 @@ def _spans(text, tokens, path):
     return spans
 
 
-def _is_comment(token):
-    return not token[2] and token[0].startswith("#")
+def _kinds(tokens):
+    """Per token: ``"{"``, ``"}"``, ``";"``, ``"#"`` (a comment) or ``""`` (a name or an argument)."""
+    out = []
+    append = out.append
+    for token, _line, quoted in tokens:
+        if quoted:
+            append("")
+        elif token in ("{", "}", ";"):
+            append(token)
+        elif token[0] == "#":
+            append("#")
+        else:
+            append("")
+    return out
 
 
-def _special(token, chars):
-    return not token[2] and token[0] in chars
-
-
-def _tree(tokens, path):
+def _tree(tokens, kinds, path):
     """The statement tree of one file (a list of :class:`Stmt`); :class:`EditError` on bad syntax."""
     root = []
     current = root
@@ -145,30 +153,34 @@ def _tree(tokens, path):
     size = len(tokens)
     i = 0
     while i < size:
-        token = tokens[i]
-        if _special(token, "}"):
+        kind = kinds[i]
+        if kind == "}":
             if parent is None:
-                raise EditError('%s:%s: unexpected "}"' % (path, token[1]))
+                raise EditError('%s:%s: unexpected "}"' % (path, tokens[i][1]))
             parent.close = i
             current, parent = stack.pop()
             i += 1
             continue
-        if _special(token, ";{"):
-            raise EditError('%s:%s: unexpected "%s"' % (path, token[1], token[0]))
-        if _is_comment(token):
+        if kind == "#":
             i += 1
             continue
-        stmt = Stmt(token[0], token[1], i, parent)
+        if kind:
+            raise EditError('%s:%s: unexpected "%s"' % (path, tokens[i][1], kind))
+        stmt = Stmt(tokens[i][0], tokens[i][1], i, parent)
+        args = stmt.arg_toks
         j = i + 1
-        while j < size and not _special(tokens[j], ";{}"):
-            if not _is_comment(tokens[j]):
-                stmt.arg_toks.append(j)
+        while j < size:
+            kind = kinds[j]
+            if not kind:
+                args.append(j)
+            elif kind != "#":
+                break
             j += 1
-        if j >= size or tokens[j][0] == "}":
-            raise EditError('%s:%s: directive "%s" is not terminated by ";"' % (path, token[1], token[0]))
+        if j >= size or kind == "}":
+            raise EditError('%s:%s: directive "%s" is not terminated by ";"' % (path, tokens[i][1], tokens[i][0]))
         stmt.term = j
         current.append(stmt)
-        if tokens[j][0] == "{":
+        if kind == "{":
             stmt.block = []
             stack.append((current, parent))
             current, parent = stmt.block, stmt
@@ -209,7 +221,8 @@ def render_arg(value, quote=None):
 class Document(object):
     """One configuration file and the edits recorded on it."""
 
-    def __init__(self, path, data):
+    def __init__(self, path, data, locate=True):
+        """``locate=False`` skips the token positions (a document that is only read, not edited)."""
         if not isinstance(data, bytes):
             raise TypeError("data must be bytes")
         self.path = path
@@ -220,8 +233,9 @@ class Document(object):
             self.tokens = lex(self.text, path)
         except NginxParseError as exc:
             raise EditError("cannot edit %s: %s" % (path, exc))
-        self.spans = _spans(self.text, self.tokens, path)
-        self.root = _tree(self.tokens, path)
+        self.kinds = _kinds(self.tokens)
+        self.spans = _spans(self.text, self.tokens, path) if locate else None
+        self.root = _tree(self.tokens, self.kinds, path)
         self.changes = []        # (start, end, text, sequence)
         self.replaced = {}       # id(stmt) -> (name, [args])
         self.deleted = set()     # id(stmt)
@@ -367,7 +381,7 @@ class Document(object):
         """The line that line ``line`` of the original text starts on after the recorded edits."""
         norm, index = _normalize(self.text)
         offset = 0
-        for _ in range(line - 1):
+        for _count in range(line - 1):
             found = norm.find("\n", offset)
             if found < 0:
                 break
@@ -379,7 +393,6 @@ class Document(object):
             if start < offset and end <= offset:
                 shift += _breaks(text) - _breaks(self.text[start:end])
         return line + shift
-
 
     def render(self):
         """The new bytes with every recorded edit applied; verified by lexing and parsing them again."""
@@ -414,7 +427,7 @@ class Document(object):
 
     def _verify(self, data):
         try:
-            new = Document(self.path, data)
+            new = Document(self.path, data, locate=False)
         except EditError as exc:
             raise EditError("the edited text of %s would not parse (%s); refusing to write it" % (self.path, exc))
         if _model(new, new.root) != self._expected(self.root, None):
@@ -433,7 +446,7 @@ def _breaks(text):
 
 
 def _comments(doc):
-    return [t[0] for t in doc.tokens if _is_comment(t)]
+    return [token[0] for token, kind in zip(doc.tokens, doc.kinds) if kind == "#"]
 
 
 def _safe_to_show(value):

@@ -336,5 +336,3 @@ class Plan(object):
                     raise EditError("%s: the block at %s inherits the new values and sets its own: %s; set the buffers "
                                     "there too" % (spec["where"], where, "; ".join(problems)))
                 stack.append((child, child_state))
-
-

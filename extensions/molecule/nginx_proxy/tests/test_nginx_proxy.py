@@ -115,3 +115,37 @@ def test_check_mode_shows_the_diff_and_changes_nothing(host):
     assert "+        proxy_read_timeout 75s;" in out
     assert "changed=2" in out       # the edit and the reload it would make
     assert _snapshot(host) == before
+
+
+def _buffers_config(directives):
+    return ("events {}\nhttp {\n    server {\n        listen 127.0.0.1:1;\n        location / {\n%s"
+            "            proxy_pass http://127.0.0.1:1;\n        }\n    }\n}\n"
+            % "".join("            %s %s;\n" % (name, " ".join(args)) for name, args in directives.items()))
+
+
+def _nginx_t(host, directives):
+    conf = "/tmp/bgd-buffers-%d.conf" % abs(hash(repr(sorted(directives.items()))))
+    host.run("cat > %s <<'EOF'\n%sEOF" % (conf, _buffers_config(directives)))
+    try:
+        return host.run("nginx -t -q -c %s" % conf)
+    finally:
+        host.run("rm -f %s" % conf)
+
+
+@pytest.mark.parametrize("size", ["8k", "16k", "32k", "64k", "256k", "1m"])
+@pytest.mark.parametrize("inherited", [{}, {"proxy_buffers": ["4", "8k"]}, {"proxy_busy_buffers_size": ["8k"]}])
+def test_buffer_sets_the_engine_makes_pass_the_real_nginx(host, size, inherited):
+    """The constraints come from ngx_http_proxy_module.c; the lab's nginx is the judge of every set derived from them."""
+    if name(host) != "web2":
+        pytest.skip("run once, on web2")
+    sys.path.insert(0, os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "tests", "output", "collections"))
+    from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_edit_values import (  # pylint: disable=import-outside-toplevel
+        BufferState, complete_buffers)
+    page = int(host.run("getconf PAGESIZE").stdout.strip())
+    wanted = {"proxy_buffer_size": [size]}
+    extra = complete_buffers("proxy", wanted, BufferState("proxy", page).child(inherited), "test")
+    alone = _nginx_t(host, dict(inherited, **wanted))
+    together = _nginx_t(host, dict(inherited, **dict(wanted, **extra)))
+    assert together.rc == 0, together.stderr
+    # the engine adds a companion exactly when nginx rejects the size alone
+    assert (alone.rc != 0) == bool(extra), (alone.stderr, extra)

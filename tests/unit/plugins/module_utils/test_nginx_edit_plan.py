@@ -151,9 +151,9 @@ def test_malformed_requests(edit, message):
 
 
 def test_set_values_forms():
-    spec = check_edit(0, {"file": "/a", "line": "3", "set": {"proxy_buffers": "8 16k", "proxy_buffering": True,
-                                                            "add_header": [["X-A", "1"], ["X-B", "2"]],
-                                                            "proxy_read_timeout": 90, "proxy_set_header": ["Host", "$host"]}})
+    values = {"proxy_buffers": "8 16k", "proxy_buffering": True, "add_header": [["X-A", "1"], ["X-B", "2"]],
+              "proxy_read_timeout": 90, "proxy_set_header": ["Host", "$host"]}
+    spec = check_edit(0, {"file": "/a", "line": "3", "set": values})
     assert spec["line"] == 3
     assert dict(spec["set"]) == {"proxy_buffers": [["8", "16k"]], "proxy_buffering": [["on"]],
                                  "add_header": [["X-A", "1"], ["X-B", "2"]], "proxy_read_timeout": [["90"]],

@@ -3,8 +3,8 @@
 """nginx_edit run as Ansible runs it, against a stand-in ``nginx`` binary.
 
 The stand-in answers ``-V`` and ``-t`` (it fails on any file holding the word BROKEN and names
-that file:line like nginx). What the real nginx accepts is proven on the lab
-(tests/integration/test_nginx_edit_lab.py); here: backups, restore, check mode, diff, line map.
+that file:line like nginx). What the real nginx accepts is proven on the lab by the molecule
+scenarios nginx_proxy and nginx_reload; here: backups, restore, check mode, diff, line map.
 """
 from __future__ import annotations
 
