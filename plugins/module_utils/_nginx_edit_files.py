@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Files of the nginx edit engine: atomic in-place writes, byte-identical restores, and the
-line map that lets a second run of the same edits find the directives it already changed.
+"""Files of the nginx edit engine: in-place writes with byte-identical restores, and the line
+map that lets a second run of the same edits find the directives it already changed.
 
 Standard library only (runs on the target).
 """
@@ -11,8 +11,9 @@ import errno
 import hashlib
 import json
 import os
-import stat
-import tempfile
+
+from ansible_collections.badgateway.doctor.plugins.module_utils._remediation_backup import BackupError, current_state
+from ansible_collections.badgateway.doctor.plugins.module_utils._remediation_restore import _write_file as write_file
 
 LINES_FILE = "nginx_edit-lines.json"
 LINES_VERSION = 1
@@ -22,75 +23,41 @@ def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def _fsync_dir(directory):
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path, data, meta, keep_times=False):
-    """Replace ``path`` by ``data`` in one rename, with the mode and owner in ``meta`` (an ``os.stat``
-    result); ``keep_times`` also gives it ``meta``'s access and modification times.
-
-    The temporary file is hidden (``.name.bgd-XXXX``) in the same directory, so an include glob
-    (``sites-enabled/*``, ``conf.d/*.conf``) never loads it, even if the write is interrupted.
-    """
-    directory, base = os.path.split(path)
-    fd, tmp = tempfile.mkstemp(prefix="." + base + ".bgd-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fchmod(handle.fileno(), stat.S_IMODE(meta.st_mode))
-            if (meta.st_uid, meta.st_gid) != (os.geteuid(), os.getegid()):
-                os.fchown(handle.fileno(), meta.st_uid, meta.st_gid)
-            os.fsync(handle.fileno())
-        if keep_times:
-            os.utime(tmp, ns=(meta.st_atime_ns, meta.st_mtime_ns))
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(directory or ".")
-
-
 class Transaction(object):
-    """Files written by one run, to put back exactly as they were when anything goes wrong."""
+    """Files written by one run, to put back exactly as they were when anything goes wrong.
+
+    Writes go through the backup store's writer (``_remediation_restore``): a hidden temporary
+    file in the same directory (``.name.bgd-restore-PID``, which no include glob loads) renamed
+    over the file, with its owner, mode and ACL / SELinux extended attributes; a restore also
+    puts back its modification time.
+    """
 
     def __init__(self, read):
         self.read = read
-        self.written = []   # (path, original bytes, original stat)
+        self.written = []   # (path, original bytes, original state)
 
     def write(self, path, old, new):
-        meta = os.stat(path)
-        if not stat.S_ISREG(meta.st_mode):
+        state, data = current_state(path)
+        if state.get("type") != "file":
             raise OSError(errno.EINVAL, "%s is not a regular file" % path)
-        write_atomic(path, new, meta)
-        self.written.append((path, old, meta))
+        if data != old:
+            raise OSError(errno.EAGAIN, "%s changed while it was being edited" % path)
+        write_file(path, dict(state, mtime_ns=None), new)
+        self.written.append((path, old, state))
 
     def restore(self):
-        """Put every written file back byte-identical (content, mode, owner, times).
+        """Put every written file back byte-identical (content, mode, owner, attributes, mtime).
         Returns ``(restored paths, error sentences)``."""
         restored = []
         errors = []
-        for path, old, meta in reversed(self.written):
+        for path, old, state in reversed(self.written):
             try:
-                write_atomic(path, old, meta, keep_times=True)
+                write_file(path, state, old)
                 if sha256(self.read(path)) != sha256(old):
                     errors.append("%s: the restored content differs from the original" % path)
                 else:
                     restored.append(path)
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, BackupError) as exc:
                 errors.append("cannot restore %s: %s" % (path, exc))
         self.written = []
         return restored, errors
@@ -156,13 +123,6 @@ def update_lines(state, edits, plan, changed):
 
 
 def save_lines(path, state):
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     data = json.dumps(state, sort_keys=True, indent=1).encode("utf-8")
-    try:
-        meta = os.stat(path)
-    except FileNotFoundError:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.close(fd)
-        meta = os.stat(path)
-    write_atomic(path, data, meta)
+    write_file(path, {"uid": os.geteuid(), "gid": os.getegid(), "mode": "0600"}, data)

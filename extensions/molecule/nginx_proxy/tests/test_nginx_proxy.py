@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 
 import pytest
@@ -15,11 +14,6 @@ SITE = "/etc/nginx/sites-available/lab"
 LINK = "/etc/nginx/sites-enabled/lab"
 PRISTINE = "/usr/local/share/bgd-lab/pristine/lab.site"
 MANIFEST = "/var/lib/badgateway-doctor/backups/molecule-nginx-proxy/manifest.json"
-SCENARIO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def status(host, path):
-    return host.run("curl -s -o /dev/null -m 10 -w '%%{http_code}' http://127.0.0.1%s" % path).stdout.strip()
 
 
 def name(host):
@@ -54,16 +48,14 @@ def test_nginx_t_passes(host):
 
 
 @pytest.mark.parametrize("path", ["/", "/health", "/big-header", "/asgi/", "/asgi/health"])
-def test_every_route_answers_200_through_nginx(host, path):
+def test_every_route_answers_200_through_nginx(host, http_status, path):
     if path == "/big-header" and name(host) != "web1":
         pytest.skip("only web1's buffers were raised (the 16 KiB header is too big for nginx's defaults)")
-    assert status(host, path) == "200"
+    assert http_status(path) == "200"
 
 
-def test_the_running_workers_loaded_the_files(host):
-    worker = host.run("pgrep -o -f '^nginx: worker process'").stdout.strip()
-    started = int(host.run("date -d \"$(ps -o lstart= -p %s)\" +%%s" % worker).stdout.strip())
-    assert int(host.run("stat -c %%Y %s" % SITE).stdout.strip()) <= started
+def test_the_running_workers_loaded_the_files(host, workers_started):
+    assert int(host.run("stat -c %%Y %s" % SITE).stdout.strip()) <= workers_started()
 
 
 def test_backup_and_reload_are_recorded_in_the_run(host):
@@ -73,48 +65,44 @@ def test_backup_and_reload_are_recorded_in_the_run(host):
     assert not MANIFEST.startswith("/etc/nginx")
 
 
-def _playbook(edits, run_id, *extra):
-    lab = os.environ["BGD_MOLECULE_LAB"]
-    argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-            "-i", "/var/tmp/badgateway-lab/%s/inventory.ini" % lab, os.path.join(SCENARIO, "invalid_edit.yml"),
-            "-e", "molecule_test_edits=%s" % json.dumps(json.dumps(edits)), "-e", "molecule_test_run_id=%s" % run_id]
-    res = subprocess.run(argv + list(extra), capture_output=True, text=True, timeout=300, check=False)
-    return res.returncode, res.stdout + res.stderr
+def _edits_args(edits, run_id):
+    return ["-e", "molecule_test_edits=%s" % json.dumps(json.dumps(edits)), "-e", "molecule_test_run_id=%s" % run_id]
 
 
-def _snapshot(host):
+def _snapshot(host, workers):
     files = host.run("find -L /etc/nginx -type f -print0 | sort -z | xargs -0 sha256sum").stdout
     mtimes = host.run("find -L /etc/nginx -type f -printf '%p %T@\\n' | sort").stdout
-    workers = host.run("pgrep -f '^nginx: worker process' | sort").stdout
-    return files, mtimes, workers
+    pids = workers()
+    assert pids and files
+    return files, mtimes, pids
 
 
-def test_an_edit_that_breaks_nginx_t_reloads_nothing_and_restores_every_byte(host):
+def test_an_edit_that_breaks_nginx_t_reloads_nothing_and_restores_every_byte(host, playbook, http_status, nginx_workers):
     if name(host) != "web1":
         pytest.skip("run once, on web1")
-    before = _snapshot(host)
+    before = _snapshot(host, nginx_workers)
     edits = [{"file": LINK, "line": 3, "directive": "server",
               "args": ["unix:/run/gunicorn/gunicorn.sock", "fail_timeout=soon"]},
              {"file": LINK, "line": 27, "directive": "proxy_pass", "set": {"proxy_read_timeout": "5s"}}]
-    rc, out = _playbook(edits, "molecule-invalid")
+    rc, out = playbook("invalid_edit.yml", *_edits_args(edits, "molecule-invalid"))
     assert rc != 0
     assert "nginx -t failed on the edited configuration" in out, out[-3000:]
     assert "/etc/nginx/sites-enabled/lab:3" in out
     assert "restored byte-identical" in out
-    assert _snapshot(host) == before
-    assert status(host, "/") == "200" and status(host, "/asgi/") == "200"
+    assert _snapshot(host, nginx_workers) == before
+    assert http_status("/") == "200" and http_status("/asgi/") == "200"
 
 
-def test_check_mode_shows_the_diff_and_changes_nothing(host):
+def test_check_mode_shows_the_diff_and_changes_nothing(host, playbook, nginx_workers):
     if name(host) != "web1":
         pytest.skip("run once, on web1")
-    before = _snapshot(host)
-    rc, out = _playbook([{"file": LINK, "line": 27, "directive": "proxy_pass", "set": {"proxy_read_timeout": "75s"}}],
-                        "molecule-check", "--check", "--diff")
+    before = _snapshot(host, nginx_workers)
+    edits = [{"file": LINK, "line": 27, "directive": "proxy_pass", "set": {"proxy_read_timeout": "75s"}}]
+    rc, out = playbook("invalid_edit.yml", "--check", "--diff", *_edits_args(edits, "molecule-check"))
     assert rc == 0, out[-3000:]
     assert "+        proxy_read_timeout 75s;" in out
     assert "changed=2" in out       # the edit and the reload it would make
-    assert _snapshot(host) == before
+    assert _snapshot(host, nginx_workers) == before
 
 
 def _buffers_config(directives):

@@ -5,36 +5,11 @@ with nothing reloaded, when the files fail nginx -t or would turn a route that a
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 SITE = "/etc/nginx/sites-available/lab"
 MANIFEST = "/var/lib/badgateway-doctor/backups/molecule-nginx-reload/manifest.json"
-SCENARIO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def status(host, path):
-    return host.run("curl -s -o /dev/null -m 10 -w '%%{http_code}' http://127.0.0.1%s" % path).stdout.strip()
-
-
-def workers(host):
-    return host.run("pgrep -f '^nginx: worker process' | sort").stdout.split()
-
-
-def worker_start(host):
-    worker = host.run("pgrep -o -f '^nginx: worker process'").stdout.strip()
-    return int(host.run("date -d \"$(ps -o lstart= -p %s)\" +%%s" % worker).stdout.strip())
-
-
-def run_role(*extra):
-    lab = os.environ["BGD_MOLECULE_LAB"]
-    argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-            "-i", "/var/tmp/badgateway-lab/%s/inventory.ini" % lab, os.path.join(SCENARIO, "reload.yml")]
-    res = subprocess.run(argv + list(extra), capture_output=True, text=True, timeout=300, check=False)
-    return res.returncode, res.stdout + res.stderr
 
 
 @pytest.fixture
@@ -44,15 +19,15 @@ def healed(host):
     assert host.run("lab-heal").rc == 0
 
 
-def test_the_edited_site_is_what_the_workers_run(host):
+def test_the_edited_site_is_what_the_workers_run(host, workers_started):
     assert "proxy_read_timeout 30s;" in host.file(SITE).content_string
-    assert int(host.run("stat -c %%Y %s" % SITE).stdout.strip()) <= worker_start(host)
+    assert int(host.run("stat -c %%Y %s" % SITE).stdout.strip()) <= workers_started()
 
 
-def test_nginx_t_passes_and_routes_answer(host):
+def test_nginx_t_passes_and_routes_answer(host, http_status):
     assert host.run("nginx -t").rc == 0
     for path in ("/", "/asgi/", "/health"):
-        assert status(host, path) == "200", path
+        assert http_status(path) == "200", path
 
 
 def test_the_reload_is_recorded_in_the_run(host):
@@ -60,34 +35,37 @@ def test_the_reload_is_recorded_in_the_run(host):
     assert [a["kind"] for a in manifest["actions"]] == ["reloaded"] and manifest["files"] == []
 
 
-def test_check_mode_reports_the_reload_and_does_not_make_it(host, healed):
+def test_check_mode_reports_the_reload_and_does_not_make_it(host, healed, playbook, nginx_workers):
     host.run("touch %s" % SITE)
-    before = workers(host)
-    rc, out = run_role("--check")
+    before = nginx_workers()
+    assert before
+    rc, out = playbook("reload.yml", "--check")
     assert rc == 0, out[-3000:]
     assert "changed=1" in out       # the reload it would make
-    assert workers(host) == before
+    assert nginx_workers() == before
 
 
-def test_a_reload_that_would_break_a_working_route_is_refused(host, healed):
+def test_a_reload_that_would_break_a_working_route_is_refused(host, healed, playbook, http_status, nginx_workers):
     assert host.run("sed -i 's#proxy_pass http://127.0.0.1:8001/;#proxy_pass http://127.0.0.1:8002/;#' %s" % SITE).rc == 0
-    before = workers(host)
-    rc, out = run_role()
+    before = nginx_workers()
+    assert before
+    rc, out = playbook("reload.yml")
     assert rc != 0
     assert "nginx was not reloaded" in out and "route '_:80 /asgi/'" in out, out[-3000:]
     assert "nothing listens at http://127.0.0.1:8002/" in out and "/etc/nginx/sites-enabled/lab:24" in out
-    assert workers(host) == before and status(host, "/asgi/") == "200"
+    assert nginx_workers() == before and http_status("/asgi/") == "200"
     # the check is what held it back: without it the reload goes through and the route breaks
-    rc, out = run_role("-e", "molecule_check_routes=false")
+    rc, out = playbook("reload.yml", "-e", "molecule_check_routes=false")
     assert rc == 0, out[-3000:]
-    assert workers(host) != before and status(host, "/asgi/") == "502"
+    assert nginx_workers() != before and http_status("/asgi/") == "502"
 
 
-def test_a_failing_test_never_reaches_the_reload(host, healed):
+def test_a_failing_test_never_reaches_the_reload(host, healed, playbook, http_status, nginx_workers):
     assert host.run("printf 'BROKEN;\\n' >> %s" % SITE).rc == 0
     lines = len(host.file(SITE).content_string.splitlines())
-    before = workers(host)
-    rc, out = run_role()
+    before = nginx_workers()
+    assert before
+    rc, out = playbook("reload.yml")
     assert rc != 0
     assert "nginx -t failed" in out and "/etc/nginx/sites-enabled/lab:%d" % lines in out, out[-3000:]
-    assert workers(host) == before and status(host, "/") == "200"
+    assert nginx_workers() == before and http_status("/") == "200"
