@@ -236,6 +236,7 @@ class Document(object):
         self.kinds = _kinds(self.tokens)
         self.spans = _spans(self.text, self.tokens, path) if locate else None
         self.root = _tree(self.tokens, self.kinds, path)
+        self._by_line = None
         self.changes = []        # (start, end, text, sequence)
         self.replaced = {}       # id(stmt) -> (name, [args])
         self.deleted = set()     # id(stmt)
@@ -247,7 +248,11 @@ class Document(object):
         return [self.tokens[i][0] for i in stmt.arg_toks]
 
     def stmts_at(self, line):
-        return [s for s in walk(self.root) if s.line == line]
+        if self._by_line is None:
+            self._by_line = {}
+            for stmt in walk(self.root):
+                self._by_line.setdefault(stmt.line, []).append(stmt)
+        return list(self._by_line.get(line, ()))
 
     def where(self, stmt):
         return "%s:%s" % (self.path, stmt.line)

@@ -14,6 +14,7 @@ import signal
 import time
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _proc
+from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_text
 from ansible_collections.badgateway.doctor.plugins.module_utils._runner import run
 from ansible_collections.badgateway.doctor.plugins.module_utils._safe_io import open_regular
 from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_facts import collect_nginx, scan_processes
@@ -40,7 +41,7 @@ def test_config(binary, conf_path, timeout=60):
     """
     argv = [binary, "-t", "-c", conf_path]
     rc, out, err, error = run(argv, timeout=timeout, max_bytes=MAX_OUTPUT * 8)
-    output = "\n".join(part.strip() for part in (err, out, error) if part and part.strip())
+    output = mask_text("\n".join(part.strip() for part in (err, out, error) if part and part.strip()))
     locations = []
     for line in output.splitlines():
         match = _LOCATION.search(line)

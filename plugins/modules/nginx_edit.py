@@ -366,14 +366,31 @@ def main():
     _finish(module, result, warnings)
 
 
+def _masked_edits(edits):
+    """Edit results with directive texts masked (a changed header line may carry a token)."""
+    out = []
+    for edit in edits or ():
+        edit = dict(edit)
+        for key in ("before", "after"):
+            if isinstance(edit.get(key), str):
+                edit[key] = mask_text(edit[key])
+        if isinstance(edit.get("changes"), list):
+            edit["changes"] = [mask_text(c) for c in edit["changes"]]
+        if isinstance(edit.get("set"), dict):
+            edit["set"] = dict((k, [mask_text(v) for v in vals]) for k, vals in edit["set"].items())
+        out.append(edit)
+    return out
+
+
 def _finish(module, result, warnings, failure=None):
     for warning in warnings:
-        module.warn(warning)
+        module.warn(mask_text(warning))
+    result["edits"] = _masked_edits(result.get("edits"))
     diff = result.pop("diff", None) or []
     if module._diff and diff:
         result["diff"] = [dict(d, before=mask_text(d["before"]), after=mask_text(d["after"])) for d in diff]
     if failure:
-        module.fail_json(msg=failure, **result)
+        module.fail_json(msg=mask_text(failure), **result)
     module.exit_json(**result)
 
 

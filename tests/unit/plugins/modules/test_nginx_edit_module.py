@@ -178,3 +178,16 @@ def test_test_only_reports_a_broken_config_with_its_location(env, capsys):
 def test_no_binary(env, capsys):
     out = run(dict(env["base"], binary="/nonexistent/nginx", edits=[target_edit(env)]), capsys)
     assert out["failed"] and "no nginx binary found at /nonexistent/nginx" in out["msg"]
+
+
+def test_secret_values_are_masked_in_the_result_and_the_diff(env, capsys):
+    env["site"].write_text(SITE.replace("        proxy_pass http://wsgi_app;",
+                                        '        proxy_set_header Authorization "Bearer abcdefghijklmnop";\n'
+                                        "        proxy_pass http://wsgi_app;"))
+    edit = {"file": str(env["link"]), "line": 7, "directive": "proxy_set_header",
+            "args": ["Authorization", "Bearer qrstuvwxyz012345"]}
+    out = run(dict(env["base"], edits=[edit], _ansible_diff=True), capsys)
+    out.pop("invocation")          # the arguments as the caller gave them
+    raw = json.dumps(out)
+    assert out["changed"] and "abcdefghijklmnop" not in raw and "qrstuvwxyz012345" not in raw, raw
+    assert "qrstuvwxyz012345" in env["site"].read_text()
