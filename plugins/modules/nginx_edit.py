@@ -17,7 +17,7 @@ description:
     were. The new text is parsed again and must hold exactly the intended directives before it is written.
   - Saves every file it will change first (C(badgateway.doctor.remediation_backup), run O(run_id) under
     O(backup_dir), which must be outside every directory nginx loads configuration from), writes in place
-    atomically (mode, owner kept), then runs C(nginx -t) on the B(whole) configuration - the main file with its
+    atomically (owner, mode, ACLs and SELinux label kept), then runs C(nginx -t) on the B(whole) configuration - the main file with its
     includes, as nginx loads it, not a copy. When the test fails, every changed file is put back byte-identical
     (with its modification time) and the module fails with the test output and the file:line nginx names.
   - With O(check_routes=true) it also refuses (and restores) a configuration that would turn a route which
@@ -161,8 +161,8 @@ notes:
   - Runs on the target with the Python standard library only; needs root (C(become=true)) for C(nginx -t) and to
     write the files.
   - A file with syntax errors, a token the engine cannot place or a value it cannot write safely is refused.
-  - SELinux labels of an edited file are those of a new file in its directory (Debian and Ubuntu do not label nginx's
-    files); restoring with O(state=restored) puts the saved label back.
+  - A file that changed between the plan and the write (another writer) is not overwritten; the run fails and restores
+    what it wrote.
 seealso:
   - module: badgateway.doctor.nginx_facts
   - module: badgateway.doctor.remediation_backup
