@@ -417,33 +417,50 @@ class Document(object):
         self._verify(data)
         return data
 
-    def _expected(self, stmts, owner_key):
-        model = []
-        for name, args in self.inserted.get(("start", owner_key), ()):
-            model.append((name, tuple(args), None))
-        for stmt in stmts:
-            if id(stmt) not in self.deleted:
-                name, args = self.replaced.get(id(stmt), (stmt.name, self.args(stmt)))
-                block = self._expected(stmt.block, id(stmt)) if stmt.block is not None else None
-                model.append((name, tuple(args), block))
-            for name, args in self.inserted.get(("after", id(stmt)), ()):
-                model.append((name, tuple(args), None))
-        return model
-
     def _verify(self, data):
         try:
             new = Document(self.path, data, locate=False)
         except EditError as exc:
             raise EditError("the edited text of %s would not parse (%s); refusing to write it" % (self.path, exc))
-        if _model(new, new.root) != self._expected(self.root, None):
+        if _flat(new) != _flat(self, self.replaced, self.deleted, self.inserted):
             raise EditError("the edited text of %s does not hold exactly the intended directives; refusing to write it"
                             % self.path)
         if _comments(new) != _comments(self):
             raise EditError("the edit would change a comment of %s; refusing to write it" % self.path)
 
 
-def _model(doc, stmts):
-    return [(s.name, tuple(doc.args(s)), _model(doc, s.block) if s.block is not None else None) for s in stmts]
+def _flat(doc, replaced=None, deleted=(), inserted=None):
+    """The statements of ``doc`` as a flat list (``;`` or ``{`` with name and arguments, ``}``), with the
+    recorded edits applied when given: what the edited text must parse to. Iterative (no recursion limit)."""
+    replaced = replaced or {}
+    inserted = inserted or {}
+    out = []
+
+    def add(key):
+        for name, args in inserted.get(key, ()):
+            out.append((";", name, tuple(args)))
+
+    add(("start", None))
+    stack = [(iter(doc.root), None)]
+    while stack:
+        stmt = next(stack[-1][0], None)
+        if stmt is None:
+            owner = stack.pop()[1]
+            if owner is not None:
+                out.append(("}",))
+                add(("after", id(owner)))
+            continue
+        if id(stmt) in deleted:
+            continue
+        name, args = replaced.get(id(stmt), (stmt.name, doc.args(stmt)))
+        if stmt.block is None:
+            out.append((";", name, tuple(args)))
+            add(("after", id(stmt)))
+        else:
+            out.append(("{", name, tuple(args)))
+            add(("start", id(stmt)))
+            stack.append((iter(stmt.block), stmt))
+    return out
 
 
 def _breaks(text):

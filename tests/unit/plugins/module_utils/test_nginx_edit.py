@@ -158,3 +158,17 @@ def test_verification_catches_an_edit_that_would_swallow_the_terminator():
     d.replace(find(d, "proxy_pass"), "proxy_pass", ["a"])
     with pytest.raises(EditError, match="refusing to write"):
         d.render()
+
+
+def test_deeply_nested_blocks_are_no_problem():
+    depth = 3000
+    d = doc("http {\n" + "location /x {\n" * depth + "proxy_pass http://a;\n" + "}\n" * depth + "}\n")
+    d.replace(find(d, "proxy_pass"), "proxy_pass", ["http://b"])
+    assert b"proxy_pass http://b;" in d.render()
+
+
+def test_insert_after_a_block_is_verified_in_place():
+    d = doc("server {\n    location / {\n        a 1;\n    }\n}\n")
+    srv = find(d, "server")
+    d.insert(srv, srv.block, "b", ["2"])
+    assert d.render() == b"server {\n    location / {\n        a 1;\n    }\n    b 2;\n}\n"
