@@ -108,32 +108,50 @@ def test_check_mode_shows_the_diff_and_changes_nothing(host, playbook, nginx_wor
 def _buffers_config(directives):
     return ("events {}\nhttp {\n    server {\n        listen 127.0.0.1:1;\n        location / {\n%s"
             "            proxy_pass http://127.0.0.1:1;\n        }\n    }\n}\n"
-            % "".join("            %s %s;\n" % (name, " ".join(args)) for name, args in directives.items()))
+            % "".join("            %s %s;\n" % (key, " ".join(args)) for key, args in directives.items()))
 
 
-def _nginx_t(host, directives):
-    conf = "/tmp/bgd-buffers-%d.conf" % abs(hash(repr(sorted(directives.items()))))
-    host.run("cat > %s <<'EOF'\n%sEOF" % (conf, _buffers_config(directives)))
-    try:
-        return host.run("nginx -t -q -c %s" % conf)
-    finally:
-        host.run("rm -f %s" % conf)
-
-
-@pytest.mark.parametrize("size", ["8k", "16k", "32k", "64k", "256k", "1m"])
-@pytest.mark.parametrize("inherited", [{}, {"proxy_buffers": ["4", "8k"]}, {"proxy_busy_buffers_size": ["8k"]}])
-def test_buffer_sets_the_engine_makes_pass_the_real_nginx(host, size, inherited):
-    """The constraints come from ngx_http_proxy_module.c; the lab's nginx is the judge of every set derived from them."""
+def test_buffer_sets_the_engine_makes_pass_the_real_nginx(host):
+    """The constraints come from ngx_http_proxy_module.c; the lab's nginx judges every set derived from them:
+    each completed set passes nginx -t, and a companion is added exactly when the size alone fails."""
     if name(host) != "web2":
         pytest.skip("run once, on web2")
     sys.path.insert(0, os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "tests", "output", "collections"))
     from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_edit_values import (  # pylint: disable=import-outside-toplevel
         BufferState, complete_buffers)
     page = int(host.run("getconf PAGESIZE").stdout.strip())
-    wanted = {"proxy_buffer_size": [size]}
-    extra = complete_buffers("proxy", wanted, BufferState("proxy", page).child(inherited), "test")
-    alone = _nginx_t(host, dict(inherited, **wanted))
-    together = _nginx_t(host, dict(inherited, **dict(wanted, **extra)))
-    assert together.rc == 0, together.stderr
-    # the engine adds a companion exactly when nginx rejects the size alone
-    assert (alone.rc != 0) == bool(extra), (alone.stderr, extra)
+    cases = []
+    for size in ("8k", "16k", "32k", "64k", "256k", "1m"):
+        for inherited in ({}, {"proxy_buffers": ["4", "8k"]}, {"proxy_busy_buffers_size": ["8k"]}):
+            wanted = {"proxy_buffer_size": [size]}
+            extra = complete_buffers("proxy", wanted, BufferState("proxy", page).child(inherited), "test")
+            cases.append((size, inherited, extra, dict(inherited, **wanted), dict(inherited, **dict(wanted, **extra))))
+    script = ["d=$(mktemp -d)"]
+    for number, (_size, _inherited, _extra, alone, together) in enumerate(cases):
+        for kind, directives in (("alone", alone), ("together", together)):
+            script.append("cat > $d/%d-%s.conf <<'EOF'\n%sEOF" % (number, kind, _buffers_config(directives)))
+            script.append("nginx -t -q -c $d/%d-%s.conf >/dev/null 2>&1; echo %d-%s $?" % (number, kind, number, kind))
+    script.append("rm -rf $d")
+    results = dict(line.split() for line in host.run("\n".join(script)).stdout.splitlines())
+    wrong = []
+    for number, (size, inherited, extra, _alone, _together) in enumerate(cases):
+        if results["%d-together" % number] != "0" or (results["%d-alone" % number] != "0") != bool(extra):
+            wrong.append((size, inherited, extra, results["%d-alone" % number], results["%d-together" % number]))
+    assert len(results) == 2 * len(cases) and wrong == []
+
+
+def test_a_reload_nginx_rejects_puts_the_files_back(host, playbook, http_status, nginx_workers):
+    """nginx -t tolerates a listen address that is in use (EADDRINUSE is ignored in test mode), the reload does not:
+    a listen on uvicorn's 127.0.0.1:8001 passes the test and the master rejects it ([emerg] bind() ... 98: Address
+    already in use). The role sees the reload did not take and restores the files."""
+    if name(host) != "web1":
+        pytest.skip("run once, on web1")
+    before = _snapshot(host, nginx_workers)
+    edits = [{"file": LINK, "line": 7, "directive": "listen",
+              "set": {"listen": [["80", "default_server"], ["127.0.0.1:8001"]]}}]
+    rc, out = playbook("invalid_edit.yml", *_edits_args(edits, "molecule-rejected"))
+    assert rc != 0
+    assert "the reload did not take: nginx rejected the reload" in out and "bind()" in out, out[-3000:]
+    assert "Put the edited files back from the run's backup" in out
+    assert _snapshot(host, nginx_workers) == before
+    assert http_status("/") == "200" and http_status("/asgi/") == "200"
