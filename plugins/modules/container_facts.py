@@ -105,7 +105,7 @@ ansible_facts:
                 - One entry per container, sorted by name. C(state) is the engine's (V(running), V(exited),
                   V(restarting), V(paused), V(created), V(dead); Podman's V(stopped) is reported as V(exited)).
                 - C(ports) - C({container_port, protocol, host_ip, host_port}); C(host_port) is null for a port that
-                  is only exposed. C(mounts) - C({type, name, source, destination, rw, source_kind, sockets, replaced}):
+                  is only exposed. C(mounts) - C({type, name, source, destination, rw, source_kind, sockets, replaced}), where
                   C(source_kind) is what the host side is now (V(missing), V(directory), V(socket), ...), C(replaced)
                   is true when the container no longer sees the host side's directory (deleted and recreated).
                 - C(listeners) - C({tcp, unix, shares_host_network, error}) of a running container, null otherwise.
