@@ -102,7 +102,7 @@ def _ports(settings, host_config):
     out = []
     seen = set()
     for spec, bindings in sorted(_d(_d(settings).get("Ports")).items() or _d(_d(host_config).get("PortBindings")).items()):
-        port_text, _, proto = str(spec).partition("/")
+        port_text, _sep, proto = str(spec).partition("/")
         cport = _int(port_text, None)
         if cport is None:
             continue

@@ -384,8 +384,8 @@ def rule_container_name(view):
     names = {}
     for c in cs:
         comp = as_dict(c.get("compose"))
-        for n in [c.get("name"), comp.get("service")] + [a for net in as_list(c.get("networks"))
-                                                          for a in as_list(as_dict(net).get("aliases"))]:
+        aliases = [a for net in as_list(c.get("networks")) for a in as_list(as_dict(net).get("aliases"))]
+        for n in [c.get("name"), comp.get("service")] + aliases:
             if n:
                 names.setdefault(str(n), c)
     out = []
@@ -448,7 +448,8 @@ def rule_container_bind_source(view):
                         f"route '{r.get('id')}' uses the unix socket {path}, served from {_label(c)} through the bind mount "
                         f"{src} -> {m.get('destination')}, whose host side {why}: users get 502 Bad Gateway",
                         ev,
-                        f"recreate the container so that it mounts the current {src} (`{_compose_cmd(c, 'up -d --force-recreate') or _engine_cli(c) + ' restart ' + str(c.get('name'))}`); "
+                        f"recreate the container so that it mounts the current {src} "
+                        f"(`{_compose_cmd(c, 'up -d --force-recreate') or _engine_cli(c) + ' restart ' + str(c.get('name'))}`); "
                         f"keep the socket directory out of paths that are wiped (a tmpfs /run directory recreated at boot "
                         f"before the container starts)"))
     return out

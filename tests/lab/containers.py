@@ -82,7 +82,8 @@ version: "3.7"
 services:
   web:
     image: localhost/bgd-app:lab
-    command: ["/srv/app/venv/bin/gunicorn", "--workers", "2", "--timeout", "5", "--bind", "0.0.0.0:8000", "--bind", "unix:/run/app/app.sock", "wsgi:application"]
+    command: ["/srv/app/venv/bin/gunicorn", "--workers", "2", "--timeout", "5", "--bind", "0.0.0.0:8000",
+              "--bind", "unix:/run/app/app.sock", "wsgi:application"]
     working_dir: /srv/app
     init: true
     environment:

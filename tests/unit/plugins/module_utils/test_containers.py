@@ -43,7 +43,7 @@ class Engine:
     def _serve(self):
         while True:
             try:
-                conn, _ = self.sock.accept()
+                conn, _addr = self.sock.accept()
             except OSError:
                 return
             with conn:
@@ -186,7 +186,7 @@ def test_silent_engine_times_out(engine):
 def test_slow_drip_is_bounded_in_total(engine):
     def drip(conn):
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
-        for _ in range(100):
+        for _i in range(100):
             conn.sendall(b"x" * 10)
             time.sleep(0.1)
     e = engine({"/version": drip})
@@ -244,8 +244,8 @@ def test_exited_podman_container_uses_the_configured_bindings():
 
 
 def test_docker_restarting_and_oom():
-    info = {"Id": "a" * 64, "Name": "/web", "State": {"Status": "restarting", "Running": True, "Restarting": True,
-                                                     "OOMKilled": True, "ExitCode": 137, "Pid": 0},
+    state = {"Status": "restarting", "Running": True, "Restarting": True, "OOMKilled": True, "ExitCode": 137, "Pid": 0}
+    info = {"Id": "a" * 64, "Name": "/web", "State": state,
             "RestartCount": 7, "HostConfig": {"RestartPolicy": {"Name": "always"}},
             "NetworkSettings": {"Ports": {"8000/tcp": None, "53/udp": [{"HostIp": "", "HostPort": "5353"}]}}}
     c = C.container_facts(info, read_proc=False)
@@ -256,8 +256,10 @@ def test_docker_restarting_and_oom():
     assert c["health"] is None and c["compose"] is None
 
 
-@pytest.mark.parametrize("bad", [None, [], "x", {"State": "x", "Config": [], "NetworkSettings": {"Ports": "x"},
-                                                  "Mounts": "x", "HostConfig": 5, "RestartCount": "many"}])
+HOSTILE = {"State": "x", "Config": [], "NetworkSettings": {"Ports": "x"}, "Mounts": "x", "HostConfig": 5, "RestartCount": "many"}
+
+
+@pytest.mark.parametrize("bad", [None, [], "x", HOSTILE])
 def test_hostile_inspection_gives_an_entry(bad):
     c = C.container_facts(bad, read_proc=False)
     assert c["ports"] == [] and c["mounts"] == [] and c["restart_count"] == 0
