@@ -380,7 +380,8 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_facts import collect_nginx, test_option_mode
+from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_test_policy import test_option_mode
+from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_facts import collect_nginx, collect_nginx_and_tree
 
 
 def main():
@@ -404,20 +405,18 @@ def main():
     if run_test is None:
         module.fail_json(msg="Option test must be one of auto, always, never (or a boolean: true means always, "
                              "false never), got %r." % (p["test"],))
-    facts = collect_nginx(
-        conf_path=p["conf_path"],
-        source=p["source"],
-        binary=p["binary"],
-        resolve=p["resolve"],
-        run_test=run_test,
-        tree=p["tree"],
-        tree_options=dict(comments=p["comments"], single_file=p["single_file"], combine=p["combine"],
-                          ignore=p["ignore"]),
-    )
+    options = dict(conf_path=p["conf_path"], source=p["source"], binary=p["binary"], resolve=p["resolve"],
+                   run_test=run_test)
     result = dict(changed=False)
-    tree = facts.pop("tree", None)
-    if p["tree"] and tree is not None:
-        result["tree"] = tree
+    if p["tree"]:
+        facts, tree = collect_nginx_and_tree(
+            tree_options=dict(comments=p["comments"], single_file=p["single_file"], combine=p["combine"],
+                              ignore=p["ignore"]),
+            **options)
+        if tree is not None:
+            result["tree"] = tree
+    else:
+        facts = collect_nginx(**options)
     result["ansible_facts"] = {"badgateway": {"nginx": facts}}
     module.exit_json(**result)
 

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from ansible_collections.badgateway.doctor.plugins.module_utils import nginx_parser
+from ansible_collections.badgateway.doctor.plugins.module_utils import _nginx_lexer
 from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_parser import (
     NginxParseError,
     lex,
@@ -169,8 +169,8 @@ def test_fast_and_slow_tokenizers_agree_on_corner_cases():
         "a #c\n;", "x { y } z;", "$${a}{b};", "a \\${x} y;", "q 'a\nb' c;\n", "#", "a b\\\n\\\nc;",
     ]
     for text in samples:
-        fast_tokens, fast_error = nginx_parser._tokenize_fast(text, "f")
-        slow_tokens, slow_error = nginx_parser._tokenize_slow(text, "f")
+        fast_tokens, fast_error = _nginx_lexer._tokenize_fast(text, "f")
+        slow_tokens, slow_error = _nginx_lexer._tokenize_slow(text, "f")
         assert (fast_tokens, str(fast_error)) == (slow_tokens, str(slow_error)), text
 
 
