@@ -48,7 +48,11 @@ def fake_nginx(tmp_path, test_rc=0, test_sleep=0.0):
     return str(script)
 
 
-SLOW_TEST = 4.37   # seconds the fake ``nginx -t`` sleeps: a unique command line to look for
+# Seconds the fake ``nginx -t`` sleeps, written with digits unique to this test process: the
+# command line ``sleep 4.37<pid>`` is looked for in /proc, and other test runs on the machine
+# must not match it.
+SLOW_TEST_TEXT = "4.37%07d" % os.getpid()
+SLOW_TEST = float(SLOW_TEST_TEXT)
 
 
 def slow_nginx(tmp_path):
@@ -61,7 +65,7 @@ def slow_nginx(tmp_path):
           -V) echo "nginx version: nginx/1.22.1" >&2; echo "configure arguments: --prefix=/usr/share/nginx" >&2 ;;
           -t) sleep %s; echo "nginx: configuration file $3 test is successful" >&2 ;;
         esac
-    """ % SLOW_TEST))
+    """ % SLOW_TEST_TEXT))
     script.chmod(0o755)
     os.utime(str(script), (time.time() - 7200, time.time() - 7200))   # installed before the workers started
     return str(script)

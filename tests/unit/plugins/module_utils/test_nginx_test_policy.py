@@ -8,7 +8,7 @@ import os
 import pytest
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _nginx_test_policy as P
-from nginx_helpers import (SLOW_TEST, collect_timed, fake_nginx, fast_nginx, make_proc, processes_running, ran,
+from nginx_helpers import (SLOW_TEST, SLOW_TEST_TEXT, collect_timed, fake_nginx, fast_nginx, make_proc, processes_running, ran,
                            running_site, slow_nginx)
 
 
@@ -24,7 +24,7 @@ def test_auto_skips_the_test_when_the_running_nginx_loaded_these_files(tmp_path)
     assert "nginx_test: always" in facts["test"]["output"]
     assert took < SLOW_TEST - 1, "waited for nginx -t although it was not needed"
     # the speculative nginx -t (and the sleep it started) was killed, not left behind
-    assert processes_running(binary, "sleep %s" % SLOW_TEST) == []
+    assert processes_running(binary, "sleep %s" % SLOW_TEST_TEXT) == []
     # skipping is not a problem with the facts
     assert facts["errors"] == []
 
