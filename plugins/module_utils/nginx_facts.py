@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import gc
 import os
-import signal
-import subprocess
 import time
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _nginx_values as V
+from ansible_collections.badgateway.doctor.plugins.module_utils import _runner
 from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_config import analyze_config
 from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_running import (
     DEFAULT_CONF_PATH,
@@ -53,81 +52,8 @@ from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_parser imp
 __all__ = ["collect_nginx", "test_option_mode"]
 
 COMMAND_TIMEOUT = 30.0
-
-
-# --------------------------------------------------------------------------- commands
-
-
-def _c_env():
-    env = dict(os.environ)
-    env["LC_ALL"] = "C"
-    env["LANG"] = "C"
-    env["LANGUAGE"] = "C"
-    return env
-
-
-def run_command(argv, timeout=COMMAND_TIMEOUT):
-    """Run ``argv`` with a C locale; return ``(rc, stdout, stderr)``.
-
-    ``rc`` is None when the command could not be run or timed out; ``stderr`` then says why.
-    """
-    try:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=_c_env(), timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        return None, "", "%s did not finish within %g seconds" % (" ".join(argv), timeout)
-    except OSError as exc:
-        return None, "", "cannot run %s: %s" % (argv[0], exc.strerror or exc)
-    return (proc.returncode, proc.stdout.decode("utf-8", "replace"),
-            proc.stderr.decode("utf-8", "replace"))
-
-
-class BackgroundCommand:
-    """A command started now and collected later (``nginx -t`` runs while the parser works).
-
-    ``result()`` returns ``(rc, stdout, stderr)`` like ``run_command``; the command is killed
-    when it is still running ``timeout`` seconds after it was started.
-    """
-
-    def __init__(self, argv, timeout=COMMAND_TIMEOUT):
-        self.argv = argv
-        self.deadline = time.monotonic() + timeout
-        self.timeout = timeout
-        self.proc = None
-        self.failure = None
-        try:
-            # its own process group, so that a timeout kills whatever it started too
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE, env=_c_env(), start_new_session=True)
-        except OSError as exc:
-            self.failure = "cannot run %s: %s" % (argv[0], exc.strerror or exc)
-
-    def result(self):
-        if self.proc is None:
-            return None, "", self.failure
-        try:
-            out, err = self.proc.communicate(timeout=max(0.0, self.deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except OSError:
-                self.proc.kill()
-            self.proc.communicate()
-            return None, "", "%s did not finish within %g seconds" % (" ".join(self.argv), self.timeout)
-        return self.proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
-
-    def cancel(self):
-        """Stop the command and whatever it started (its process group) and reap it."""
-        if self.proc is None or self.proc.returncode is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except OSError:
-            try:
-                self.proc.kill()
-            except OSError:
-                pass
-        self.proc.communicate()
+# nginx -T prints every configuration file: far more than -V or -t, still bounded.
+NGINX_T_MAX_BYTES = 64 * 1024 * 1024
 
 
 def payload_from_nginx_T(output, errors, **parse_options):
@@ -251,10 +177,11 @@ def _collect(facts, conf_path, source, binary, resolve, mode, tree, tree_options
     if found:
         facts["present"] = True
         facts["binary"] = found
-        rc, out, err = run_command([found, "-V"], timeout=command_timeout)
-        if rc is None or rc != 0:
-            errors.append(error("nginx_bin", found, "%s -V failed: %s" % (found, (err or out).strip() or "rc %s" % rc)))
-        info = parse_nginx_V(err + "\n" + out)
+        res = _runner.run([found, "-V"], timeout=command_timeout, max_bytes=1024 * 1024)
+        if res.rc != 0:
+            errors.append(error("nginx_bin", found, "%s -V failed: %s"
+                                % (found, res.error or (res.stderr or res.stdout).strip() or "rc %s" % res.rc)))
+        info = parse_nginx_V(res.stderr + "\n" + res.stdout)
         facts["version"] = info["version"]
         configure = info["configure"]
     prefix = configure_value(configure, "prefix")
@@ -287,7 +214,7 @@ def _collect(facts, conf_path, source, binary, resolve, mode, tree, tree_options
     # -- nginx -t, in the background while the configuration is parsed -------------------
     test_cmd = None
     if found and run_test and source != "nginx_T":
-        test_cmd = BackgroundCommand([found, "-t"] + conf_args, timeout=command_timeout)
+        test_cmd = _runner.start([found, "-t"] + conf_args, timeout=command_timeout)
     timings = facts["timings"]
     started = time.monotonic()
 
@@ -303,7 +230,12 @@ def _collect(facts, conf_path, source, binary, resolve, mode, tree, tree_options
             errors.append(error("nginx_bin", None, "source nginx_T needs the nginx binary, which was not found; "
                                                    "parsing the files instead"))
         else:
-            rc, out, err = run_command([found, "-T"] + conf_args, timeout=command_timeout)
+            res = _runner.run([found, "-T"] + conf_args, timeout=command_timeout, max_bytes=NGINX_T_MAX_BYTES)
+            rc, out, err = res.rc, res.stdout, res.stderr
+            if res.truncated:
+                err = "its output is larger than %d MiB" % (NGINX_T_MAX_BYTES // (1024 * 1024))
+            elif res.error:
+                err = res.error
             if run_test and rc is not None and not (rc != 0 and lacks_privileges(err)):
                 facts["test"] = {"ok": rc == 0, "rc": rc, "output": err.strip(), "skipped": False}
                 test_done = True
@@ -419,9 +351,10 @@ def _collect(facts, conf_path, source, binary, resolve, mode, tree, tree_options
         facts["test"] = {"ok": None, "rc": None, "output": TEST_SKIPPED_OUTPUT, "skipped": True}
     elif found and run_test and not test_done:
         if test_cmd is None:   # nginx -T failed: test the files instead
-            test_cmd = BackgroundCommand([found, "-t"] + conf_args, timeout=command_timeout)
-        rc, out, err = test_cmd.result()
-        output = (err + out).strip()
+            test_cmd = _runner.start([found, "-t"] + conf_args, timeout=command_timeout)
+        res = test_cmd.result()
+        rc = res.rc
+        output = res.error or (res.stderr + "\n" + res.stdout).strip()
         facts["test"] = {"ok": (rc == 0) if rc is not None else None, "rc": rc, "output": output, "skipped": False}
         if rc is None:
             errors.append(error("nginx_bin", found, output))
