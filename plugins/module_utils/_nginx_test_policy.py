@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_running import DEFAULT_CONF_PATH
+from ansible_collections.badgateway.doctor.plugins.module_utils._safe_io import open_regular
 
 TEST_MODES = ("auto", "always", "never")
 TEST_SKIPPED_OUTPUT = ("not run: nginx is running and no configuration file changed since its workers started "
@@ -135,8 +136,7 @@ def nginx_test_needed(facts, payload, parse_ok, running_conf_ok, slack):
             if os.stat(path).st_mtime > limit:
                 return True, "%s changed after the workers started" % path
             if path in paths and not os.path.isdir(path):
-                with open(path, "rb"):
-                    pass
+                open_regular(path).close()   # a FIFO would block nginx: it counts as unreadable
         except OSError:
             return True, "%s is missing or unreadable" % path
     return False, ""

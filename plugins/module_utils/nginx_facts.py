@@ -43,6 +43,7 @@ from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_test_poli
     test_option_mode,
 )
 from ansible_collections.badgateway.doctor.plugins.module_utils._proc import error
+from ansible_collections.badgateway.doctor.plugins.module_utils._safe_io import read_text
 from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_parser import (
     NginxParseError,
     parse,
@@ -310,10 +311,9 @@ def _collect(facts, conf_path, source, binary, resolve, mode, tree, tree_options
     pid_from_file = None
     if pid_path:
         try:
-            with open(full_path(pid_path, prefix)) as f:
-                pid_from_file = int(f.read().strip() or "0")
+            pid_from_file = int(read_text(full_path(pid_path, prefix), max_bytes=64).strip() or "0")
         except (OSError, ValueError):
-            pid_from_file = None
+            pid_from_file = None    # no pid file (nginx stopped) or not one nginx wrote: pick by title
     master = select_master(processes, pid_from_file, conf_path)
     running_conf_ok = bool(master) and running_conf_matches(master, conf_path, compiled_conf_full, prefix)
     if master:

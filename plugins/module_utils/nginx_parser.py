@@ -39,6 +39,7 @@ import glob
 import os
 import re
 
+from ansible_collections.badgateway.doctor.plugins.module_utils._safe_io import UnsafeFile, read_bytes
 from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_lexer import (
     NginxParseError,
     decode,
@@ -58,6 +59,21 @@ _MAGIC_RE = re.compile(r"[*?[]")
 _DIRECTIVE_SPECIAL = frozenset("{};#")
 
 
+def _read_file(path):
+    """The bytes of the regular file ``path``, through the one safe reader: a FIFO, a device, a
+    directory or a file past the size cap is refused with an error naming it (never a hang or
+    an unbounded read).  Operating-system errors keep the wording crossplane reports them in
+    (``[Errno 2] No such file or directory: 'path'``)."""
+    try:
+        return read_bytes(path)
+    except IsADirectoryError:
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path) from None
+    except UnsafeFile as exc:
+        if exc.errno is not None:
+            raise OSError(exc.errno, os.strerror(exc.errno), path) from None
+        raise
+
+
 class _Source(object):
     """Reads files and expands include globs, from disk or from a ``{path: content}`` dict."""
 
@@ -71,8 +87,7 @@ class _Source(object):
         if text is not None:
             return text
         if self.files is None:
-            with open(path, "rb") as handle:
-                data = handle.read()
+            data = _read_file(path)
         else:
             data = self.files.get(path)
             if data is None:

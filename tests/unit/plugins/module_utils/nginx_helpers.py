@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import textwrap
 import time
 
@@ -15,6 +16,41 @@ def write(tmp_path, name, text):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text))
     return str(path)
+
+
+def within(seconds, func, *args, **kwargs):
+    """``func(*args, **kwargs)``, failing the test when it has not returned after ``seconds``
+    (it runs in a daemon thread, so a call blocked for ever does not block the test run)."""
+    box = {}
+
+    def target():
+        try:
+            box["result"] = func(*args, **kwargs)
+        except BaseException as exc:  # pylint: disable=broad-except
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), "%s did not return within %s seconds (blocked?)" % (func.__name__, seconds)
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+def make_fifo(path):
+    """A FIFO at ``path`` (no writer: opening it for reading blocks)."""
+    os.mkfifo(str(path))
+    return str(path)
+
+
+def release_fifo(path):
+    """Unblock a reader stuck opening the FIFO ``path`` (after a failed test)."""
+    try:
+        fd = os.open(str(path), os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return
+    os.close(fd)
 
 
 def make_proc(root, uptime, processes, clk_tck):
@@ -34,16 +70,16 @@ def make_proc(root, uptime, processes, clk_tck):
     (root / "self").mkdir()
 
 
-def fake_nginx(tmp_path, test_rc=0, test_sleep=0.0):
+def fake_nginx(tmp_path, test_rc=0, test_sleep=0.0, configure="--prefix=/usr/share/nginx"):
     """A stand-in binary for what collect_nginx does with it: ``-V`` and ``-t`` (no real nginx here)."""
     script = tmp_path / "nginx"
     script.write_text(textwrap.dedent("""\
         #!/bin/sh
         case "$1" in
-          -V) echo "nginx version: nginx/1.22.1" >&2; echo "configure arguments: --prefix=/usr/share/nginx" >&2 ;;
+          -V) echo "nginx version: nginx/1.22.1" >&2; echo "configure arguments: %s" >&2 ;;
           -t) sleep %s; echo "nginx: configuration file $3 test (rc %d)" >&2; exit %d ;;
         esac
-    """ % (test_sleep, test_rc, test_rc)))
+    """ % (configure, test_sleep, test_rc, test_rc)))
     script.chmod(0o755)
     return str(script)
 

@@ -12,7 +12,7 @@ from ansible_collections.badgateway.doctor.plugins.module_utils import nginx_fac
 from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_config import analyze_config
 from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_running import find_binary
 from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_parser import parse
-from nginx_helpers import fake_nginx, write
+from nginx_helpers import fake_nginx, make_fifo, make_proc, release_fifo, within, write
 
 
 def routes_by_location(result):
@@ -205,3 +205,89 @@ def test_collect_test_timeout_is_an_error(tmp_path):
                              proc=str(tmp_path), command_timeout=0.5)
     assert facts["test"]["ok"] is None and facts["test"]["rc"] is None
     assert any(e["source"] == "nginx_bin" and "did not finish within 0.5 seconds" in e["message"] for e in facts["errors"])
+
+
+# --------------------------------------------------------------------------- hostile files
+
+
+SITE = "server { listen 80; location / { proxy_pass http://127.0.0.1:8000; } }\n"
+
+
+@pytest.fixture
+def fifo(tmp_path):
+    path = make_fifo(tmp_path / "fifo.conf")
+    yield path
+    release_fifo(path)
+
+
+def _collect(conf, tmp_path, **kw):
+    kw.setdefault("binary", str(tmp_path / "missing"))
+    kw.setdefault("run_test", False)
+    kw.setdefault("proc", str(tmp_path))
+    return within(10, NF.collect_nginx, conf_path=conf, resolve=False, **kw)
+
+
+def _conf_errors(facts):
+    return [e for e in facts["errors"] if e["source"] == "nginx_conf"]
+
+
+@pytest.mark.parametrize("include", ["fifo.conf", "/dev/zero", "/dev/null", "adir"])
+def test_an_include_that_is_no_regular_file_is_an_error_and_the_rest_is_read(tmp_path, fifo, include):
+    (tmp_path / "adir").mkdir()
+    conf = write(tmp_path, "nginx.conf", "http {\n    include %s;\n    %s}\n" % (include, SITE))
+    facts = _collect(conf, tmp_path)
+    (err,) = _conf_errors(facts)
+    name = include if include.startswith("/") else str(tmp_path / include)
+    assert name in err["message"] and ("not a regular file" in err["message"] or "Is a directory" in err["message"]), err
+    assert err["path"] == conf and err["message"].startswith("%s:2: " % conf)
+    assert [r["id"] for r in facts["routes"]] == ["_:80 /"]
+
+
+def test_a_glob_include_skips_nothing_silently_and_refuses_special_files(tmp_path):
+    (tmp_path / "sites").mkdir()
+    write(tmp_path, "sites/a.conf", SITE)
+    make_fifo(tmp_path / "sites" / "b.conf")
+    try:
+        conf = write(tmp_path, "nginx.conf", "http { include sites/*.conf; }\n")
+        facts = _collect(conf, tmp_path)
+    finally:
+        release_fifo(tmp_path / "sites" / "b.conf")
+    (err,) = _conf_errors(facts)
+    assert "b.conf is a FIFO" in err["message"]
+    assert [r["id"] for r in facts["routes"]] == ["_:80 /"]
+
+
+def test_a_huge_include_is_refused_with_the_cap_named(tmp_path):
+    big = tmp_path / "big.conf"
+    with open(str(big), "wb") as handle:
+        handle.truncate(64 * 1024 * 1024 * 1024)      # sparse: 64 GiB that take no room
+    conf = write(tmp_path, "nginx.conf", "http {\n    include big.conf;\n    %s}\n" % SITE)
+    facts = _collect(conf, tmp_path)
+    (err,) = _conf_errors(facts)
+    assert str(big) in err["message"] and "larger than 16 MiB" in err["message"]
+    assert [r["id"] for r in facts["routes"]] == ["_:80 /"]
+
+
+def test_conf_path_that_is_a_fifo(tmp_path, fifo):
+    facts = _collect(fifo, tmp_path)
+    (err,) = _conf_errors(facts)
+    assert fifo in err["message"] and "FIFO" in err["message"]
+    assert facts["routes"] == [] and facts["files"] == [fifo]
+
+
+def test_compiled_conf_path_that_is_a_fifo(tmp_path, fifo):
+    binary = fake_nginx(tmp_path, configure="--prefix=%s --conf-path=%s" % (tmp_path, fifo))
+    facts = _collect(None, tmp_path, binary=binary)
+    assert facts["conf_path"] == fifo
+    (err,) = _conf_errors(facts)
+    assert fifo in err["message"] and "FIFO" in err["message"]
+
+
+def test_a_pid_file_that_is_a_fifo(tmp_path, fifo):
+    conf = write(tmp_path, "nginx.conf", "pid %s;\nhttp { %s}\n" % (fifo, SITE))
+    proc = tmp_path / "proc"
+    make_proc(proc, 1000.0, [(100, 1, "nginx: master process nginx -c %s" % conf, 0, 10.0),
+                             (101, 100, "nginx: worker process", 33, 20.0)], os.sysconf("SC_CLK_TCK"))
+    facts = _collect(conf, tmp_path, proc=str(proc))
+    assert facts["master_pid"] == 100 and facts["worker_pids"] == [101]
+    assert [r["id"] for r in facts["routes"]] == ["_:80 /"]

@@ -363,14 +363,14 @@ class TestIncludes:
         main = write(tmp_path, "nginx.conf", "include secret.conf;\ninclude g/*.conf;\nok;\n")
         write(tmp_path, "secret.conf", "a;\n")
         write(tmp_path, "g/other.conf", "a;\n")
-        real_open = open
+        real_open = os.open
 
         def fake_open(path, *args, **kwargs):
             if str(path).endswith(("secret.conf", "other.conf")):
                 raise PermissionError(13, "Permission denied", path)
             return real_open(path, *args, **kwargs)
 
-        monkeypatch.setattr("builtins.open", fake_open)
+        monkeypatch.setattr("os.open", fake_open)
         payload = parse(main)
         assert [(e["file"], e["line"]) for e in payload["errors"]] == [(main, 1), (str(tmp_path / "g/other.conf"), None)]
         assert "Permission denied" in payload["errors"][0]["error"]

@@ -8,8 +8,8 @@ import os
 import pytest
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _nginx_test_policy as P
-from nginx_helpers import (SLOW_TEST, SLOW_TEST_TEXT, collect_timed, fake_nginx, fast_nginx, make_proc, processes_running, ran,
-                           running_site, slow_nginx)
+from nginx_helpers import (SLOW_TEST, SLOW_TEST_TEXT, collect_timed, fake_nginx, fast_nginx, make_fifo, make_proc,
+                           processes_running, ran, release_fifo, running_site, slow_nginx, within)
 
 
 # --------------------------------------------------------------------------- nginx -t modes (auto, always, never)
@@ -134,3 +134,19 @@ def test_referenced_files_skips_inline_values(tmp_path):
             {"directive": "server", "args": [], "block": [{"directive": "ssl_dhparam", "args": ["/etc/ssl/dh.pem"]}]},
         ]}]}]}
     assert P.referenced_files(payload, "/etc/nginx") == (["/etc/nginx/htpasswd", "/etc/ssl/dh.pem"], False)
+
+
+def test_auto_runs_the_test_when_a_referenced_file_is_a_fifo(tmp_path):
+    # nginx would block opening it; checking it must not
+    proc, conf, start = running_site(tmp_path, "ssl_certificate_key key.pem;")
+    fifo = make_fifo(tmp_path / "etc" / "key.pem")
+    try:
+        for path in (fifo, str(tmp_path / "etc")):
+            os.utime(path, (start - 100, start - 100))
+        facts, _took = within(10, collect_timed, conf_path=conf, binary=fast_nginx(tmp_path), proc=proc)
+        assert ran(facts, conf), facts["test"]
+    finally:
+        release_fifo(fifo)
+        assert within(10, P.nginx_test_needed, dict(facts, stale=False), {"config": [{"parsed": [
+            {"directive": "ssl_certificate_key", "args": [fifo]}]}]}, True, True, 0.1) == (
+            True, "%s is missing or unreadable" % fifo)
