@@ -82,6 +82,18 @@ def _safe_parse(conf_path, errors, files=None, **options):
     return None
 
 
+def _missing(path):
+    """Is there no file at ``path``?  A path this user cannot reach is not missing: reading it
+    reports why (permission denied), where ``os.path.exists`` would only say False."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return False
+
+
 def _parse_options(tree_options):
     opts = dict(tree_options or {})
     ignore = opts.get("ignore") or ()
@@ -255,10 +267,10 @@ def _collect(facts, conf_path, source, binary, resolve, mode, tree, tree_options
 
     # Without a binary, only a configuration the caller named explicitly is parsed.
     if payload is None and (found or conf_option):
-        if os.path.exists(conf_path):
-            payload = _safe_parse(conf_path, errors, **parse_opts)
-        else:
+        if _missing(conf_path):
             errors.append(error("nginx_conf", conf_path, "nginx configuration %s does not exist" % conf_path))
+        else:
+            payload = _safe_parse(conf_path, errors, **parse_opts)
 
     timings["parse"] = round(time.monotonic() - started, 4)
     walked = None
@@ -328,12 +340,13 @@ def _collect(facts, conf_path, source, binary, resolve, mode, tree, tree_options
     facts["workers_started"] = min(starts) if starts else None
 
     mtimes = []
+    reported = set(e.get("path") for e in errors)
     for path in facts["files"]:
         try:
             mtimes.append((path, os.stat(path).st_mtime))
         except OSError as exc:
             parse_ok = False
-            if used_source == "files":
+            if used_source == "files" and path not in reported:
                 errors.append(error("nginx_conf", path, "cannot stat %s: %s" % (path, exc.strerror or exc)))
     slack = STALE_SLACK_PRECISE if precise else STALE_SLACK_BTIME
     facts["stale_files"] = stale_files(mtimes, facts["workers_started"], slack)

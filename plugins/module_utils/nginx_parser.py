@@ -35,7 +35,6 @@ from __future__ import annotations
 import errno
 import fnmatch
 import gc
-import glob
 import os
 import re
 
@@ -102,9 +101,11 @@ class _Source(object):
             self.cache[path] = self.read(path)
 
     def glob(self, pattern):
-        """Return the paths matching a glob ``pattern``, sorted."""
+        """Return ``(paths, problems)``: the paths matching a glob ``pattern``, sorted, and a
+        sentence for every directory that could not be listed (unreadable: the files it holds
+        are unknown, and nginx - which reads its configuration as root - would include them)."""
         if self.files is None:
-            return sorted(glob.glob(pattern))
+            return _disk_glob(pattern)
         parts = os.path.normpath(pattern).split("/")
         found = []
         for key in self.files:
@@ -118,7 +119,35 @@ class _Source(object):
                     break
             else:
                 found.append(key)
-        return sorted(found)
+        return sorted(found), []
+
+
+def _disk_glob(pattern):
+    """``glob(3)`` as nginx calls it (no flags: names starting with ``.`` only match a pattern
+    that starts with one; a missing directory matches nothing), one path component at a time,
+    so that a directory that exists but cannot be listed is reported instead of skipped.
+    Returns ``(sorted paths, problems)``."""
+    paths = ["/" if pattern.startswith("/") else ""]
+    problems = []
+    for part in (p for p in pattern.split("/") if p):
+        if not _MAGIC_RE.search(part):
+            paths = [os.path.join(base, part) if base else part for base in paths]
+            continue
+        hidden = part.startswith(".")
+        found = []
+        for base in paths:
+            try:
+                names = os.listdir(base or ".")
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            except OSError as exc:
+                problems.append("cannot list directory %s: %s" % (base or ".", (exc.strerror or str(exc)).lower()))
+                continue
+            for name in names:
+                if (hidden or not name.startswith(".")) and fnmatch.fnmatchcase(name, part):
+                    found.append(os.path.join(base, name) if base else name)
+        paths = found
+    return sorted(p for p in paths if os.path.lexists(p)), problems
 
 
 # --------------------------------------------------------------------------------------------
@@ -185,10 +214,12 @@ class _Parser(object):
             pattern = os.path.join(self.config_dir, pattern)
         if _MAGIC_RE.search(pattern):
             try:
-                names = self.source.glob(pattern)
+                names, problems = self.source.glob(pattern)
             except (OSError, ValueError) as exc:
-                self.error(entry, str(exc), stmt["line"], located=False)
-                names = []
+                names, problems = [], [str(exc)]
+            for problem in problems:
+                self.error(entry, "%s (include %s): the files it holds are not known" % (problem, stmt["args"][0]),
+                           stmt["line"], located=False)
         else:
             try:
                 if pattern not in self.index:

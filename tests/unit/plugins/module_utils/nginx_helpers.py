@@ -3,9 +3,11 @@
 """Helpers of the nginx facts tests: config files, a fake /proc, stand-ins for the nginx binary."""
 from __future__ import annotations
 
+import json
 import os
-import threading
+import pwd
 import textwrap
+import threading
 import time
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import nginx_facts as NF
@@ -160,3 +162,26 @@ def fast_nginx(tmp_path):
 
 def ran(facts, conf):
     return facts["test"] == {"ok": True, "rc": 0, "output": "nginx: configuration file %s test (rc 0)" % conf, "skipped": False}
+
+
+def as_nobody(func, *args, **kwargs):
+    """``func(*args, **kwargs)`` run in a child process as the user nobody (no groups), as a
+    non-root Ansible connection runs the module; returns its JSON-able result."""
+    nobody = pwd.getpwnam("nobody")
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: drop to nobody; never return into pytest
+        try:
+            os.close(read_fd)
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            os.write(write_fd, json.dumps(func(*args, **kwargs)).encode())
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    assert data, "the child running as nobody failed"
+    return json.loads(data)

@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +15,7 @@ from ansible_collections.badgateway.doctor.plugins.module_utils import nginx_fac
 from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_config import analyze_config
 from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_running import find_binary
 from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_parser import parse
-from nginx_helpers import fake_nginx, make_fifo, make_proc, release_fifo, within, write
+from nginx_helpers import as_nobody, fake_nginx, make_fifo, make_proc, release_fifo, within, write
 
 
 def routes_by_location(result):
@@ -214,6 +217,15 @@ SITE = "server { listen 80; location / { proxy_pass http://127.0.0.1:8000; } }\n
 
 
 @pytest.fixture
+def shared_tmp():
+    """A directory every user can reach (pytest's tmp_path is under a directory only root can)."""
+    path = tempfile.mkdtemp(prefix="bgd-nginx-")
+    os.chmod(path, 0o755)
+    yield Path(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
 def fifo(tmp_path):
     path = make_fifo(tmp_path / "fifo.conf")
     yield path
@@ -291,3 +303,44 @@ def test_a_pid_file_that_is_a_fifo(tmp_path, fifo):
     facts = _collect(conf, tmp_path, proc=str(proc))
     assert facts["master_pid"] == 100 and facts["worker_pids"] == [101]
     assert [r["id"] for r in facts["routes"]] == ["_:80 /"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a directory only root can read, and to drop to nobody")
+def test_a_glob_over_a_directory_the_user_cannot_list_is_an_error(shared_tmp):
+    # As over a non-root connection: /etc/nginx/sites-enabled readable by root only.
+    tmp_path = shared_tmp
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    os.chmod(str(etc), 0o755)
+    conf = write(etc, "nginx.conf", "http {\n    include sites/*.conf;\n    include more/*/*.conf;\n}\n")
+    write(etc, "sites/app.conf", SITE)
+    write(etc, "more/x/y.conf", SITE)
+    for path in (conf, str(etc / "sites" / "app.conf"), str(etc / "more" / "x" / "y.conf")):
+        os.chmod(path, 0o644)
+    os.chmod(str(etc / "sites"), 0o700)
+    os.chmod(str(etc / "more"), 0o755)
+    os.chmod(str(etc / "more" / "x"), 0o711)     # searchable, not listable
+
+    as_root = _collect(conf, tmp_path)
+    assert [r["id"] for r in as_root["routes"]] == ["_:80 /", "_:80 / #2"] and _conf_errors(as_root) == []
+
+    facts = as_nobody(_collect, conf, tmp_path)
+    assert facts["routes"] == []
+    errors = _conf_errors(facts)
+    assert [e["message"] for e in errors] == [
+        "%s:2: cannot list directory %s: permission denied (include sites/*.conf): the files it holds are not known"
+        % (conf, etc / "sites"),
+        "%s:3: cannot list directory %s: permission denied (include more/*/*.conf): the files it holds are not known"
+        % (conf, etc / "more" / "x"),
+    ]
+    assert all(e["path"] == conf for e in errors)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to nobody")
+def test_a_conf_path_the_user_cannot_reach_is_not_called_missing(shared_tmp):
+    private = shared_tmp / "private"
+    conf = write(private, "nginx.conf", "http { %s}\n" % SITE)
+    os.chmod(str(private), 0o700)
+    facts = as_nobody(_collect, conf, shared_tmp)
+    (err,) = _conf_errors(facts)
+    assert "Permission denied" in err["message"] and "does not exist" not in err["message"], err
