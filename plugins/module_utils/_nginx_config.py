@@ -19,12 +19,34 @@ import re
 from ansible_collections.badgateway.doctor.plugins.module_utils import _endpoints as E
 from ansible_collections.badgateway.doctor.plugins.module_utils import _nginx_values as V
 from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_running import full_path
+from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_url
 from ansible_collections.badgateway.doctor.plugins.module_utils._proc import error
 
 _FAMILIES = {"proxy_pass": "proxy", "uwsgi_pass": "uwsgi", "fastcgi_pass": "fastcgi",
              "grpc_pass": "grpc", "scgi_pass": "scgi"}
 _SUB_BLOCKS = ("if", "limit_except")
 _INVALID = object()
+
+# Blocks nested deeper than this (http > server > location > location ...) are left out of the
+# facts with an error: nginx sets no limit, but nothing real comes near it, and the work (and the
+# size of the location names) would grow with the square of the depth.
+NESTING_LIMIT = 50
+
+# nginx's directive names are letters, digits and "_": anything else where a directive is
+# expected is a path or value cut apart by an unquoted ";" or "{" (nginx: "unknown directive").
+_DIRECTIVE_NAME = re.compile(r"[A-Za-z0-9_]+\Z")
+_CHECKED_KINDS = frozenset(("main", "http", "server", "location", "if", "limit_except", "upstream"))
+# The shape nginx's command table gives the directives read here: (fewest args, most args or
+# None for any number, takes a block).  A statement of another shape makes nginx refuse the
+# configuration ("invalid number of arguments", "is not terminated by ;", "has no opening {").
+_SHAPES = {
+    "listen": (1, None, False), "server_name": (1, None, False), "error_log": (1, None, False),
+    "user": (1, 2, False), "pid": (1, 1, False), "location": (1, 2, True), "if": (1, None, True),
+    "limit_except": (1, None, True), "upstream": (1, 1, True), "http": (0, 0, True), "map": (2, 2, True),
+    "proxy_set_header": (2, 2, False), "keepalive": (1, 2, False), "keepalive_requests": (1, 1, False),
+}
+for _name in V.PASS_DIRECTIVES:
+    _SHAPES[_name] = (1, 1, False)
 
 
 class _Level:
@@ -93,25 +115,37 @@ class _Analyzer:
         self.maps = {}
         self.seen = set()           # every directive name of the levels built so far
         self._includes = {}         # included file indexes -> (items, by_name)
+        self._names = {}            # directive name -> is it a possible directive name
+        self._checked = set()       # id() of the statements whose shape was checked
 
     # -- helpers -------------------------------------------------------------
 
-    def expand(self, stmts, file, stack=()):
-        """Statements of a block with ``include`` replaced by the included files' statements."""
+    def expand(self, stmts, file):
+        """Statements of a block with ``include`` replaced by the included files' statements
+        (iteratively: a chain of files that include each other is no recursion)."""
         out = []
         append = out.append
-        for stmt in stmts or ():
+        configs = self.configs
+        # frames: (statement iterator, file, indexes of the files being expanded)
+        stack = [(iter(stmts or ()), file, ())]
+        while stack:
+            stmts_iter, current, chain = stack[-1]
+            stmt = next(stmts_iter, None)
+            if stmt is None:
+                stack.pop()
+                continue
             directive = stmt.get("directive")
             if directive == "#":
                 continue
             if directive == "include" and "includes" in stmt:
-                for idx in stmt.get("includes") or []:
-                    if idx in stack or not isinstance(idx, int) or idx >= len(self.configs):
-                        continue  # an include cycle: the parser reports it
-                    cfg = self.configs[idx]
-                    out.extend(self.expand(cfg.get("parsed"), cfg.get("file"), stack + (idx,)))
+                indexes = [idx for idx in stmt.get("includes") or []
+                           # a cycle (the parser reports it) or a bad index is not followed
+                           if isinstance(idx, int) and idx < len(configs) and idx not in chain]
+                for idx in reversed(indexes):
+                    cfg = configs[idx]
+                    stack.append((iter(cfg.get("parsed") or ()), cfg.get("file"), chain + (idx,)))
                 continue
-            append((stmt, stmt.get("file", file)))
+            append((stmt, stmt.get("file", current)))
         return out
 
     def _included(self, stmt, file):
@@ -157,19 +191,51 @@ class _Analyzer:
             else:
                 by_name[directive] = [item]
         self.seen.update(by_name)
+        if kind in _CHECKED_KINDS:
+            self.check_shapes(by_name)
         return _Level(kind, items, parent, by_name)
+
+    def check_shapes(self, by_name):
+        """Report what nginx would refuse among the statements of one level: a name that is
+        no directive (a path cut by an unquoted ``;``), or a directive read here with the wrong
+        number of arguments or a block where it takes none (and the reverse)."""
+        for name, found in by_name.items():
+            ok = self._names.get(name)
+            if ok is None:
+                ok = self._names[name] = isinstance(name, str) and bool(_DIRECTIVE_NAME.match(name))
+            shape = _SHAPES.get(name)
+            if ok and shape is None:
+                continue
+            for stmt, file in found:
+                if id(stmt) in self._checked:
+                    continue
+                self._checked.add(id(stmt))
+                problem = None
+                if not ok:
+                    problem = 'unknown directive "%s"' % name
+                else:
+                    fewest, most, block = shape
+                    nargs = len(stmt.get("args") or ())
+                    if nargs < fewest or (most is not None and nargs > most):
+                        problem = 'invalid number of arguments in "%s" directive' % name
+                    elif block and "block" not in stmt:
+                        problem = 'directive "%s" has no opening "{"' % name
+                    elif not block and "block" in stmt:
+                        problem = 'directive "%s" is not terminated by ";"' % name
+                if problem:
+                    self.conf_error(file, stmt.get("line"), problem)
 
     def conf_error(self, file, line, message):
         self.errors.append(error("nginx_conf", file, "%s:%s: %s" % (file, line, message)))
 
-    def value(self, chain, name, parser, default):
-        """Effective value of a directive along ``chain`` (a linked chain, see ``_Level``).
+    def value(self, level, name, parser, default):
+        """Effective value of a directive at ``level`` (inherited along its parents).
 
-        Each statement is parsed once; one that does not parse is reported once and
-        ``default`` is used wherever it is in effect."""
+        ``parser`` takes the statement's argument list.  Each statement is parsed once; one
+        that does not parse is reported once and ``default`` is used wherever it is in effect."""
         if name not in self.seen:
             return default     # written nowhere (in any block walked so far)
-        found = chain[-1].lookup(name)
+        found = level.lookup(name)
         if not found:
             return default
         stmt, file = found
@@ -181,13 +247,10 @@ class _Analyzer:
         return default if cached is _INVALID else cached
 
     def _parse_value(self, stmt, file, name, parser):
-        args = stmt.get("args") or []
         try:
-            if parser is V.parse_duration or parser is V.parse_size:
-                if len(args) != 1:
-                    raise ValueError("%s takes one argument" % name)
-                return parser(args[0])
-            return parser(args)
+            if "block" in stmt:
+                raise ValueError('directive "%s" is not terminated by ";"' % name)
+            return parser(stmt.get("args") or [])
         except ValueError as exc:
             self.conf_error(file, stmt.get("line"), "%s: %s" % (name, exc))
             return _INVALID
@@ -296,10 +359,10 @@ class _Analyzer:
         if found:
             s, f = found[0]
             kargs = s.get("args") or []
-            if kargs and kargs[0].isdigit():
-                keepalive = int(kargs[0])
-            else:
-                self.conf_error(f, s.get("line"), "invalid keepalive %r in upstream %s" % (" ".join(kargs), name))
+            try:
+                keepalive = V.parse_int(kargs[0] if kargs else "", "keepalive")
+            except ValueError as exc:
+                self.conf_error(f, s.get("line"), "upstream %s: %s" % (name, exc))
         elif self.new_defaults:
             keepalive = V.KEEPALIVE_DEFAULT_CONNECTIONS
         requests = V.DEFAULT_UPSTREAM_KEEPALIVE_REQUESTS
@@ -307,10 +370,10 @@ class _Analyzer:
         if found:
             s, f = found[0]
             rargs = s.get("args") or []
-            if rargs and rargs[0].isdigit():
-                requests = int(rargs[0])
-            else:
-                self.conf_error(f, s.get("line"), "invalid keepalive_requests in upstream %s" % name)
+            try:
+                requests = V.parse_int(rargs[0] if rargs else "", "keepalive_requests")
+            except ValueError as exc:
+                self.conf_error(f, s.get("line"), "upstream %s: %s" % (name, exc))
         if name in upstreams:
             self.conf_error(file, stmt.get("line"), "duplicate upstream %r" % name)
             return
@@ -319,8 +382,7 @@ class _Analyzer:
             "line": stmt.get("line"),
             "servers": servers,
             "keepalive": keepalive,
-            "keepalive_timeout": self.value([level], "keepalive_timeout", V.parse_duration,
-                                            V.DEFAULT_UPSTREAM_KEEPALIVE_TIMEOUT),
+            "keepalive_timeout": self.value(level, "keepalive_timeout", V.msec_arg, V.DEFAULT_UPSTREAM_KEEPALIVE_TIMEOUT),
             "keepalive_requests": requests,
         }
 
@@ -343,46 +405,69 @@ class _Analyzer:
         first = listens[0]
         listen_key = ("unix:%s" % first["unix"]) if first.get("unix") else str(first.get("port"))
         server_key = "%s:%s" % (names[0] if names else "_", listen_key)
-        for s, f in level.get("location"):
-            self.location(s, f, [http, level], [], names, listens, server_key, result, ids)
+        self.locations(level, names, listens, server_key, result, ids)
 
-    def location(self, stmt, file, chain, path, names, listens, server_key, result, ids):
-        level = self.level("location", stmt.get("block"), file, parent=chain[-1])
-        path = path + [" ".join(stmt.get("args") or [])]
-        chain = chain + [level]
-        route_chain, found = None, None
+    def locations(self, server, names, listens, server_key, result, ids):
+        """Every location of a server, nested ones after their parent (configuration order),
+        walked with a stack: no recursion limit to hit, and a location nested past
+        ``NESTING_LIMIT`` is left out (with an error) without losing the ones beside it."""
+        # frames: (location statement, its file, enclosing level, path of location arguments)
+        stack = [(s, f, server, ()) for s, f in reversed(server.get("location"))]
+        while stack:
+            stmt, file, parent, path = stack.pop()
+            path = path + (" ".join(stmt.get("args") or []),)
+            if len(path) + 2 > NESTING_LIMIT:      # http > server > the locations
+                self.conf_error(file, stmt.get("line"), "location %s is nested deeper than %d blocks: it and the "
+                                "locations in it are left out of the facts" % (path[-1], NESTING_LIMIT))
+                continue
+            level = self.level("location", stmt.get("block"), file, parent=parent)
+            location = " > ".join(path)
+            for found, route_level, condition in self.passes(level):
+                where = location if condition is None or not found[3] else "%s > %s" % (location, condition)
+                route_id = "%s %s" % (server_key, where)
+                n = ids.get(route_id, 0) + 1
+                ids[route_id] = n
+                if n > 1:
+                    route_id = "%s #%d" % (route_id, n)
+                result["routes"].append(self.route(found[:3], route_level, route_id, names, listens, where,
+                                                   condition, result))
+            for s, f in reversed(level.by_name.get("location") or ()):
+                stack.append((s, f, level, path))
+
+    def passes(self, level):
+        """The pass directives of a location: ``[((directive, stmt, file, own_id), level, condition)]``.
+
+        The location's own (the first of ``PASS_DIRECTIVES`` it holds) comes first, unconditional;
+        then one for every ``if`` / ``limit_except`` block in it that holds one: nginx uses it
+        instead when the condition holds (or for the methods ``limit_except`` does not list).
+        Those carry their condition (``if ($arg_x)``, ``limit_except GET``); ``own_id`` is False
+        when the route id must name it (a location's first pass keeps the location's id).
+        """
+        out = []
         by_name = level.by_name
         for directive in V.PASS_DIRECTIVES:
             hits = by_name.get(directive)
             if hits:
-                route_chain, found = chain, (directive,) + hits[0]
+                out.append(((directive,) + hits[0] + (False,), level, None))
                 break
-        if found is None and ("if" in by_name or "limit_except" in by_name):
+        if "if" in by_name or "limit_except" in by_name:
             for sub, sfile in level.items:
-                if sub.get("directive") not in _SUB_BLOCKS:
+                kind = sub.get("directive")
+                if kind not in _SUB_BLOCKS:
                     continue
-                sub_level = self.level(sub.get("directive"), sub.get("block"), sfile, parent=level)
+                sub_level = self.level(kind, sub.get("block"), sfile, parent=level)
                 for directive in V.PASS_DIRECTIVES:
                     hits = sub_level.get(directive)
                     if hits:
-                        route_chain, found = chain + [sub_level], (directive,) + hits[0]
+                        args = " ".join(sub.get("args") or [])
+                        condition = "if (%s)" % args if kind == "if" else "%s %s" % (kind, args)
+                        out.append(((directive,) + hits[0] + (bool(out),), sub_level, condition))
                         break
-                if found:
-                    break
-        if found:
-            location = " > ".join(path)
-            route_id = "%s %s" % (server_key, location)
-            n = ids.get(route_id, 0) + 1
-            ids[route_id] = n
-            if n > 1:
-                route_id = "%s #%d" % (route_id, n)
-            result["routes"].append(self.route(found, route_chain, route_id, names, listens, location, result))
-        for s, f in by_name.get("location") or ():
-            self.location(s, f, chain, path, names, listens, server_key, result, ids)
+        return out
 
     # -- routes --------------------------------------------------------------
 
-    def route(self, found, chain, route_id, names, listens, location, result):
+    def route(self, found, level, route_id, names, listens, location, condition, result):
         directive, stmt, file = found
         family = _FAMILIES[directive]
         args = stmt.get("args") or []
@@ -392,19 +477,26 @@ class _Analyzer:
             self._upstream_names = dict((n.lower(), n) for n in upstreams)
             self._targets = {}
             self._group_endpoints = {}
-        # Many routes name the same target: take it apart (and resolve it) once. The route
-        # dicts share these read-only lists and endpoint dicts instead of copying them.
-        tkey = (directive, target)
-        cached = self._targets.get(tkey)
-        if cached is None:
-            parsed = V.parse_pass_target(directive, target, self._upstream_names)
-            endpoint = None
-            if parsed["upstream"] is None and parsed["endpoint"] is not None:
-                endpoint = self.endpoint_resolved(parsed["endpoint"])
-            cached = self._targets[tkey] = (parsed, endpoint)
-        parsed, endpoint = cached
-        if parsed["problem"]:
-            self.conf_error(file, stmt.get("line"), "%s: %s" % (directive, parsed["problem"]))
+        if len(args) != 1 or "block" in stmt:
+            # nginx refuses it (a path with a blank or a "{" in it, unquoted): no endpoint
+            # comes from it, only the error
+            parsed = {"protocol": V.PASS_PROTOCOL[directive], "upstream": None, "dynamic": False,
+                      "endpoint": None, "host": None, "uri": None, "problem": None}
+            endpoint, shown = None, mask_url(" ".join(args))
+        else:
+            # Many routes name the same target: take it apart (and resolve it) once. The route
+            # dicts share these read-only lists and endpoint dicts instead of copying them.
+            tkey = (directive, target)
+            cached = self._targets.get(tkey)
+            if cached is None:
+                parsed = V.parse_pass_target(directive, target, self._upstream_names)
+                endpoint = None
+                if parsed["upstream"] is None and parsed["endpoint"] is not None:
+                    endpoint = self.endpoint_resolved(parsed["endpoint"])
+                cached = self._targets[tkey] = (parsed, endpoint, mask_url(target))
+            parsed, endpoint, shown = cached
+            if parsed["problem"]:
+                self.conf_error(file, stmt.get("line"), "%s: %s" % (directive, parsed["problem"]))
         endpoints = []
         group = upstreams.get(parsed["upstream"]) if parsed["upstream"] else None
         if group is not None:
@@ -416,30 +508,28 @@ class _Analyzer:
             endpoints = [endpoint]
 
         timeouts = {
-            "connect": self.value(chain, family + "_connect_timeout", V.parse_duration, V.DEFAULT_TIMEOUT),
-            "read": self.value(chain, family + "_read_timeout", V.parse_duration, V.DEFAULT_TIMEOUT),
-            "send": self.value(chain, family + "_send_timeout", V.parse_duration, V.DEFAULT_TIMEOUT),
+            "connect": self.value(level, family + "_connect_timeout", V.msec_arg, V.DEFAULT_TIMEOUT),
+            "read": self.value(level, family + "_read_timeout", V.msec_arg, V.DEFAULT_TIMEOUT),
+            "send": self.value(level, family + "_send_timeout", V.msec_arg, V.DEFAULT_TIMEOUT),
         }
-        buffer_size = self.value(chain, family + "_buffer_size", V.parse_size, self.page)
+        buffer_size = self.value(level, family + "_buffer_size", V.size_arg, self.page)
         if family == "grpc":
             buffers = None
             busy = None
         else:
-            buffers = self.value(chain, family + "_buffers", self._buffers, {"number": 8, "size": self.page})
-            busy = self.value(chain, family + "_busy_buffers_size", V.parse_size,
-                              2 * max(buffer_size, buffers["size"]))
+            buffers = self.value(level, family + "_buffers", V.bufs_arg, {"number": 8, "size": self.page})
+            busy = self.value(level, family + "_busy_buffers_size", V.size_arg, 2 * max(buffer_size, buffers["size"]))
 
         http_version = None
         cleared = False
         if family == "proxy":
-            http_version = self.value(chain, "proxy_http_version", self._one_arg,
-                                      "1.1" if self.new_defaults else "1.0")
-            cleared = self._connection_cleared(chain)
+            http_version = self.value(level, "proxy_http_version", V.http_version_arg, "1.1" if self.new_defaults else "1.0")
+            cleared = self._connection_cleared(level)
         keepalive = bool(group and group.get("keepalive"))
         if family == "proxy":
             in_use = keepalive and http_version == "1.1" and cleared
         elif family == "fastcgi":
-            in_use = keepalive and self.value(chain, "fastcgi_keep_conn", self._one_arg, "off") == "on"
+            in_use = keepalive and self.value(level, "fastcgi_keep_conn", V.flag_arg, "off") == "on"
         elif family == "grpc":
             in_use = keepalive
         else:
@@ -451,37 +541,26 @@ class _Analyzer:
             "location": location,
             "directive": directive,
             "protocol": parsed["protocol"],
-            "target": target,
+            "target": shown,
             "upstream": parsed["upstream"],
             "dynamic": parsed["dynamic"],
             "endpoints": endpoints,
+            "conditional": condition is not None,
+            "condition": condition,
             "timeouts": timeouts,
             "buffers": {"buffer_size": buffer_size, "buffers": buffers, "busy_buffers_size": busy},
             "http_version": http_version,
             "connection_header_cleared": cleared,
             "keepalive_in_use": bool(in_use),
-            "client_max_body_size": self.value(chain, "client_max_body_size", V.parse_size,
-                                               V.DEFAULT_CLIENT_MAX_BODY_SIZE),
+            "client_max_body_size": self.value(level, "client_max_body_size", V.offset_arg, V.DEFAULT_CLIENT_MAX_BODY_SIZE),
             "file": file,
             "line": stmt.get("line"),
         }
 
-    @staticmethod
-    def _one_arg(args):
-        if len(args) != 1:
-            raise ValueError("takes one argument")
-        return args[0]
-
-    @staticmethod
-    def _buffers(args):
-        if len(args) != 2 or not args[0].isdigit():
-            raise ValueError("takes a number and a size")
-        return {"number": int(args[0]), "size": V.parse_size(args[1])}
-
-    def _connection_cleared(self, chain):
+    def _connection_cleared(self, level):
         """Is the Connection header sent to the upstream empty (keep-alive possible)?"""
         value = None
-        for stmt, _file in chain[-1].lookup_array("proxy_set_header"):
+        for stmt, _file in level.lookup_array("proxy_set_header"):
             args = stmt.get("args") or []
             if len(args) >= 2 and args[0].lower() == "connection":
                 value = args[1]

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import time
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _nginx_values as V
 from ansible_collections.badgateway.doctor.plugins.module_utils import _runner
-from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_config import analyze_config
+from ansible_collections.badgateway.doctor.plugins.module_utils._mask import MASK, is_secret_name, mask_url
+from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_config import NESTING_LIMIT, analyze_config
 from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_running import (
     DEFAULT_CONF_PATH,
     STALE_SLACK_BTIME,
@@ -384,5 +386,62 @@ def _collect(facts, conf_path, source, binary, resolve, mode, tree, tree_options
     if not tree:
         return None
     if options["combine"] and payload is not None:
-        return _safe_parse(conf_path, errors, files=vfiles, combine=True, **parse_opts)
+        payload = _safe_parse(conf_path, errors, files=vfiles, combine=True, **parse_opts)
+    return tree_for_output(payload, errors)
+
+
+# Directives whose first argument names what the second one holds (a header, a parameter, a variable).
+_NAMED_VALUE_SUFFIXES = ("_set_header", "_param")
+_NAMED_VALUE_DIRECTIVES = frozenset(("add_header", "add_trailer", "set"))
+_VARIABLE_ONLY = re.compile(r"\$\{?\w+\}?\Z")
+
+
+def _mask_args(directive, args):
+    """Mask secrets in one statement's arguments, in place: credentials and secret-looking query
+    parameters of URLs (``mask_url``), the value of a header / parameter / variable / environment
+    variable whose name is a secret's (``proxy_set_header X-Api-Key ...``, ``fastcgi_param
+    DB_PASSWORD ...``, ``env SECRET_KEY=...``)."""
+    for i, arg in enumerate(args):
+        if isinstance(arg, str) and ("?" in arg or "@" in arg or ";" in arg):
+            args[i] = mask_url(arg)
+    if not isinstance(directive, str) or not args or not isinstance(args[0], str):
+        return
+    if directive == "env":
+        name, sep, _value = args[0].partition("=")
+        if sep and is_secret_name(name):
+            args[0] = name + "=" + MASK
+    elif (directive in _NAMED_VALUE_DIRECTIVES or directive.endswith(_NAMED_VALUE_SUFFIXES)) and len(args) >= 2:
+        if is_secret_name(args[0].lstrip("$")) and isinstance(args[1], str) and not _VARIABLE_ONLY.match(args[1]):
+            args[1] = MASK
+
+
+def tree_for_output(payload, errors):
+    """The parse tree as the module returns it (changed in place): secrets masked, and blocks
+    nested deeper than ``NESTING_LIMIT`` emptied with an error - a tree much deeper than
+    anything real would exhaust the recursion of every JSON encoder and decoder on its way to the
+    controller.  None stays None."""
+    if not payload:
+        return payload
+    for config in payload.get("config") or []:
+        stack = [(config.get("parsed") or [], 1)]
+        while stack:
+            stmts, depth = stack.pop()
+            for stmt in stmts:
+                args = stmt.get("args")
+                if args:
+                    _mask_args(stmt.get("directive"), args)
+                block = stmt.get("block")
+                if not block:
+                    continue
+                if depth < NESTING_LIMIT:
+                    stack.append((block, depth + 1))
+                    continue
+                stmt["block"] = []
+                file = stmt.get("file") or config.get("file")
+                message = ("block %s nested deeper than %d levels: its content is left out of the tree"
+                           % (stmt.get("directive"), NESTING_LIMIT))
+                text = "%s in %s:%s" % (message, file, stmt.get("line"))    # crossplane's form
+                config.setdefault("errors", []).append({"error": text, "line": stmt.get("line")})
+                payload.setdefault("errors", []).append({"file": file, "error": text, "line": stmt.get("line")})
+                errors.append(error("nginx_conf", file, "%s:%s: %s" % (file, stmt.get("line"), message)))
     return payload

@@ -87,6 +87,9 @@ options:
     description:
       - Also return the parsed configuration (a crossplane-compatible payload) as the return value
         C(tree). It is not stored in the facts.
+      - Secrets in it are masked (credentials and secret-looking query parameters of URLs, the values
+        of headers, parameters and environment variables with secret names), and blocks nested deeper
+        than 50 levels are emptied (with an entry in C(errors)).
     type: bool
     default: false
   comments:
@@ -349,8 +352,11 @@ ansible_facts:
                                                  "file": "/etc/nginx/sites-enabled/app", "line": 2}]}}
             routes:
               description:
-                - One entry per location (nested and named ones included) that passes requests on, directly or in an
-                  C(if) block.
+                - One entry per pass directive of a location (nested and named ones included) - directly in it, or in
+                  an C(if) or C(limit_except) block in it. C(conditional) is V(true) for one in such a block (nginx uses it
+                  only when the condition holds), and C(condition) says which (C(if ($arg_x)), C(limit_except GET)).
+                  A location with its own pass directive and one in an C(if) block gives two routes.
+                - C(target) is the argument as written with secrets masked (user:password@, C(?token=)).
                 - C(id) is C(first_server_name:port location) (C(_) for a server without name, a C(#2) suffix when the
                   same id occurs again), C(location) joins nested locations with C( > ).
                 - C(endpoints) are C({kind=unix, path}) or C({kind=tcp, host, port, family, addresses}); for a target
@@ -366,6 +372,7 @@ ansible_facts:
                         "listen": [{"raw": "80", "host": "*", "port": 80, "unix": null, "ssl": false, "default_server": false, "ipv6": false}],
                         "protocol": "http", "target": "http://wsgi_app", "upstream": "wsgi_app", "dynamic": false,
                         "endpoints": [{"kind": "unix", "path": "/run/gunicorn/gunicorn.sock"}],
+                        "conditional": false, "condition": null,
                         "timeouts": {"connect": 60.0, "read": 60.0, "send": 60.0},
                         "buffers": {"buffer_size": 4096, "buffers": {"number": 8, "size": 4096}, "busy_buffers_size": 8192},
                         "http_version": "1.0", "connection_header_cleared": false, "keepalive_in_use": false,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _nginx_values as V
-from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_config import analyze_config
+from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_config import NESTING_LIMIT, analyze_config
 from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_parser import parse
 from nginx_helpers import write
 
@@ -258,7 +258,7 @@ def test_named_nested_if_and_limit_except(tmp_path):
     """)
     assert res["errors"] == []
     r = routes_by_location(res)
-    assert set(r) == {"@proxy_to_app", "/api/ > ~ \\.json$", "= /exact", "^~ /both/"}
+    assert set(r) == {"@proxy_to_app", "/api/ > ~ \\.json$", "= /exact", "^~ /both/", "^~ /both/ > if ($arg_x)"}
     named = r["@proxy_to_app"]
     assert named["upstream"] == "app_server"
     assert named["endpoints"] == [{"kind": "unix", "path": "/tmp/gunicorn.sock"}]
@@ -267,8 +267,17 @@ def test_named_nested_if_and_limit_except(tmp_path):
     assert nested["target"] == "http://127.0.0.1:9000"
     assert nested["timeouts"]["read"] == 20.0  # the if block's own value
     assert r["= /exact"]["target"] == "http://127.0.0.1:9001"
-    # a pass directly in the location wins over one in an if block
-    assert r["^~ /both/"]["target"] == "http://127.0.0.1:9003"
+    # a pass directly in the location and one in an if block: nginx uses the if block's when its
+    # condition holds, so both are routes, the if block's marked conditional
+    both, cond = r["^~ /both/"], r["^~ /both/ > if ($arg_x)"]
+    assert (both["target"], both["conditional"], both["condition"]) == ("http://127.0.0.1:9003", False, None)
+    assert (cond["target"], cond["conditional"], cond["condition"]) == ("http://127.0.0.1:9002", True, "if ($arg_x)")
+    assert cond["id"] == "_:8080 ^~ /both/ > if ($arg_x)" and cond["endpoints"][0]["port"] == 9002
+    # a location whose only pass is in an if / limit_except block keeps the location's id
+    assert (nested["conditional"], nested["condition"]) == (True, "if ($request_method = POST)")
+    assert nested["id"] == "_:8080 /api/ > ~ \\.json$"
+    assert (r["= /exact"]["conditional"], r["= /exact"]["condition"]) == (True, "limit_except GET")
+    assert named["conditional"] is False
     for route in res["routes"]:
         assert route["file"].endswith("nginx.conf") and isinstance(route["line"], int)
 
@@ -540,3 +549,140 @@ def test_inherited_invalid_value_is_reported_once_and_shared_values_are_consiste
         {"kind": "unix", "path": "/run/app.sock"}]
     assert routes["/c"]["timeouts"]["read"] == routes["/d"]["timeouts"]["read"] == 9.0
     assert routes["/a"]["listen"][0]["port"] == 8080 and routes["/a"]["server_names"] == []
+
+
+# --------------------------------------------------------------------------- what nginx itself refuses
+
+
+def _messages(res):
+    return [e["message"].split(": ", 1)[1] for e in res["errors"]]
+
+
+def test_deep_nesting_loses_neither_siblings_nor_the_rest(tmp_path):
+    depth = 3000   # far past Python's recursion limit
+    res = analyze(tmp_path, "http {\n server { listen 80;\n location /a { proxy_pass http://127.0.0.1:8001;\n"
+                  + "location /n { proxy_pass http://127.0.0.1:8002;\n" * depth + "}\n" * depth
+                  + "}\n location /sibling { proxy_pass http://127.0.0.1:8003; }\n }\n"
+                  " server { listen 81; location / { proxy_pass http://127.0.0.1:8004; } }\n}\n")
+    ports = [r["endpoints"][0]["port"] for r in res["routes"]]
+    assert ports[0] == 8001 and ports[-2:] == [8003, 8004]
+    assert set(ports[1:-2]) == {8002}
+    nested = [r for r in res["routes"] if r["location"].startswith("/a > /n")]
+    assert max(r["location"].count(" > ") for r in nested) == NESTING_LIMIT - 3
+    assert _messages(res) == ["location /n is nested deeper than %d blocks: it and the locations in it are left out "
+                              "of the facts" % NESTING_LIMIT]
+    assert res["errors"][0]["message"].startswith("%s:%d:" % (tmp_path / "nginx.conf", NESTING_LIMIT + 1))
+
+
+def test_a_chain_of_includes_deeper_than_the_recursion_limit(tmp_path):
+    count = 1500
+    for i in range(count):
+        write(tmp_path, "inc/%d.conf" % i, "include inc/%d.conf;\n" % (i + 1) if i + 1 < count
+              else "location /deep { proxy_pass http://127.0.0.1:8000; }\n")
+    res = analyze(tmp_path, "http { server { include inc/0.conf; } }\n")
+    assert [r["location"] for r in res["routes"]] == ["/deep"] and res["errors"] == []
+
+
+@pytest.mark.parametrize("directive, value, message", [
+    ("proxy_read_timeout", "99999999999999999999999d", "proxy_read_timeout: invalid time value '99999999999999999999999d' "
+                                                       "(larger than nginx's limit)"),
+    ("proxy_read_timeout", "1y", "proxy_read_timeout: invalid time value '1y'"),
+    ("proxy_connect_timeout", "\"1 s\"", "proxy_connect_timeout: invalid time value '1 s'"),
+    ("client_max_body_size", "9223372036854775808", "client_max_body_size: invalid size '9223372036854775808' "
+                                                    "(larger than nginx's limit 9223372036854775807)"),
+    ("client_max_body_size", "8589934592g", "client_max_body_size: invalid size '8589934592g' "
+                                            "(larger than nginx's limit 9223372036854775807)"),
+    ("proxy_buffer_size", "1g", "proxy_buffer_size: invalid size '1g'"),
+    ("proxy_buffers", "0 4k", "proxy_buffers: invalid value '0 4k'"),
+    ("proxy_http_version", "3", "proxy_http_version: invalid value '3' (1.0, 1.1 or 2)"),
+    ("proxy_read_timeout", "30s { }", 'proxy_read_timeout: directive "proxy_read_timeout" is not terminated by ";"'),
+])
+def test_values_nginx_refuses_are_errors_and_defaults(tmp_path, directive, value, message):
+    text = "%s %s" % (directive, value)
+    if not value.endswith("}"):
+        text += ";"
+    res = analyze(tmp_path, "http { server { location / { %s proxy_pass http://127.0.0.1:8000; } } }\n" % text)
+    assert _messages(res) == [message]
+    (route,) = res["routes"]
+    assert route["timeouts"] == {"connect": 60.0, "read": 60.0, "send": 60.0}
+    assert route["client_max_body_size"] == V.DEFAULT_CLIENT_MAX_BODY_SIZE
+    assert route["buffers"]["buffer_size"] == PAGE and route["http_version"] == "1.0"
+
+
+def test_upstream_values_nginx_refuses(tmp_path):
+    res = analyze(tmp_path, """
+        http {
+            upstream app {
+                server 127.0.0.1:8000 weight=0 fail_timeout=500ms max_fails=99999999999999999999;
+                server 127.0.0.1:0;
+                server [::1]:65536;
+                keepalive 99999999999999999999;
+                keepalive_requests +5;
+                keepalive_timeout 1M;
+            }
+            server { location / { proxy_pass http://app; } }
+        }
+    """)
+    messages = _messages(res)
+    assert "upstream app server 127.0.0.1:8000: invalid weight '0'" in messages
+    assert "upstream app server 127.0.0.1:8000: invalid time value '500ms'" in messages
+    assert any("max_fails" in m and "larger than nginx's limit" in m for m in messages)
+    assert "upstream app: invalid port in '127.0.0.1:0'" in messages
+    assert "upstream app: invalid port in '[::1]:65536'" in messages
+    assert any(m.startswith("upstream app: invalid keepalive '99999999999999999999'") for m in messages)
+    assert "upstream app: invalid keepalive_requests '+5'" in messages
+    assert "keepalive_timeout: invalid time value '1M'" in messages
+    up = res["upstreams"]["app"]
+    assert [s["endpoint"] is not None for s in up["servers"]] == [True, False, False]
+    assert (up["keepalive"], up["keepalive_requests"], up["keepalive_timeout"]) == (None, 1000, 60.0)
+
+
+def test_paths_cut_apart_by_unquoted_characters_are_errors_not_endpoints(tmp_path):
+    res = analyze(tmp_path, """
+        http {
+            server {
+                location /semicolon { proxy_pass http://unix:/run/app;v2.sock:/; }
+                location /blank { uwsgi_pass unix:/run/my app.sock; }
+                location /brace { proxy_pass http://127.0.0.1:8000 { } }
+                location /fine { proxy_pass http://unix:/run/ok.sock:/; }
+            }
+        }
+    """)
+    messages = _messages(res)
+    assert 'unknown directive "v2.sock:/"' in messages
+    assert 'invalid number of arguments in "uwsgi_pass" directive' in messages
+    assert 'directive "proxy_pass" is not terminated by ";"' in messages
+    r = routes_by_location(res)
+    assert r["/blank"]["endpoints"] == [] and r["/blank"]["target"] == "unix:/run/my app.sock"
+    assert r["/brace"]["endpoints"] == []
+    assert r["/fine"]["endpoints"] == [{"kind": "unix", "path": "/run/ok.sock"}]
+    assert len(messages) == 3
+
+
+def test_quoted_values_and_third_party_directives_are_not_flagged(tmp_path):
+    res = analyze(tmp_path, """
+        http {
+            map $http_upgrade $connection_upgrade { default upgrade; '' ''; ~^x/y z; }
+            types { text/html html; }
+            server {
+                more_set_headers "X-A: b";
+                content_by_lua_block { ngx.say("a;b") }
+                location / { proxy_pass "http://unix:/run/my app.sock:/"; }
+            }
+        }
+    """)
+    assert res["errors"] == []
+    (route,) = res["routes"]
+    assert route["endpoints"] == [{"kind": "unix", "path": "/run/my app.sock"}]
+
+
+@pytest.mark.parametrize("target, shown", [
+    ("http://127.0.0.1:8000/api?token=abc123&page=2", "http://127.0.0.1:8000/api?token=********&page=2"),
+    ("http://user:s3cr3t@backend:8000/", "http://user:********@backend:8000/"),
+    ("http://127.0.0.1:8000/$request_uri", "http://127.0.0.1:8000/$request_uri"),
+])
+def test_route_targets_are_masked(tmp_path, target, shown):
+    res = analyze(tmp_path, "http { server { location / { proxy_pass %s; } } }\n" % target)
+    (route,) = res["routes"]
+    assert route["target"] == shown
+    assert "abc123" not in repr(res) and "s3cr3t" not in repr(res)
