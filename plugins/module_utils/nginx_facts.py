@@ -17,6 +17,7 @@ from __future__ import annotations
 import gc
 import os
 import re
+import stat
 import time
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _nginx_values as V
@@ -82,6 +83,13 @@ def _safe_parse(conf_path, errors, files=None, **options):
     except (OSError, ValueError, TypeError, RecursionError) as exc:
         errors.append(error("nginx_conf", conf_path, "cannot parse %s: %s" % (conf_path, exc)))
     return None
+
+
+def _is_fifo(path):
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _missing(path):
@@ -268,11 +276,12 @@ def _collect(facts, conf_path, source, binary, resolve, mode, tree, tree_options
     facts["source"] = used_source
 
     # Without a binary, only a configuration the caller named explicitly is parsed.
+    refused = []    # files the safe reader refused (FIFOs, devices, huge files)
     if payload is None and (found or conf_option):
         if _missing(conf_path):
             errors.append(error("nginx_conf", conf_path, "nginx configuration %s does not exist" % conf_path))
         else:
-            payload = _safe_parse(conf_path, errors, **parse_opts)
+            payload = _safe_parse(conf_path, errors, refused=refused, **parse_opts)
 
     timings["parse"] = round(time.monotonic() - started, 4)
     walked = None
@@ -355,6 +364,7 @@ def _collect(facts, conf_path, source, binary, resolve, mode, tree, tree_options
     facts["stale"] = bool(facts["stale_files"])
 
     # -- the result of nginx -t (it ran while the rest was gathered) --------------------------
+    fifos = [path for path in refused if _is_fifo(path)]   # nginx -t would block opening them
     started = time.monotonic()
     skip = False
     if found and mode == "auto" and not test_done:
@@ -364,6 +374,13 @@ def _collect(facts, conf_path, source, binary, resolve, mode, tree, tree_options
         if test_cmd is not None:
             test_cmd.cancel()
         facts["test"] = {"ok": None, "rc": None, "output": TEST_SKIPPED_OUTPUT, "skipped": True}
+    elif found and run_test and not test_done and fifos:
+        # nginx -t would block opening the FIFO until its timeout: stop it now, say why
+        if test_cmd is not None:
+            test_cmd.cancel()
+        output = "not run: nginx would wait for ever reading %s (a FIFO, not a file)" % ", ".join(fifos)
+        facts["test"] = {"ok": None, "rc": None, "output": output, "skipped": False}
+        errors.append(error("nginx_bin", found, "nginx -t " + output))
     elif found and run_test and not test_done:
         if test_cmd is None:   # nginx -T failed: test the files instead
             test_cmd = _runner.start([found, "-t"] + conf_args, timeout=command_timeout)

@@ -76,8 +76,9 @@ def _read_file(path):
 class _Source(object):
     """Reads files and expands include globs, from disk or from a ``{path: content}`` dict."""
 
-    def __init__(self, files=None):
+    def __init__(self, files=None, refused=None):
         self.files = files
+        self.refused = refused
         self.cache = {}
 
     def read(self, path):
@@ -86,7 +87,12 @@ class _Source(object):
         if text is not None:
             return text
         if self.files is None:
-            data = _read_file(path)
+            try:
+                data = _read_file(path)
+            except UnsafeFile:
+                if self.refused is not None:
+                    self.refused.append(path)
+                raise
         else:
             data = self.files.get(path)
             if data is None:
@@ -168,13 +174,13 @@ def _strip_if_parens(args):
 class _Parser(object):
     """State of one :func:`parse` call: the payload, the include queue and the options."""
 
-    def __init__(self, path, comments, single_file, combine, ignore, catch_errors, files, prefix):
+    def __init__(self, path, comments, single_file, combine, ignore, catch_errors, files, prefix, refused=None):
         self.comments = comments
         self.single_file = single_file
         self.combine = combine
         self.ignore = frozenset(ignore or ())
         self.catch_errors = catch_errors
-        self.source = _Source(files)
+        self.source = _Source(files, refused)
         self.config_dir = prefix if prefix is not None else os.path.dirname(path)
         self.payload = {"status": "ok", "errors": [], "config": []}
         self.queue = [path]
@@ -447,7 +453,7 @@ def _combine(payload):
 
 
 def parse(path, *, comments=False, single_file=False, combine=False, ignore=(), catch_errors=True,
-          files=None, prefix=None):
+          files=None, prefix=None, refused=None):
     """Parse the nginx config ``path`` and the files it includes into crossplane's payload.
 
     :param path: the main config file. File names in the payload are built from it as given
@@ -463,9 +469,11 @@ def parse(path, *, comments=False, single_file=False, combine=False, ignore=(), 
     :param prefix: directory that relative include paths are resolved against. Defaults to
         the directory of ``path`` (crossplane's rule, and nginx's when ``path`` is the file
         given to ``nginx -c``).
+    :param refused: a list to which the paths the safe reader refused to read (FIFOs, devices,
+        files past the size cap) are appended, for the caller to act on; errors say the same.
     :returns: ``{"status", "errors", "config"}`` as described in the module documentation.
     """
-    parser = _Parser(path, comments, single_file, combine, ignore, catch_errors, files, prefix)
+    parser = _Parser(path, comments, single_file, combine, ignore, catch_errors, files, prefix, refused)
     # the payload is a tree without reference cycles: the cyclic garbage collector would only
     # scan the many new dicts and lists again and again, so it is paused while building it
     enabled = gc.isenabled()

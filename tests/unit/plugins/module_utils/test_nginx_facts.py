@@ -343,3 +343,12 @@ def test_a_conf_path_the_user_cannot_reach_is_not_called_missing(shared_tmp):
     facts = as_nobody(_collect, conf, shared_tmp)
     (err,) = _conf_errors(facts)
     assert "Permission denied" in err["message"] and "does not exist" not in err["message"], err
+
+
+def test_nginx_t_is_not_left_to_block_on_a_fifo(tmp_path, fifo):
+    # the fake nginx -t stands for the real one, which would block opening the FIFO until killed
+    conf = write(tmp_path, "nginx.conf", "http {\n    include fifo.conf;\n    %s}\n" % SITE)
+    facts = _collect(conf, tmp_path, binary=fake_nginx(tmp_path, 0, 30), run_test="always", command_timeout=60)
+    assert facts["test"] == {"ok": None, "rc": None, "skipped": False,
+                             "output": "not run: nginx would wait for ever reading %s (a FIFO, not a file)" % fifo}
+    assert any(e["source"] == "nginx_bin" and fifo in e["message"] for e in facts["errors"])
