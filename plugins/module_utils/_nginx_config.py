@@ -47,6 +47,17 @@ _SHAPES = {
 }
 for _name in V.PASS_DIRECTIVES:
     _SHAPES[_name] = (1, 1, False)
+# The values read here, checked wherever they are written (not only where a route uses them):
+# nginx refuses a bad value whether or not a request ever meets it.
+_VALUES = {"proxy_http_version": V.http_version_arg, "fastcgi_keep_conn": V.flag_arg,
+           "client_max_body_size": V.offset_arg}
+for _family in ("proxy", "uwsgi", "fastcgi", "grpc", "scgi"):
+    for _name in ("_connect_timeout", "_read_timeout", "_send_timeout"):
+        _VALUES[_family + _name] = V.msec_arg
+    _VALUES[_family + "_buffer_size"] = V.size_arg
+    if _family != "grpc":
+        _VALUES[_family + "_buffers"] = V.bufs_arg
+        _VALUES[_family + "_busy_buffers_size"] = V.size_arg
 
 
 class _Level:
@@ -197,12 +208,19 @@ class _Analyzer:
 
     def check_shapes(self, by_name):
         """Report what nginx would refuse among the statements of one level: a name that is
-        no directive (a path cut by an unquoted ``;``), or a directive read here with the wrong
-        number of arguments or a block where it takes none (and the reverse)."""
+        no directive (a path cut by an unquoted ``;``), a directive read here with the wrong
+        number of arguments or a block where it takes none (and the reverse), a value read here
+        that nginx would not take (parsed once, kept for the routes it applies to)."""
         for name, found in by_name.items():
             ok = self._names.get(name)
             if ok is None:
                 ok = self._names[name] = isinstance(name, str) and bool(_DIRECTIVE_NAME.match(name))
+            parser = _VALUES.get(name)
+            if parser is not None:
+                for stmt, file in found:
+                    key = (id(stmt), parser)
+                    if key not in self._parsed:
+                        self._parsed[key] = self._parse_value(stmt, file, name, parser)
             shape = _SHAPES.get(name)
             if ok and shape is None:
                 continue

@@ -686,3 +686,19 @@ def test_route_targets_are_masked(tmp_path, target, shown):
     (route,) = res["routes"]
     assert route["target"] == shown
     assert "abc123" not in repr(res) and "s3cr3t" not in repr(res)
+
+
+def test_bad_values_no_route_uses_are_errors_too(tmp_path):
+    # nginx refuses a bad value whether or not a request ever meets it
+    res = analyze(tmp_path, """
+        http {
+            uwsgi_read_timeout 1y;
+            server {
+                location /static/ { root /srv; fastcgi_keep_conn yes; grpc_buffer_size 1g; }
+                location / { proxy_pass http://127.0.0.1:8000; }
+            }
+        }
+    """)
+    assert sorted(_messages(res)) == ["fastcgi_keep_conn: invalid value 'yes', it must be \"on\" or \"off\"",
+                                      "grpc_buffer_size: invalid size '1g'",
+                                      "uwsgi_read_timeout: invalid time value '1y'"]
