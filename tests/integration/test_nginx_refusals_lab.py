@@ -154,4 +154,6 @@ def test_fifo_include_and_unlistable_glob_on_the_host(lab):
         assert any("cannot list directory /etc/nginx/bgd-private: permission denied" in e["message"]
                    for e in auditor["errors"]), auditor["errors"]
     finally:
-        lab.run(HOST, "rm -rf /etc/nginx/bgd-private /etc/nginx/bgd-fifo.conf /etc/nginx/conf.d/zz-bgd.conf", check=False)
+        # and reload, so that the running workers are newer than the directories touched here
+        lab.run(HOST, "rm -rf /etc/nginx/bgd-private /etc/nginx/bgd-fifo.conf /etc/nginx/conf.d/zz-bgd.conf;"
+                      " systemctl reload nginx; sleep 1", check=False)
