@@ -35,7 +35,7 @@ NESTING_LIMIT = 50
 # nginx's directive names are letters, digits and "_": anything else where a directive is
 # expected is a path or value cut apart by an unquoted ";" or "{" (nginx: "unknown directive").
 _DIRECTIVE_NAME = re.compile(r"[A-Za-z0-9_]+\Z")
-_CHECKED_KINDS = frozenset(("main", "http", "server", "location", "if", "limit_except", "upstream"))
+_UNPLANNED = object()
 # The shape nginx's command table gives the directives read here: (fewest args, most args or
 # None for any number, takes a block).  A statement of another shape makes nginx refuse the
 # configuration ("invalid number of arguments", "is not terminated by ;", "has no opening {").
@@ -67,20 +67,11 @@ class _Level:
     ``lookup_array`` answer "which statement is in effect here" along the parent links.
     """
 
-    __slots__ = ("kind", "items", "by_name", "parent")
+    __slots__ = ("items", "by_name", "parent")
 
-    def __init__(self, kind, items, parent=None, by_name=None):
-        self.kind = kind
+    def __init__(self, items, by_name, parent=None):
         self.items = items          # [(stmt, file)]
-        if by_name is None:
-            by_name = {}
-            for item in items:
-                name = item[0].get("directive")
-                if name in by_name:
-                    by_name[name].append(item)
-                else:
-                    by_name[name] = [item]
-        self.by_name = by_name
+        self.by_name = by_name      # directive name -> [(stmt, file)]
         self.parent = parent
 
     def get(self, name):
@@ -126,8 +117,8 @@ class _Analyzer:
         self.maps = {}
         self.seen = set()           # every directive name of the levels built so far
         self._includes = {}         # included file indexes -> (items, by_name)
-        self._names = {}            # directive name -> is it a possible directive name
-        self._checked = set()       # id() of the statements whose shape was checked
+        self._plans = {}            # directive name -> what to check in its statements (see _plan)
+        self._checked = set()       # id() of the included statements checked so far
 
     # -- helpers -------------------------------------------------------------
 
@@ -170,18 +161,28 @@ class _Analyzer:
         items = self.expand((stmt,), file)
         names = {}
         for item in items:
-            names.setdefault(item[0].get("directive"), []).append(item)
+            name = item[0].get("directive")
+            names.setdefault(name, []).append(item)
+            plan = self._plans.get(name, _UNPLANNED)
+            if plan is _UNPLANNED:
+                plan = self._plan(name)
+            if plan is not None and id(item[0]) not in self._checked:
+                # a file included in several places (or by several globs) is checked once
+                self._checked.add(id(item[0]))
+                self.check(item[0], item[1], name, plan)
         try:
             self._includes[key] = (items, names)
         except TypeError:
             pass
         return items, names
 
-    def level(self, kind, stmts, file, parent=None):
-        """A ``_Level`` of a block's statements (includes expanded) under ``parent``."""
+    def level(self, stmts, file, parent=None):
+        """A ``_Level`` of a block's statements (includes expanded) under ``parent``; what
+        nginx would refuse among them is reported (see :meth:`check`)."""
         items = []
         append = items.append
         by_name = {}
+        plans = self._plans
         for stmt in stmts or ():
             directive = stmt.get("directive")
             if directive == "#":
@@ -201,47 +202,58 @@ class _Analyzer:
                 by_name[directive].append(item)
             else:
                 by_name[directive] = [item]
-        self.seen.update(by_name)
-        if kind in _CHECKED_KINDS:
-            self.check_shapes(by_name)
-        return _Level(kind, items, parent, by_name)
-
-    def check_shapes(self, by_name):
-        """Report what nginx would refuse among the statements of one level: a name that is
-        no directive (a path cut by an unquoted ``;``), a directive read here with the wrong
-        number of arguments or a block where it takes none (and the reverse), a value read here
-        that nginx would not take (parsed once, kept for the routes it applies to)."""
-        for name, found in by_name.items():
-            ok = self._names.get(name)
-            if ok is None:
-                ok = self._names[name] = isinstance(name, str) and bool(_DIRECTIVE_NAME.match(name))
-            parser = _VALUES.get(name)
-            if parser is not None:
-                for stmt, file in found:
-                    key = (id(stmt), parser)
-                    if key not in self._parsed:
-                        self._parsed[key] = self._parse_value(stmt, file, name, parser)
-            shape = _SHAPES.get(name)
-            if ok and shape is None:
+            plan = plans.get(directive, _UNPLANNED)
+            if plan is None:
                 continue
-            for stmt, file in found:
-                if id(stmt) in self._checked:
+            if plan is _UNPLANNED:
+                plan = self._plan(directive)
+                if plan is None:
                     continue
-                self._checked.add(id(stmt))
-                problem = None
-                if not ok:
-                    problem = 'unknown directive "%s"' % name
-                else:
-                    fewest, most, block = shape
-                    nargs = len(stmt.get("args") or ())
-                    if nargs < fewest or (most is not None and nargs > most):
-                        problem = 'invalid number of arguments in "%s" directive' % name
-                    elif block and "block" not in stmt:
-                        problem = 'directive "%s" has no opening "{"' % name
-                    elif not block and "block" in stmt:
-                        problem = 'directive "%s" is not terminated by ";"' % name
-                if problem:
-                    self.conf_error(file, stmt.get("line"), problem)
+            shape = plan[2]
+            if plan[1] is None and shape is not None and plan[0]:
+                # the common case inline: a directive of the right shape
+                nargs = len(stmt.get("args") or ())
+                if shape[0] <= nargs and (shape[1] is None or nargs <= shape[1]) and ("block" in stmt) is shape[2]:
+                    continue
+            self.check(stmt, item[1], directive, plan)     # every block is built once
+        self.seen.update(by_name)
+        return _Level(items, by_name, parent)
+
+    def _plan(self, name):
+        """What to check in a statement named ``name``: None (nothing), else ``(is a directive
+        name, value parser or None, shape or None)``; worked out once per name."""
+        ok = isinstance(name, str) and bool(_DIRECTIVE_NAME.match(name))
+        parser, shape = _VALUES.get(name), _SHAPES.get(name)
+        plan = None if ok and parser is None and shape is None else (ok, parser, shape)
+        self._plans[name] = plan
+        return plan
+
+    def check(self, stmt, file, name, plan):
+        """Report what nginx would refuse in one statement: a name that is no directive (a path
+        cut by an unquoted ``;``), a directive read here with the wrong number of arguments or a
+        block where it takes none (and the reverse), a value read here that nginx would not take
+        (parsed once, kept for the routes it applies to)."""
+        ok, parser, shape = plan
+        if not ok:
+            self.conf_error(file, stmt.get("line"), 'unknown directive "%s"' % name)
+            return
+        if parser is not None:
+            key = (id(stmt), parser)
+            if key not in self._parsed:
+                self._parsed[key] = self._parse_value(stmt, file, name, parser)
+        if shape is None:
+            return
+        fewest, most, block = shape
+        nargs = len(stmt.get("args") or ())
+        problem = None
+        if nargs < fewest or (most is not None and nargs > most):
+            problem = 'invalid number of arguments in "%s" directive' % name
+        elif block and "block" not in stmt:
+            problem = 'directive "%s" has no opening "{"' % name
+        elif not block and "block" in stmt:
+            problem = 'directive "%s" is not terminated by ";"' % name
+        if problem:
+            self.conf_error(file, stmt.get("line"), problem)
 
     def conf_error(self, file, line, message):
         self.errors.append(error("nginx_conf", file, "%s:%s: %s" % (file, line, message)))
@@ -298,7 +310,7 @@ class _Analyzer:
         if not self.configs:
             return result
         root = self.configs[0]
-        main = self.level("main", root.get("parsed"), root.get("file"))
+        main = self.level(root.get("parsed"), root.get("file"))
         user = main.get("user")
         if user:
             stmt, file = user[0]
@@ -333,7 +345,7 @@ class _Analyzer:
                 "file": file, "line": stmt.get("line")}
 
     def http(self, stmt, file, result, snippet=None):
-        http = snippet or self.level("http", stmt.get("block"), file)
+        http = snippet or self.level(stmt.get("block"), file)
         for s, f in ([] if snippet else http.get("error_log")):
             result["error_logs"].append(self.error_log(s, f, "http", []))
         for s, f in http.get("map"):
@@ -356,7 +368,7 @@ class _Analyzer:
         if not args:
             return
         name = args[0]
-        level = self.level("upstream", stmt.get("block"), file)
+        level = self.level(stmt.get("block"), file)
         servers = []
         for s, f in level.get("server"):
             sargs = s.get("args") or []
@@ -405,7 +417,7 @@ class _Analyzer:
         }
 
     def server(self, stmt, file, http, result, ids):
-        level = self.level("server", stmt.get("block"), file, parent=http)
+        level = self.level(stmt.get("block"), file, parent=http)
         names = []
         for s, _f in level.get("server_name"):
             names.extend(a for a in (s.get("args") or []) if a != "")
@@ -438,7 +450,7 @@ class _Analyzer:
                 self.conf_error(file, stmt.get("line"), "location %s is nested deeper than %d blocks: it and the "
                                 "locations in it are left out of the facts" % (path[-1], NESTING_LIMIT))
                 continue
-            level = self.level("location", stmt.get("block"), file, parent=parent)
+            level = self.level(stmt.get("block"), file, parent=parent)
             location = " > ".join(path)
             for found, route_level, condition in self.passes(level):
                 where = location if condition is None or not found[3] else "%s > %s" % (location, condition)
@@ -473,7 +485,7 @@ class _Analyzer:
                 kind = sub.get("directive")
                 if kind not in _SUB_BLOCKS:
                     continue
-                sub_level = self.level(kind, sub.get("block"), sfile, parent=level)
+                sub_level = self.level(sub.get("block"), sfile, parent=level)
                 for directive in V.PASS_DIRECTIVES:
                     hits = sub_level.get(directive)
                     if hits:
@@ -511,7 +523,7 @@ class _Analyzer:
                 endpoint = None
                 if parsed["upstream"] is None and parsed["endpoint"] is not None:
                     endpoint = self.endpoint_resolved(parsed["endpoint"])
-                cached = self._targets[tkey] = (parsed, endpoint, mask_url(target))
+                cached = self._targets[tkey] = (parsed, endpoint, parsed["shown"])
             parsed, endpoint, shown = cached
             if parsed["problem"]:
                 self.conf_error(file, stmt.get("line"), "%s: %s" % (directive, parsed["problem"]))

@@ -60,6 +60,7 @@ _DAY = 24 * 60 * 60
 _TIME_STEPS = {"y": (1, 365 * _DAY), "M": (2, 30 * _DAY), "w": (3, 7 * _DAY), "d": (4, _DAY),
                "h": (5, 60 * 60), "m": (6, 60), "s": (7, 1)}
 _ST_START, _ST_MONTH, _ST_SEC, _ST_MSEC, _ST_LAST = 0, 2, 7, 8, 9
+_SIMPLE_TIME = re.compile(r"([0-9]+)(ms|[yMwdhms])?\Z")
 _SIZE_UNITS = {"k": 1024, "K": 1024, "m": 1024 * 1024, "M": 1024 * 1024}
 _OFFSET_UNITS = dict(_SIZE_UNITS, g=1024 ** 3, G=1024 ** 3)
 
@@ -99,6 +100,17 @@ def _parse_time(text, is_sec):
     if not isinstance(text, str):
         raise ValueError("invalid time value %r" % (text,))
     limit = NGX_MAX_INT_T_VALUE
+    simple = _SIMPLE_TIME.match(text)
+    if simple:
+        # one number and at most one unit (nearly every value): the same checks, in one step
+        unit = simple.group(2) or ""
+        if (unit == "ms" and is_sec) or (unit in ("y", "M") and not is_sec):
+            raise ValueError("invalid time value %r" % text)
+        scale = 1 if unit == "ms" else _TIME_STEPS[unit or "s"][1] * (1 if is_sec else 1000)
+        value = int(simple.group(1)) * scale
+        if value > limit:
+            raise ValueError("invalid time value %r (larger than nginx's limit)" % text)
+        return value
     bad = ValueError("invalid time value %r" % text)
     too_big = ValueError("invalid time value %r (larger than nginx's limit)" % text)
     cutoff, cutlim = divmod(limit, 10)
@@ -321,18 +333,19 @@ PASS_PROTOCOL = {"proxy_pass": "http", "grpc_pass": "grpc", "uwsgi_pass": "uwsgi
 def parse_pass_target(directive, target, upstream_names=()):
     """Take a ``*_pass`` argument apart the way nginx does.
 
-    Returns ``{protocol, upstream, dynamic, endpoint, host, uri, problem}``:
+    Returns ``{protocol, upstream, dynamic, endpoint, host, uri, problem, shown}``:
 
     - ``upstream``: name of the ``upstream{}`` group the target names (case-insensitive, as
       nginx matches it), else None; ``upstream_names`` is an iterable of names or a ready
       ``{lower-case name: name}`` dict (cheaper when called for many routes);
     - ``endpoint``: the ``Endpoint`` (unresolved) when the target is a fixed address, else None;
     - ``problem``: a sentence when nginx would reject the target (no port for a protocol that
-      has no default port, malformed URL), else None.
+      has no default port, malformed URL), else None;
+    - ``shown``: the target with secrets masked (``_mask.mask_url``), as facts may show it.
     """
-    shown = mask_url(target)     # the target as messages may show it
+    shown = mask_url(target)     # the target as facts and messages may show it
     result = {"protocol": PASS_PROTOCOL[directive], "upstream": None, "dynamic": "$" in target,
-              "endpoint": None, "host": None, "uri": None, "problem": None}
+              "endpoint": None, "host": None, "uri": None, "problem": None, "shown": shown}
     rest = target
     default_port = None
     schemes = _PASS_SCHEMES.get(directive, ())
