@@ -50,7 +50,7 @@ for _name in V.PASS_DIRECTIVES:
 # The values read here, checked wherever they are written (not only where a route uses them):
 # nginx refuses a bad value whether or not a request ever meets it.
 _VALUES = {"proxy_http_version": V.http_version_arg, "fastcgi_keep_conn": V.flag_arg,
-           "client_max_body_size": V.offset_arg}
+           "client_max_body_size": V.offset_arg, "keepalive": V.number_arg, "keepalive_requests": V.number_arg}
 for _family in ("proxy", "uwsgi", "fastcgi", "grpc", "scgi"):
     for _name in ("_connect_timeout", "_read_timeout", "_send_timeout"):
         _VALUES[_family + _name] = V.msec_arg
@@ -384,26 +384,9 @@ class _Analyzer:
                 endpoint = None
             servers.append({"address": sargs[0], "params": params, "endpoint": endpoint,
                             "file": f, "line": s.get("line")})
-        keepalive = None
-        found = level.get("keepalive")
-        if found:
-            s, f = found[0]
-            kargs = s.get("args") or []
-            try:
-                keepalive = V.parse_int(kargs[0] if kargs else "", "keepalive")
-            except ValueError as exc:
-                self.conf_error(f, s.get("line"), "upstream %s: %s" % (name, exc))
-        elif self.new_defaults:
-            keepalive = V.KEEPALIVE_DEFAULT_CONNECTIONS
-        requests = V.DEFAULT_UPSTREAM_KEEPALIVE_REQUESTS
-        found = level.get("keepalive_requests")
-        if found:
-            s, f = found[0]
-            rargs = s.get("args") or []
-            try:
-                requests = V.parse_int(rargs[0] if rargs else "", "keepalive_requests")
-            except ValueError as exc:
-                self.conf_error(f, s.get("line"), "upstream %s: %s" % (name, exc))
+        keepalive = self.value(level, "keepalive", V.number_arg,
+                               V.KEEPALIVE_DEFAULT_CONNECTIONS if self.new_defaults else None)
+        requests = self.value(level, "keepalive_requests", V.number_arg, V.DEFAULT_UPSTREAM_KEEPALIVE_REQUESTS)
         if name in upstreams:
             self.conf_error(file, stmt.get("line"), "duplicate upstream %r" % name)
             return

@@ -214,6 +214,13 @@ def _single(args):
     return args[0]
 
 
+def number_arg(args):
+    """``ngx_atoi`` of the first argument (``keepalive 16 [local]``, ``keepalive_requests``)."""
+    if not args:
+        raise ValueError("takes a number")
+    return parse_int(args[0])
+
+
 def msec_arg(args):
     """``ngx_conf_set_msec_slot``: one time, in seconds."""
     return parse_msec(_single(args))

@@ -629,8 +629,8 @@ def test_upstream_values_nginx_refuses(tmp_path):
     assert any("max_fails" in m and "larger than nginx's limit" in m for m in messages)
     assert "upstream app: invalid port in '127.0.0.1:0'" in messages
     assert "upstream app: invalid port in '[::1]:65536'" in messages
-    assert any(m.startswith("upstream app: invalid keepalive '99999999999999999999'") for m in messages)
-    assert "upstream app: invalid keepalive_requests '+5'" in messages
+    assert any(m.startswith("keepalive: invalid number '99999999999999999999'") for m in messages)
+    assert "keepalive_requests: invalid number '+5'" in messages
     assert "keepalive_timeout: invalid time value '1M'" in messages
     up = res["upstreams"]["app"]
     assert [s["endpoint"] is not None for s in up["servers"]] == [True, False, False]
