@@ -115,8 +115,8 @@ def test_the_facts_refuse_what_nginx_refuses(lab):
     for i, case in enumerate(CASES):
         refused, messages = _facts_refuse(texts[i])
         if refused != nginx_refuses[i]:
-            disagree.append("%s: nginx %s, facts %s %s" % (case[0], "refuses" if nginx_refuses[i] else "accepts",
-                                                          "refuse" if refused else "accept", messages))
+            verdicts = ("refuses" if nginx_refuses[i] else "accepts", "refuse" if refused else "accept")
+            disagree.append("%s: nginx %s, facts %s %s" % ((case[0],) + verdicts + (messages,)))
     assert disagree == []
     # both kinds are among the cases
     assert 10 < sum(nginx_refuses.values()) < len(CASES) - 10
