@@ -2,15 +2,14 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Pure helpers for the nginx facts: value syntax and defaults the way nginx reads them.
 
-No I/O here.  Everything
-returns plain data; invalid input raises :class:`ValueError` with a sentence that names the
-value, and the caller turns that into an ``errors`` entry.
+No I/O here.  Everything returns plain data; invalid input raises :class:`ValueError` with a
+sentence that names the value, and the caller turns that into an ``errors`` entry.
 
 - times (``ngx_parse_time``): ``"1m30s"``, ``"500ms"``, ``"90"`` -> float seconds;
 - sizes (``ngx_parse_size``, ``ngx_parse_offset``): ``"16k"``, ``"1m"``, ``"8192"`` -> int bytes;
-- numbers (``ngx_atoi``);
-
-each with nginx's own limits (a value that overflows them is an error, as in nginx);
+- numbers (``ngx_atoi``) - these three with nginx's own limits: what overflows them is an
+  error, as in nginx;
+- a directive's argument list -> its value (``msec_arg``, ``size_arg`` ...);
 - ``listen`` arguments -> ``Listen`` dicts of the facts contract;
 - ``*_pass`` targets and upstream ``server`` addresses -> ``Endpoint`` dicts (the one endpoint
   model, ``_endpoints``);
@@ -237,14 +236,16 @@ def offset_arg(args):
 
 
 def flag_arg(args):
-    value = _single(args).lower()           # ngx_conf_set_flag_slot: on or off, any case
+    """``ngx_conf_set_flag_slot``: on or off, any case."""
+    value = _single(args).lower()
     if value not in ("on", "off"):
         raise ValueError('invalid value %r, it must be "on" or "off"' % args[0])
     return value
 
 
 def http_version_arg(args):
-    value = _single(args)                   # proxy_http_version's enum
+    """``proxy_http_version``'s enum (nginx matches it in any case; these have none)."""
+    value = _single(args)
     if value not in ("1.0", "1.1", "2"):
         raise ValueError("invalid value %r (1.0, 1.1 or 2)" % value)
     return value

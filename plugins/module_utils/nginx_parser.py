@@ -38,13 +38,13 @@ import gc
 import os
 import re
 
-from ansible_collections.badgateway.doctor.plugins.module_utils._safe_io import UnsafeFile, read_bytes
 from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_lexer import (
     NginxParseError,
     decode,
     lex,
     tokenize,
 )
+from ansible_collections.badgateway.doctor.plugins.module_utils._safe_io import UnsafeFile, read_bytes
 
 __all__ = ["NginxParseError", "parse", "lex", "split_nginx_T"]
 
