@@ -14,9 +14,11 @@ import os
 import tempfile
 import xml.etree.ElementTree as ET
 
+from ansible_collections.badgateway.doctor.plugins.plugin_utils import catalog
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._request_path import unknown_path
+
 FORMATS = {"json": "findings.json", "junit": "junit.xml", "html": "report.html", "md": "report.md"}
-HOPS = ("client", "nginx", "endpoint", "listener", "app")
-LAYER_HOP = {"proxy": "nginx", "socket": "endpoint", "network": "listener", "app": "app", "system": "app"}
+HOPS = catalog.HOPS
 MAX_CONSEQUENCES = 20   # per root finding in the HTML / Markdown / JUnit text (findings.json has all)
 STATUS_COLOURS = {"ok": "#1a7f37", "warning": "#9a6700", "critical": "#cf222e", "unreachable": "#6e7781"}
 
@@ -27,11 +29,6 @@ def _d(v):
 
 def _l(v):
     return v if isinstance(v, list) else []
-
-
-def all_codes():
-    from ansible_collections.badgateway.doctor.plugins.plugin_utils.rules import CODES
-    return CODES
 
 
 # ---------------------------------------------------------------------------
@@ -108,7 +105,7 @@ def render_junit(result):
         suite = ET.SubElement(suites, "testsuite", name=str(host), timestamp=str(result.get("generated_at") or ""),
                               hostname=str(host), time="0")
         counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-        codes = list(all_codes())
+        codes = list(catalog.CODES)
         for code in by_code:
             if code not in codes:
                 codes.append(code)
@@ -180,25 +177,16 @@ def _e(v):
 
 
 def _hop_states(h):
-    """{hop: (label, detail, state)} from the host's ``path`` (added by evaluate) and its root finding."""
-    findings = _l(h.get("findings"))
-    root = findings[0] if findings else None
-    broken = None
-    if h.get("status") == "unreachable":
-        broken = "nginx"
-    elif root and root.get("severity") in ("critical", "warning"):
-        broken = LAYER_HOP.get(root.get("layer"), "app")
-    path = {p.get("hop"): p for p in _l(_d(h.get("path")).get("hops")) if isinstance(p, dict)}
+    """{hop: (label, detail, state)} and the broken hop, from the host's ``path`` (added by ``rules.evaluate``)."""
+    path = _d(h.get("path"))
+    if not path:
+        path = unknown_path(_l(h.get("findings")), h.get("status") == "unreachable")
+    by_hop = {p.get("hop"): p for p in _l(path.get("hops")) if isinstance(p, dict)}
     out = {}
     for hop in HOPS:
-        p = _d(path.get(hop))
-        label = p.get("label") or hop
-        detail = p.get("detail") or ("" if hop != "client" else "HTTP request")
-        state = "broken" if hop == broken else (p.get("state") or ("unknown" if h.get("status") == "unreachable" else "ok"))
-        if state == "broken" and hop != broken:
-            state = "warn"
-        out[hop] = (label, detail, state)
-    return out, broken
+        p = _d(by_hop.get(hop))
+        out[hop] = (p.get("label") or hop, p.get("detail") or "", p.get("state") or "unknown")
+    return out, path.get("broken")
 
 
 def _trunc(text, n):

@@ -11,7 +11,7 @@ import pytest
 
 from facts_fixtures import load_fixture, one_host
 
-from ansible_collections.badgateway.doctor.plugins.plugin_utils import reports, rules
+from ansible_collections.badgateway.doctor.plugins.plugin_utils import catalog, reports, rules
 
 
 def mixed_result():
@@ -33,7 +33,7 @@ def test_junit_structure():
     assert root.tag == "testsuites"
     suites = {s.get("name"): s for s in root.findall("testsuite")}
     assert set(suites) == {"web1", "web2", "web3"}
-    n = len(rules.CODES)
+    n = len(catalog.CODES)
     for s in suites.values():
         assert len(s.findall("testcase")) == n == int(s.get("tests"))
         for case in s.findall("testcase"):

@@ -11,8 +11,8 @@ import pytest
 
 from facts_fixtures import FIXTURES, load_fixture, one_host
 
-from ansible_collections.badgateway.doctor.plugins.plugin_utils import rules
-from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import HostView
+from ansible_collections.badgateway.doctor.plugins.plugin_utils import catalog, rules
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._view import HostView
 
 # fixture -> (first finding code, its route, codes that must be folded under it as consequences, host status)
 EXPECT = {
@@ -48,14 +48,10 @@ EXPECT = {
     "facts_incomplete": ("FACTS_INCOMPLETE", None, set(), "warning"),
 }
 
-SEVERITIES = {"critical", "warning", "info"}
-LAYERS = {"proxy", "socket", "app", "system", "network"}
-
-
 def check_shape(f):
-    assert f["code"] in rules.CODES
-    assert f["severity"] in SEVERITIES
-    assert f["layer"] in LAYERS
+    assert f["code"] in catalog.CODES
+    assert f["severity"] in catalog.SEVERITIES
+    assert f["layer"] in catalog.LAYERS
     assert isinstance(f["summary"], str) and f["summary"] and "\n" not in f["summary"]
     assert f["route"] is None or isinstance(f["route"], str)
     assert isinstance(f["evidence"], list) and all(isinstance(e, str) for e in f["evidence"])
