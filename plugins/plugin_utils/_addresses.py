@@ -142,7 +142,6 @@ def bind_matches(bind, ep):
     return bhost == str(ep.get("host"))
 
 
-
 def event_matches_endpoint(ev, ep):
     """Does a log event name the endpoint ``ep`` as its upstream?"""
     targets = [str(t) for t in _l(_d(ev).get("targets"))]

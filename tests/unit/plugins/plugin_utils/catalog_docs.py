@@ -50,7 +50,7 @@ def table(reproduced=None):
     head = ["code", "layer", "what users see", "evidence used", "fix", "remediation role"]
     if reproduced is not None:
         head.append("reproduced")
-    lines = ["| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
+    lines = ["| " + " | ".join(head) + " |", "| " + " | ".join("---" for _col in head) + " |"]
     for e in catalog.CATALOG.values():
         row = [f"`{e.code}`", e.layer, e.users_see, e.evidence, e.fix, remediation(e)]
         if reproduced is not None:

@@ -17,7 +17,6 @@ from ansible_collections.badgateway.doctor.plugins.plugin_utils import catalog, 
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import finding
 
 
-
 def _codes(findings):
     for f in findings:
         yield f["code"]

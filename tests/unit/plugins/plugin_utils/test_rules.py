@@ -48,6 +48,7 @@ EXPECT = {
     "facts_incomplete": ("FACTS_INCOMPLETE", None, set(), "warning"),
 }
 
+
 def check_shape(f):
     assert f["code"] in catalog.CODES
     assert f["severity"] in catalog.SEVERITIES
