@@ -2,16 +2,26 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Endpoints and addresses as the rules compare them: nginx's targets, app server binds, listeners, log targets.
 
-An Endpoint is the dict the fact modules return: ``{"kind": "unix", "path": ...}`` or
-``{"kind": "tcp", "host": ..., "port": ..., "addresses": [{"family", "address"}]}``.
+The endpoint model itself (parsing, normalising, ``key``/``text``, ``bind_matches``) is the
+collection's one, ``module_utils/_endpoints.py``; this adds what only the rules need: which
+listener accepts a connection, loopback, which log line names an endpoint.
 """
 
 from __future__ import annotations
 
 import functools
-import ipaddress
 
-WILDCARDS = ("0.0.0.0", "::", "*", "")
+from ansible_collections.badgateway.doctor.plugins.module_utils._endpoints import (  # pylint: disable=unused-import
+    WILDCARDS,
+    address_text as addr_text,
+    addresses as ep_addresses,
+    bind_matches,
+    key as ep_key,
+    normalize_unix_path,
+    parse_ip,
+    same_address,
+    text as ep_text,
+)
 
 
 def _d(value):
@@ -22,42 +32,17 @@ def _l(value):
     return value if isinstance(value, list) else []
 
 
-def ep_key(ep):
-    """Stable text for an Endpoint: ``unix:/run/x.sock`` or ``tcp:127.0.0.1:8000``."""
-    ep = _d(ep)
-    if ep.get("kind") == "unix":
-        return f"unix:{ep.get('path')}"
-    return f"tcp:{ep.get('host')}:{ep.get('port')}"
-
-
-def ep_text(ep):
-    """Human text for an Endpoint as nginx writes it: ``unix:/run/x.sock``, ``127.0.0.1:8000``, ``[::1]:8000``."""
-    ep = _d(ep)
-    if ep.get("kind") == "unix":
-        return f"unix:{ep.get('path')}"
-    host = str(ep.get("host") or "?")
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"{host}:{ep.get('port')}"
-
-
-def addr_text(address, port):
-    address = str(address)
-    if ":" in address:
-        return f"[{address}]:{port}"
-    return f"{address}:{port}"
+def norm_path(path):
+    """A unix socket path normalised as the endpoint model does (``//`` and ``.`` collapsed); other values unchanged."""
+    return _norm_path(path) if isinstance(path, str) else path
 
 
 @functools.lru_cache(maxsize=4096)
-def _parse_ip_cached(text):
+def _norm_path(path):
     try:
-        return ipaddress.ip_address(text.strip("[]").split("%", maxsplit=1)[0])
+        return normalize_unix_path(path)
     except ValueError:
-        return None
-
-
-def parse_ip(text):
-    return _parse_ip_cached(str(text))
+        return path
 
 
 def is_loopback(address):
@@ -67,47 +52,6 @@ def is_loopback(address):
     if ip.version == 6 and ip.ipv4_mapped is not None:
         return ip.ipv4_mapped.is_loopback
     return ip.is_loopback
-
-
-def family_of(address):
-    ip = parse_ip(address)
-    if ip is None:
-        return None
-    return "inet6" if ip.version == 6 else "inet"
-
-
-def ep_addresses(ep):
-    """The concrete addresses of a tcp Endpoint as ``[(family, address)]`` (getaddrinfo order)."""
-    ep = _d(ep)
-    out = []
-    for a in _l(ep.get("addresses")):
-        a = _d(a)
-        if a.get("address"):
-            out.append((a.get("family") or family_of(a["address"]), str(a["address"])))
-    if not out and ep.get("host") is not None:
-        fam = family_of(ep.get("host"))
-        if fam:
-            out.append((fam, str(ep["host"]).strip("[]")))
-        elif ep.get("host") == "localhost":
-            out.append(("inet", "127.0.0.1"))
-    seen = set()
-    uniq = []
-    for item in out:
-        if item not in seen:
-            seen.add(item)
-            uniq.append(item)
-    return uniq
-
-
-def same_address(a, b):
-    ia, ib = parse_ip(a), parse_ip(b)
-    if ia is None or ib is None:
-        return str(a) == str(b)
-    if ia.version == 6 and ia.ipv4_mapped is not None:
-        ia = ia.ipv4_mapped
-    if ib.version == 6 and ib.ipv4_mapped is not None:
-        ib = ib.ipv4_mapped
-    return ia == ib
 
 
 def listener_accepts(listener, family, address):
@@ -121,25 +65,6 @@ def listener_accepts(listener, family, address):
     if lf == family or (lf == "inet6" and listener.get("v4mapped")):
         return same_address(la, address)
     return False
-
-
-def bind_matches(bind, ep):
-    """Does an app server bind (Endpoint) serve the nginx endpoint ``ep``?"""
-    bind, ep = _d(bind), _d(ep)
-    if bind.get("kind") != ep.get("kind"):
-        return False
-    if ep.get("kind") == "unix":
-        return bind.get("path") == ep.get("path")
-    if bind.get("port") != ep.get("port"):
-        return False
-    bhost = str(bind.get("host") or "")
-    if bhost in WILDCARDS:
-        return True
-    for _fam, addr in ep_addresses(ep):
-        for _bfam, baddr in ep_addresses(bind) or [(None, bhost)]:
-            if same_address(addr, baddr):
-                return True
-    return bhost == str(ep.get("host"))
 
 
 def event_matches_endpoint(ev, ep):

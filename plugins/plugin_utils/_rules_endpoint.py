@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses import addr_text, ep_addresses, ep_text
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses import addr_text, ep_addresses, ep_text, norm_path
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import (
     WHAT_USERS_SEE,
     as_dict,
@@ -27,7 +27,7 @@ def _is_app_process(listener):
 
 
 def _route_unix_paths(view):
-    return {ep.get("path") for r in view.routes for ep in view.route_endpoints(r) if ep.get("kind") == "unix"}
+    return {norm_path(ep.get("path")) for r in view.routes for ep in view.route_endpoints(r) if ep.get("kind") == "unix"}
 
 
 def _route_tcp_ports(view):
@@ -41,10 +41,10 @@ def _unclaimed_unix(view):
     out = []
     for app in view.apps:
         for b in as_list(app.get("binds")):
-            if as_dict(b).get("kind") == "unix" and b.get("path") not in used:
+            if as_dict(b).get("kind") == "unix" and norm_path(b.get("path")) not in used:
                 out.append((f"unix:{b.get('path')}", f"{app.get('unit') or app.get('name')} binds it"))
     for u in view.unix:
-        if u.get("path") and u.get("path") not in used and _is_app_process(u) and not any(
+        if u.get("path") and norm_path(u.get("path")) not in used and _is_app_process(u) and not any(
                 f"unix:{u.get('path')}" == t for t, _s in out):
             out.append((f"unix:{u.get('path')}", f"listening: {proc_text(u.get('processes'))}"))
     return out

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import posixpath
 
-from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses import ep_text
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses import ep_text, norm_path
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import (
     WHAT_USERS_SEE,
     app_label,
@@ -178,13 +178,14 @@ def rule_php_fpm_socket_owner(view):
         listen = str(pool.get("listen") or "")
         if app.get("kind") != "php-fpm" or not listen.startswith("/"):
             continue
-        routes = [r for r in view.routes for ep in view.route_endpoints(r) if ep.get("kind") == "unix" and ep.get("path") == listen]
+        routes = [r for r in view.routes for ep in view.route_endpoints(r)
+                  if ep.get("kind") == "unix" and norm_path(ep.get("path")) == norm_path(listen)]
         if not routes:
             continue
         owner = pool.get("owner") or as_dict(app.get("unit_settings")).get("user") or "www-data"
         group = pool.get("group") or owner
         mode = pool.get("mode") or "0660"
-        sp = view.sock_paths.get(listen) or {}
+        sp = view.socket_path(listen)
         ok = _can_write(nginx_user, groups or [nginx_user], owner, group, mode)
         if sp.get("reachable") is True or ok is not False:
             continue

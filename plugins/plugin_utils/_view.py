@@ -12,6 +12,7 @@ from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses impor
     event_matches_endpoint,
     is_loopback,
     listener_accepts,
+    norm_path,
     same_address,
 )
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import (
@@ -46,11 +47,11 @@ class HostView:
         self.tcp = [as_dict(x) for x in as_list(self.listeners.get("tcp"))]
         self.unix = [as_dict(x) for x in as_list(self.listeners.get("unix"))]
         self.apps = [as_dict(a) for a in as_list(self.apps_section.get("servers"))]
-        self.sock_paths = {}
+        self.sock_paths = {}     # by normalised path: nginx, the app server and the kernel may spell a path differently
         for sp in as_list(self.sockets.get("paths")):
             sp = as_dict(sp)
             if sp.get("path"):
-                self.sock_paths[sp["path"]] = sp
+                self.sock_paths[norm_path(sp["path"])] = sp
         self.events = [as_dict(e) for e in as_list(self.logs.get("events"))]
         self.probes = [as_dict(p) for p in as_list(self.probes_section.get("results"))]
         self._probe_index = {}
@@ -66,7 +67,11 @@ class HostView:
             for ep in self.route_endpoints(route):
                 if ep.get("kind") == "unix":
                     path = ep.get("path")
-                    yield route, ep, path, self.sock_paths.get(path) or {}
+                    yield route, ep, path, self.socket_path(path)
+
+    def socket_path(self, path):
+        """The socket path walk facts of ``path`` (normalised), or {}."""
+        return self.sock_paths.get(norm_path(path)) or {}
 
     def route_endpoints(self, route):
         eps = [as_dict(e) for e in as_list(route.get("endpoints")) if e]
@@ -93,7 +98,8 @@ class HostView:
 
     # -- listeners -----------------------------------------------------------
     def unix_listeners(self, path):
-        return [u for u in self.unix if u.get("path") == path and not u.get("abstract")]
+        path = norm_path(path)
+        return [u for u in self.unix if norm_path(u.get("path")) == path and not u.get("abstract")]
 
     def tcp_listeners(self, family, address, port):
         return [t for t in self.tcp if t.get("port") == port and listener_accepts(t, family, address)]

@@ -379,3 +379,15 @@ def test_facts_errors_of_an_invalid_config_fold_under_it():
 def test_endless_crash_loop_fix_names_the_cause():
     first = rules.evaluate(one_host(_cycling_db_down("always", 3)), now=0)["hosts"]["web1"]["findings"][0]
     assert first["fix"]["summary"].startswith("break the loop by fixing its cause (DEPENDENCY_DOWN)")
+
+
+def test_a_socket_path_spelled_differently_is_the_same_socket():
+    # nginx, the app server's --bind and /proc/net/unix may write /run//gunicorn/./gunicorn.sock: the one endpoint model
+    # normalises the path, so nothing is reported missing
+    facts = load_fixture("healthy_lab")
+    facts["apps"]["servers"][0]["binds"][0]["path"] = "/run//gunicorn/gunicorn.sock"
+    facts["listeners"]["unix"][0]["path"] = "/run/gunicorn/./gunicorn.sock"
+    facts["nginx"]["routes"][0]["endpoints"][0]["path"] = "/run/gunicorn//gunicorn.sock"
+    host = rules.evaluate(one_host(facts), now=0)["hosts"]["web1"]
+    assert host["status"] == "ok", [f["code"] for f in host["findings"]]
+    assert next(h for h in host["path"]["hops"] if h["hop"] == "listener")["label"].startswith("gunicorn")
