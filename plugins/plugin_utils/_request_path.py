@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ansible_collections.badgateway.doctor.plugins.plugin_utils.catalog import HOPS, LAYER_HOP
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses import ep_addresses, ep_text
-from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import as_dict, as_list
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import as_dict, as_list, masked
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_network import remote_view
 
 
@@ -67,7 +67,7 @@ def host_path(view, roots):
         hops += [{"hop": h, "label": "-", "detail": "", "state": "unknown"} for h in ("endpoint", "listener", "app")]
     else:
         hops += _endpoint_hops(view, route, eps[0])
-    return {"route": route.get("id") if route else None, "broken": broken, "hops": _mark(hops, broken)}
+    return masked({"route": route.get("id") if route else None, "broken": broken, "hops": _mark(hops, broken)})
 
 
 def _endpoint_hops(view, route, ep):

@@ -11,7 +11,9 @@ subjects to decide which findings follow from which; they are removed before the
 from __future__ import annotations
 
 import datetime
+import functools
 
+from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_text
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import catalog
 
 SEVERITY_RANK = catalog.SEVERITY_RANK
@@ -53,6 +55,27 @@ def finding(*, code, severity, host, route, summary, evidence=(), fix="", steps=
         "consequences": [],
         "_subjects": set(subjects),
     }
+
+
+@functools.lru_cache(maxsize=65536)
+def _mask_cached(text):
+    return mask_text(text)
+
+
+def mask(text):
+    """``text`` through the collection's one masker (``module_utils/_mask.py``); non-strings unchanged."""
+    return _mask_cached(text) if isinstance(text, str) else text
+
+
+def masked(value):
+    """A copy of ``value`` (dicts, lists, strings) with every string masked; dict keys are kept."""
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {k: masked(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [masked(v) for v in value]
+    return value
 
 
 def _cap(lines):

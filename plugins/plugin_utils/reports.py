@@ -3,7 +3,8 @@
 """Report writers for the result of ``rules.evaluate()``: JSON, JUnit XML, self-contained HTML, Markdown.
 
 Standard library only. Every file is written atomically (temporary file in the same directory,
-fsync, ``os.replace``): a reader never sees a half-written report.
+fsync, ``os.replace``): a reader never sees a half-written report. Every text a report shows
+passes through the collection's one masker first (``masked``), whatever result it is given.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import xml.etree.ElementTree as ET
 
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import catalog
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._request_path import unknown_path
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import masked
 
 FORMATS = {"json": "findings.json", "junit": "junit.xml", "html": "report.html", "md": "report.md"}
 HOPS = catalog.HOPS
@@ -61,7 +63,7 @@ def write_atomic(path, text):
 # ---------------------------------------------------------------------------
 
 def render_json(result):
-    return json.dumps(result, indent=2, sort_keys=False, default=str) + "\n"
+    return json.dumps(masked(result), indent=2, sort_keys=False, default=str) + "\n"
 
 
 # ---------------------------------------------------------------------------
@@ -93,6 +95,7 @@ def render_junit(result):
     evidence); info findings pass with the text in ``<system-out>``; an unreachable host has an
     ``<error>`` on HOST_UNREACHABLE and its other checks ``<skipped>``.
     """
+    result = masked(result)
     hosts = _d(result.get("hosts"))
     suites = ET.Element("testsuites", name="badgateway.doctor")
     total = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
@@ -255,6 +258,7 @@ def _finding_html(f, level=0):
 
 
 def render_html(result, title="badgateway.doctor report"):
+    result, title = masked(result), masked(title)
     hosts = _d(result.get("hosts"))
     rows = []
     sections = []
@@ -297,6 +301,7 @@ def _md(text):
 
 
 def render_md(result):
+    result = masked(result)
     hosts = _d(result.get("hosts"))
     icons = {"ok": "\u2705", "warning": "\u26a0\ufe0f", "critical": "\u274c", "unreachable": "\u2753"}
     lines = ["## badgateway.doctor", "", f"Generated {result.get('generated_at')}.", "",

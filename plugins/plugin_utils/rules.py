@@ -41,6 +41,7 @@ from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common im
     as_dict,
     as_list,
     finding,
+    mask,
     max_severity,
 )
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._view import HostView
@@ -181,7 +182,11 @@ def fold(findings):
 
 
 def _clean(f):
+    """The finding as returned: internal keys dropped, every text through the one masker."""
     out = {k: v for k, v in f.items() if not k.startswith("_")}
+    out["summary"] = mask(out["summary"])
+    out["evidence"] = [mask(e) for e in out["evidence"]]
+    out["fix"] = dict(out["fix"], summary=mask(out["fix"]["summary"]))
     out["consequences"] = [_clean(c) for c in f.get("consequences", [])]
     return out
 
