@@ -11,7 +11,8 @@ import pytest
 
 from facts_fixtures import FIXTURES, load_fixture, one_host
 
-from ansible_collections.badgateway.doctor.plugins.plugin_utils import catalog, rules
+from ansible_collections.badgateway.doctor.plugins.module_utils import _endpoints
+from ansible_collections.badgateway.doctor.plugins.plugin_utils import _addresses, catalog, rules
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._view import HostView
 
 # fixture -> (first finding code, its route, codes that must be folded under it as consequences, host status)
@@ -391,3 +392,8 @@ def test_a_socket_path_spelled_differently_is_the_same_socket():
     host = rules.evaluate(one_host(facts), now=0)["hosts"]["web1"]
     assert host["status"] == "ok", [f["code"] for f in host["findings"]]
     assert next(h for h in host["path"]["hops"] if h["hop"] == "listener")["label"].startswith("gunicorn")
+
+
+def test_the_rules_use_the_one_endpoint_model():
+    assert _addresses.bind_matches is _endpoints.bind_matches
+    assert (_addresses.ep_key, _addresses.ep_text, _addresses.ep_addresses) == (_endpoints.key, _endpoints.text, _endpoints.addresses)
