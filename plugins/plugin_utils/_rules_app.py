@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import catalog
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses import ep_text
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._fix_steps import app_service, sequence
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import (
     WHAT_USERS_SEE,
     app_label,
@@ -23,7 +24,17 @@ DEPENDENCY_EXCEPTIONS = ("OperationalError", "ConnectionRefusedError", "Interfac
 WRAPPER_EXCEPTIONS = ("SystemExit", "HaltServer", "KeyboardInterrupt")
 DEPENDENCY_WORDS = ("could not connect to server", "connection refused", "can't connect to", "is the server running",
                     "connection to server at")
-DEPENDENCY_UNIT_WORDS = ("postgres", "mysql", "mariadb", "redis", "mongo", "rabbit", "memcache")
+# a word in a unit's name -> (the service's default ports, the names its listening processes have)
+DEPENDENCY_SERVICES = {
+    "postgres": ((5432,), ("postgres", "postmaster")),
+    "mysql": ((3306,), ("mysqld", "mariadbd")),
+    "mariadb": ((3306,), ("mariadbd", "mysqld")),
+    "redis": ((6379,), ("redis-server",)),
+    "mongo": ((27017,), ("mongod",)),
+    "rabbit": ((5672,), ("beam.smp",)),
+    "memcache": ((11211,), ("memcached",)),
+}
+DEPENDENCY_UNIT_WORDS = tuple(DEPENDENCY_SERVICES)
 
 
 # ---------------------------------------------------------------------------
@@ -179,7 +190,10 @@ def rule_app_state(view):
                 summary = f"{label} is {st.get('active_state') or 'not running'}; no nginx route uses it ({where})"
             out.append(finding(
                 code="APP_STOPPED", severity="critical" if referenced else "info", host=view.name, route=route_id,
-                summary=summary, evidence=evidence, fix=_service_fix(app), subjects=view.app_subjects(app)))
+                summary=summary, evidence=evidence, fix=_service_fix(app),
+                # a unit no route uses may be stopped on purpose: start it only when nginx needs it
+                steps=sequence(app_service(view.name, app, "start")) if referenced else (),
+                subjects=view.app_subjects(app)))
     return out
 
 
@@ -339,6 +353,23 @@ def dependency_units(app):
                    if any(k in str(d) for k in DEPENDENCY_UNIT_WORDS)})
 
 
+def down_dependency_units(view, app):
+    """The database units of :func:`dependency_units` that this host shows down: no listener on the
+    service's port and no listening process of it (empty when the listener facts are missing)."""
+    if not view.listeners:
+        return []
+    out = []
+    for unit in dependency_units(app):
+        word = next(w for w in DEPENDENCY_UNIT_WORDS if w in unit)
+        ports, procs = DEPENDENCY_SERVICES[word]
+        listening = [t for t in view.tcp if t.get("port") in ports] + [
+            x for x in view.tcp + view.unix if any(str(as_dict(p).get("name") or "").startswith(procs)
+                                                  for p in as_list(x.get("processes")))]
+        if not listening:
+            out.append(unit)
+    return out
+
+
 def rule_dependency_down(view):
     out = []
     for app in view.apps:
@@ -356,9 +387,16 @@ def rule_dependency_down(view):
                        f"{WHAT_USERS_SEE['502']}")
         else:
             summary = f"{label} reports its database/backing service refusing connections; requests that need it fail (500/502)"
+        down_units = down_dependency_units(view, app)
+        # start the database units that are down, then the app (which gave up at boot); nothing when it is not known which
+        steps = [app_service(view.name, app, "start", unit=u, listen=None) for u in down_units]
+        if steps and down:
+            steps.append(app_service(view.name, app, "restart"))
         out.append(finding(
             code="DEPENDENCY_DOWN", severity=sev, host=view.name, route=route_id, summary=summary,
-            evidence=[event_text(e) for e in evs] + [state_text(app)] + route_ev,
+            evidence=[event_text(e) for e in evs] + [state_text(app)] + route_ev
+            + [f"{u}: nothing listens on its port on this host" for u in down_units],
+            steps=sequence(*steps),
             fix=f"start/repair the database it connects to{dep_text}; add Requires=/After= on the database unit (or retry at boot), "
                 f"then restart {label}",
             subjects=view.app_subjects(app)))

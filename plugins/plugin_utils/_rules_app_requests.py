@@ -5,6 +5,14 @@
 from __future__ import annotations
 
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses import ep_text
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._fix_steps import (
+    app_unit,
+    directive_prefix,
+    nginx_proxy,
+    route_set_edit,
+    seconds,
+    sequence,
+)
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_app import is_past
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import (
     WHAT_USERS_SEE,
@@ -37,15 +45,39 @@ def rule_worker_timeout(view):
                 sev = "critical"
                 users = WHAT_USERS_SEE["502"]
         count = sum(int(e.get("count") or 0) for e in evs)
+        new = _worker_timeout_below_nginx(app, local)
+        step = app_unit(view.name, app, exec_options={"timeout": new}) if new else None
         out.append(finding(
             code="WORKER_TIMEOUT", severity=sev, host=view.name, route=route_id,
             summary=f"{label} killed {count} worker(s) that exceeded --timeout {app.get('timeout')} s (WORKER TIMEOUT); nginx then "
                     f"sees the connection closed and {users}",
             evidence=evidence,
             fix="find the slow requests (DB queries, outbound calls) and make them faster or move them to a background job; if slow "
-                "is legitimate, raise gunicorn --timeout and keep nginx proxy_read_timeout a bit above it",
-            subjects=view.app_subjects(app)))
+                "is legitimate, raise gunicorn --timeout and keep nginx proxy_read_timeout a bit above it"
+                + (f" (--timeout {new})" if new else ""),
+            steps=sequence(step), subjects=view.app_subjects(app)))
     return out
+
+
+def _below(limit):
+    """A whole number of seconds a bit below ``limit`` (10 % of it, at least 1 s)."""
+    limit = int(limit)
+    return limit - max(1, limit // 10)
+
+
+def _worker_timeout_below_nginx(app, routes):
+    """gunicorn's new --timeout (opt-in): just below the shortest proxy_read_timeout of its routes, or None.
+
+    Only when that is a mismatch: the app kills workers before nginx would give up. When the
+    timeouts are the other way round, raising --timeout would not help (nginx gives up first).
+    """
+    timeout = app.get("timeout")
+    reads = [as_dict(r.get("timeouts")).get("read") for r in routes]
+    reads = [60.0 if rd is None else rd for rd in reads if rd is None or isinstance(rd, (int, float))]
+    if app.get("kind") != "gunicorn" or not isinstance(timeout, (int, float)) or not reads:
+        return None
+    new = _below(min(reads))
+    return new if new > timeout else None
 
 
 def rule_upstream_timeout(view):
@@ -69,14 +101,30 @@ def rule_upstream_timeout(view):
             if app_t:
                 evidence.append(app_t)
             evidence += view.probe_evidence(r)
+            new = _read_timeout_above_app(r, read, apps)
+            prefix = directive_prefix(r)
+            step = nginx_proxy(view.name, [route_set_edit(r, {f"{prefix}_read_timeout": seconds(new)})]) if new else None
             out.append(finding(
                 code="UPSTREAM_TIMEOUT", severity=sev, host=view.name, route=r.get("id"),
                 summary=f"{ep_text(ep)} does not answer within proxy_read_timeout {read} s on route '{r.get('id')}': {users}",
                 evidence=evidence,
                 fix="make the slow requests faster (or asynchronous); if they are legitimately slow raise proxy_read_timeout on this "
-                    "location and keep the app server's own timeout below it",
-                subjects=view.route_subjects(r, ep) | view.endpoint_app_subjects(ep)))
+                    "location and keep the app server's own timeout below it"
+                    + (f" ({prefix}_read_timeout {seconds(new)})" if new else ""),
+                steps=sequence(step), subjects=view.route_subjects(r, ep) | view.endpoint_app_subjects(ep)))
     return out
+
+
+def _read_timeout_above_app(r, read, apps):
+    """The location's new read timeout (opt-in): above the app server's own timeout, or None.
+
+    Only when that is a mismatch: nginx gives up (504) on a request the app server would still
+    let finish. Without an app server timeout to compare with, slowness alone is no reason.
+    """
+    own = [a.get("timeout") for a in apps if isinstance(a.get("timeout"), (int, float))]
+    if not own or directive_prefix(r) is None or not isinstance(read, (int, float)) or read > max(own):
+        return None
+    return int(max(own)) + max(1, int(max(own)) // 10)
 
 
 def rule_premature_close(view):

@@ -37,12 +37,16 @@ def finding(*, code, severity, host, route, summary, evidence=(), fix="", steps=
             layer=None):
     """Build one finding dict.
 
-    ``layer`` defaults to the catalog's layer of ``code``; ``steps`` / ``alternative_steps`` are the
-    remediation steps (see ``_fix_steps``): ``fix.role`` / ``fix.vars`` mirror the first step.
+    ``layer`` defaults to the catalog's layer of ``code``. ``fix`` is ``{summary, role, vars, steps,
+    alternative_steps}``: ``steps`` / ``alternative_steps`` are the remediation steps (see
+    ``_fix_steps``; the other side's fix of a mismatch is the alternative), ``role`` / ``vars``
+    mirror the first step (None when there is none).
     """
     entry = catalog.entry(code)
     steps = [dict(s) for s in steps or ()]
     first = steps[0] if steps else {}
+    fix = {"summary": fix, "role": first.get("role"), "vars": first.get("vars"), "steps": steps,
+           "alternative_steps": [dict(s) for s in alternative_steps or ()]}
     return {
         "code": code,
         "severity": severity,
@@ -51,7 +55,7 @@ def finding(*, code, severity, host, route, summary, evidence=(), fix="", steps=
         "route": route,
         "summary": summary,
         "evidence": _cap([str(e) for e in (evidence or []) if e]),
-        "fix": {"summary": fix, "role": first.get("role"), "vars": first.get("vars")},
+        "fix": fix,
         "consequences": [],
         "_subjects": set(subjects),
     }

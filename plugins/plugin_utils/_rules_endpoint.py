@@ -4,7 +4,16 @@
 
 from __future__ import annotations
 
-from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses import addr_text, ep_addresses, ep_text, norm_path
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses import WILDCARDS, addr_text, ep_addresses, ep_text, norm_path
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._fix_steps import (
+    app_service,
+    app_unit,
+    bind_option,
+    listen_text,
+    nginx_proxy,
+    sequence,
+    target_edits,
+)
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import (
     WHAT_USERS_SEE,
     as_dict,
@@ -36,32 +45,45 @@ def _route_tcp_ports(view):
 
 
 def _unclaimed_unix(view):
-    """Unix sockets app servers listen on (or would) that no nginx route uses: (text, source)."""
+    """Unix sockets app servers listen on (or would) that no nginx route uses: (text, source, app or None)."""
     used = _route_unix_paths(view)
     out = []
     for app in view.apps:
         for b in as_list(app.get("binds")):
             if as_dict(b).get("kind") == "unix" and norm_path(b.get("path")) not in used:
-                out.append((f"unix:{b.get('path')}", f"{app.get('unit') or app.get('name')} binds it"))
+                out.append((f"unix:{b.get('path')}", f"{app.get('unit') or app.get('name')} binds it", app))
     for u in view.unix:
         if u.get("path") and norm_path(u.get("path")) not in used and _is_app_process(u) and not any(
-                f"unix:{u.get('path')}" == t for t, _s in out):
-            out.append((f"unix:{u.get('path')}", f"listening: {proc_text(u.get('processes'))}"))
+                f"unix:{u.get('path')}" == t for t, _s, _a in out):
+            out.append((f"unix:{u.get('path')}", f"listening: {proc_text(u.get('processes'))}", None))
     return out
 
 
 def _unclaimed_tcp(view):
-    """TCP ports app servers listen on (or would) that no local nginx route uses: (text, source, port)."""
+    """TCP ports app servers listen on (or would) that no local nginx route uses: (text, source, port, address, app or None)."""
     used = _route_tcp_ports(view)
     out = []
     for app in view.apps:
         for b in as_list(app.get("binds")):
             if as_dict(b).get("kind") == "tcp" and b.get("port") not in used:
-                out.append((ep_text(b), f"{app.get('unit') or app.get('name')} binds it", b.get("port")))
+                out.append((ep_text(b), f"{app.get('unit') or app.get('name')} binds it", b.get("port"), b.get("host"), app))
     for t in view.tcp:
-        if t.get("port") not in used and _is_app_process(t) and not any(p == t.get("port") for _x, _y, p in out):
-            out.append((addr_text(t.get("address"), t.get("port")), f"listening: {proc_text(t.get('processes'))}", t.get("port")))
+        if t.get("port") not in used and _is_app_process(t) and not any(c[2] == t.get("port") for c in out):
+            out.append((addr_text(t.get("address"), t.get("port")), f"listening: {proc_text(t.get('processes'))}", t.get("port"),
+                        t.get("address"), None))
     return out
+
+
+def rebind(view, app, old, new, keep_old=False):
+    """An app_unit step giving ``app`` the bind ``new`` instead of (or, with ``keep_old``, beside) the binds ``old(bind)`` picks."""
+    if app is None:
+        return None
+    binds = [b for b in as_list(app.get("binds")) if not old(as_dict(b)) or keep_old]
+    texts = [listen_text(b) for b in binds] + [new]
+    texts = list(dict.fromkeys(t for t in texts if t))
+    if len(texts) > 1 and app.get("kind") != "gunicorn":
+        return None      # only gunicorn binds several addresses (--bind repeated)
+    return app_unit(view.name, app, exec_options={"bind": bind_option(texts)}, listen=texts)
 
 
 def rule_unix_endpoint(view):
@@ -95,9 +117,10 @@ def rule_unix_endpoint(view):
             summary=f"route '{r.get('id')}' proxies to unix:{path}, but {state}: {users_text(view, r)}",
             evidence=evidence,
             fix="start the app server that creates this socket (see the root cause), or point nginx at the socket it really uses",
-            subjects=subj))
+            steps=_recreate_socket(view, ep), subjects=subj))
         if unclaimed and not listeners and not view.apps_binding(ep):
-            cands = "; ".join(f"{t} ({s})" for t, s in unclaimed[:3])
+            cands = "; ".join(f"{t} ({s})" for t, s, _a in unclaimed[:3])
+            app = unclaimed[0][2]
             out.append(finding(
                 code="TARGET_MISMATCH_SOCKET", severity="critical", host=view.name, route=r.get("id"),
                 summary=f"route '{r.get('id')}' proxies to unix:{path}, but the app server listens on {unclaimed[0][0]}: "
@@ -105,8 +128,27 @@ def rule_unix_endpoint(view):
                 evidence=evidence + [f"app server sockets no route uses: {cands}"],
                 fix=f"make both sides agree: change the nginx target to {unclaimed[0][0]} (then nginx -t && reload) or change the "
                     f"app's --bind to unix:{path}",
+                steps=sequence(nginx_proxy(view.name, target_edits(view, r, ep, unclaimed[0][0]))),
+                alternative_steps=sequence(rebind(view, app, lambda b: f"unix:{b.get('path')}" == unclaimed[0][0], f"unix:{path}")),
                 subjects=subj))
     return out
+
+
+def _recreate_socket(view, ep):
+    """Restart (or start) the app server that binds the missing socket: it creates the socket again.
+
+    Not under socket activation (the .socket unit owns the path) and not when no app server binds it.
+    """
+    apps = [a for a in view.apps_binding(ep) if a.get("unit") and not a.get("socket_unit")]
+    if not apps:
+        return []
+    app = apps[0]
+    return sequence(app_service(view.name, app, "restart" if view.app_running(app) else "start"))
+
+
+def _apps_on_port(view, port):
+    return [a for a in view.apps if any(as_dict(b).get("kind") == "tcp" and as_dict(b).get("port") == port
+                                        for b in as_list(a.get("binds")))]
 
 
 def rule_tcp_endpoint(view):
@@ -142,6 +184,7 @@ def _tcp_endpoint(view, r, ep, unclaimed):
         # same family, another address (e.g. the app on 127.0.0.1 only, nginx dialling the host's own IP)
         listen_txt = ", ".join(addr_text(t.get("address"), port) for t in on_port)
         good = on_port[0].get("address")
+        app = next(iter(_apps_on_port(view, port)), None)
         return [finding(
             code="TARGET_MISMATCH_PORT", severity="critical" if not ok else "warning", host=view.name, route=r.get("id"),
             summary=f"route '{r.get('id')}' proxies to {', '.join(addr_text(a, port) for _f, a in bad)}, but the app listens on "
@@ -149,6 +192,9 @@ def _tcp_endpoint(view, r, ep, unclaimed):
             evidence=evidence,
             fix=f"make both sides agree: proxy_pass to {addr_text(good, port)} (then nginx -t && reload) or bind the app on "
                 f"{addr_text(bad[0][1], port)}",
+            steps=sequence(nginx_proxy(view.name, target_edits(view, r, ep, addr_text(good, port)))),
+            alternative_steps=sequence(rebind(view, app, lambda b: b.get("kind") == "tcp" and b.get("port") == port,
+                                              addr_text(bad[0][1], port), keep_old=True)),
             subjects=subj)]
     if on_port:
         listen_txt = ", ".join(addr_text(t.get("address"), port) for t in other_family)
@@ -163,23 +209,34 @@ def _tcp_endpoint(view, r, ep, unclaimed):
             summary = (f"route '{r.get('id')}': nginx connects to {bad_txt} but the app listens on {listen_txt} only "
                        f"(IPv4 vs IPv6): {users_text(view, r)}")
         good = other_family[0].get("address")
+        app = next(iter(_apps_on_port(view, port)), None)
         return [finding(
             code="IP_FAMILY_MISMATCH", severity=sev, host=view.name, route=r.get("id"), summary=summary, evidence=evidence,
             fix=f"use the literal address in nginx (proxy_pass http://{addr_text(good, port)}) instead of '{ep.get('host')}', or "
                 "bind the app on both families",
+            steps=sequence(nginx_proxy(view.name, target_edits(view, r, ep, addr_text(good, port)))),
+            # the app's other-family bind beside the one it has (gunicorn only: one --bind each)
+            alternative_steps=sequence(rebind(view, app, lambda b: False, addr_text(bad[0][1], port))),
             subjects=subj)]
     # nothing at all on that port
     if view.apps_binding(ep):
         return []   # the app that should listen there exists: its own rule (stopped, boot failure...) reports it
     cands = [c for c in unclaimed if c[2] != port]
     if cands:
-        cand_txt = "; ".join(f"{t} ({s})" for t, s, _p in cands[:3])
+        cand_txt = "; ".join(f"{c[0]} ({c[1]})" for c in cands[:3])
+        _text, _src, cport, chost, app = cands[0]
+        # nginx keeps its host and takes the app's port (the app's own address when it binds one address only)
+        nginx_host = ep.get("host") if str(chost or "") in WILDCARDS or ep.get("host") == chost else chost
+        app_host = ep.get("host") if str(chost or "") in WILDCARDS or not chost else chost
         return [finding(
             code="TARGET_MISMATCH_PORT", severity="critical", host=view.name, route=r.get("id"),
             summary=f"route '{r.get('id')}' proxies to {ep_text(ep)} where nothing listens; the app server listens on "
                     f"{cands[0][0]}: {users_text(view, r)}",
             evidence=evidence + [f"app server listeners no route uses: {cand_txt}"],
             fix=f"make both sides agree: proxy_pass to port {cands[0][2]} (then nginx -t && reload) or bind the app on port {port}",
+            steps=sequence(nginx_proxy(view.name, target_edits(view, r, ep, addr_text(nginx_host, cport)))),
+            alternative_steps=sequence(rebind(view, app, lambda b: b.get("kind") == "tcp" and b.get("port") == cport,
+                                              addr_text(app_host, port))),
             subjects=subj)]
     return [finding(
         code="APP_STOPPED", severity="critical", host=view.name, route=r.get("id"),

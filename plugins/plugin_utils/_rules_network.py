@@ -12,6 +12,16 @@ from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses impor
     listener_accepts,
     same_address,
 )
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._fix_steps import (
+    EXEC_OPTION_KINDS,
+    app_service,
+    app_unit,
+    bind_option,
+    listen_text,
+    nginx_proxy,
+    sequence,
+    target_edits,
+)
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import (
     WHAT_USERS_SEE,
     as_dict,
@@ -97,11 +107,24 @@ def rule_cross_host(view):
             continue
         if any(listener_accepts(t, fam or "inet", addr) for t in other.tcp_on_port(port)):
             continue
-        out.append(_not_reachable(view, r, addr, port, owner, other, base_ev, subj))
+        out.append(_not_reachable(view, r, ep, addr, port, owner, other, base_ev, subj))
     return out
 
 
-def _not_reachable(view, r, addr, port, owner, other, base_ev, subj):
+def _bind_beside_loopback(owner, app, addr, port):
+    """app_unit on ``owner``: the app also binds the address nginx dials (gunicorn keeps its loopback bind; an app server
+    with one bind moves it)."""
+    if app is None or app.get("kind") not in EXEC_OPTION_KINDS:
+        return None
+    new = addr_text(addr, port)
+    keep = app.get("kind") == "gunicorn"
+    binds = [listen_text(b) for b in (as_dict(x) for x in as_list(app.get("binds")))
+             if keep or not (b.get("kind") == "tcp" and b.get("port") == port)]
+    binds = list(dict.fromkeys([b for b in binds if b] + [new]))
+    return app_unit(owner, app, exec_options={"bind": bind_option(binds)}, listen=binds)
+
+
+def _not_reachable(view, r, ep, addr, port, owner, other, base_ev, subj):
     """CROSS_HOST_LOOPBACK_BIND or CROSS_HOST_NOT_LISTENING for a route to ``addr:port`` on ``owner``."""
     target = addr_text(addr, port)
     on_port = other.tcp_on_port(port)
@@ -123,18 +146,38 @@ def _not_reachable(view, r, addr, port, owner, other, base_ev, subj):
             evidence=ev,
             fix=f"on {owner}, bind the app to {addr_text(addr, port)} (or 0.0.0.0:{port} behind a firewall that admits only "
                 f"{view.name})",
+            steps=sequence(_bind_beside_loopback(owner, next(iter(apps), None), addr, port)),
             subjects=subj)
     other_binds = sorted({ep_text(b) for a in other.apps for b in as_list(a.get("binds")) if as_dict(b).get("kind") == "tcp"})
     hint = f"; its app servers bind {', '.join(other_binds)}" if other_binds else ""
     stopped = [a for a in apps if not other.app_running(a)]
     if stopped:
         hint = f"; {stopped[0].get('unit') or stopped[0].get('name')} there is not running"
+        steps, alternative = sequence(app_service(owner, stopped[0], "start")), ()
+    else:
+        steps, alternative = _ports_agree(view, r, ep, addr, port, owner, other)
     return finding(
         code="CROSS_HOST_NOT_LISTENING", severity="critical", host=view.name, route=r.get("id"),
         summary=f"route '{r.get('id')}' proxies to {target} on {owner}, but nothing listens on port {port} there{hint}: {users}",
         evidence=ev,
         fix=f"start the app on {owner} or make nginx and the app agree on the port ({port})",
-        subjects=subj)
+        steps=steps, alternative_steps=alternative, subjects=subj)
+
+
+def _ports_agree(view, r, ep, addr, port, owner, other):
+    """(steps, alternative): nginx on this host dials the port the one app server on ``owner`` binds (on an address
+    nginx can reach), or that app binds nginx's port."""
+    cands = [(a, b) for a in other.apps for b in (as_dict(x) for x in as_list(a.get("binds")))
+             if b.get("kind") == "tcp" and b.get("port") != port and not is_loopback(b.get("host"))]
+    if len({id(a) for a, _b in cands}) != 1 or len(cands) != 1 or not other.app_running(cands[0][0]):
+        return [], []
+    app, bind = cands[0]
+    steps = sequence(nginx_proxy(view.name, target_edits(view, r, ep, addr_text(addr, bind.get("port")))))
+    binds = [f"{addr_text(bind.get('host') or '0.0.0.0', port)}" if x is bind else listen_text(x)
+             for x in (as_dict(y) for y in as_list(app.get("binds")))]
+    alternative = sequence(app_unit(owner, app, exec_options={"bind": bind_option([b for b in binds if b])})
+                           if app.get("kind") in EXEC_OPTION_KINDS else None)
+    return steps, alternative
 
 
 def rule_container_loopback(view):

@@ -5,6 +5,19 @@
 from __future__ import annotations
 
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses import ep_text
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._fix_steps import (
+    EXEC_OPTION_KINDS,
+    app_unit,
+    directive_prefix,
+    header_buffers,
+    nginx_proxy,
+    nginx_reload,
+    route_set_edit,
+    seconds,
+    sequence,
+    size_text,
+    upstream_set_edit,
+)
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import (
     HTTP_APP_KINDS,
     WHAT_USERS_SEE,
@@ -62,7 +75,7 @@ def rule_nginx_config_stale(view):
         summary=summary, evidence=evidence,
         fix="check and apply the files: nginx -t && systemctl reload nginx (findings on these routes describe the files, which run "
             "after the reload)",
-        subjects=subj)]
+        steps=sequence(nginx_reload(view.name, view)), subjects=subj)]
 
 
 def _uwsgi_protocol(app):
@@ -72,6 +85,18 @@ def _uwsgi_protocol(app):
     if any(c.startswith(("--fastcgi-socket",)) for c in cmd):
         return "fastcgi"
     return "uwsgi"
+
+
+def _to_proxy_pass(view, r):
+    """nginx_proxy: the route's pass directive becomes proxy_pass to the same target (an HTTP app server).
+
+    Only towards HTTP: uwsgi_pass or fastcgi_pass also need their params (uwsgi_params, SCRIPT_FILENAME), which an
+    automatic edit cannot know.
+    """
+    if not r.get("file") or not isinstance(r.get("line"), int) or r.get("dynamic"):
+        return None
+    return nginx_proxy(view.name, [{"file": r["file"], "line": r["line"], "directive": r.get("directive") or "proxy_pass",
+                                    "new_directive": "proxy_pass"}])
 
 
 def rule_protocol_mismatch(view):
@@ -100,6 +125,7 @@ def rule_protocol_mismatch(view):
                               f"{' '.join(as_list(app.get('cmdline'))[:8])}"]
                     + [event_text(e) for e in evs] + view.probe_evidence(r),
                     fix=f"use {right} for this location (or make the app server speak {wants})",
+                    steps=sequence(_to_proxy_pass(view, r)) if speaks == "http" else (),
                     subjects=view.route_subjects(r, ep) | view.app_subjects(app)))
     return out
 
@@ -115,6 +141,7 @@ def rule_header_too_big(view):
             sev = "critical" if any(p.get("status") == 502 for p in via) else "warning"
             bs = as_dict(r.get("buffers")).get("buffer_size")
             prefix = (r.get("directive") or "proxy_pass").split("_")[0]
+            new, (number, size), busy = header_buffers(r.get("buffers"))
             users = (WHAT_USERS_SEE['502'] if sev == 'critical'
                      else "users get 502 on the responses with large headers (cookies, redirects)")
             out.append(finding(
@@ -125,10 +152,24 @@ def rule_header_too_big(view):
                     f"{prefix}_buffer_size {bs}, {prefix}_buffers {as_dict(as_dict(r.get('buffers')).get('buffers'))}, "
                     f"busy {as_dict(r.get('buffers')).get('busy_buffers_size')} ({r.get('file')}:{r.get('line')})"]
                 + view.probe_evidence(r),
-                fix=f"raise {prefix}_buffer_size to 16k (and {prefix}_buffers 8 16k, {prefix}_busy_buffers_size 32k) in this "
-                    "location, or shrink the headers (cookies) the app sends",
+                fix=f"raise {prefix}_buffer_size to {size_text(new)} (and {prefix}_buffers {number} {size_text(size)}, "
+                    f"{prefix}_busy_buffers_size {size_text(busy)}) in this location, or shrink the headers (cookies) the app sends",
+                steps=sequence(_buffers_step(view, r, new, number, size, busy)),
                 subjects=view.route_subjects(r, ep)))
     return out
+
+
+def _buffers_step(view, r, new, number, size, busy):
+    """nginx_proxy: the three buffer sizes set together in the route's location (nginx -t checks them against each other)."""
+    prefix = directive_prefix(r)
+    if prefix is None:
+        return None
+    if prefix == "grpc":     # gRPC has only grpc_buffer_size
+        settings = {"grpc_buffer_size": size_text(new)}
+    else:
+        settings = {f"{prefix}_buffer_size": size_text(new), f"{prefix}_buffers": f"{number} {size_text(size)}",
+                    f"{prefix}_busy_buffers_size": size_text(busy)}
+    return nginx_proxy(view.name, [route_set_edit(r, settings)])
 
 
 def rule_keepalive_race(view):
@@ -161,6 +202,10 @@ def rule_keepalive_race(view):
                     + [event_text(e) for e in evs],
                     fix=f"make nginx drop idle connections first: keepalive_timeout {max(1, int(float(ka)) - 1)}s in upstream "
                         f"'{r.get('upstream')}', or raise the app's keep-alive above {nginx_idle:g} s",
+                    steps=sequence(nginx_proxy(view.name, [upstream_set_edit(
+                        view, r.get("upstream"), {"keepalive_timeout": seconds(max(1, int(float(ka)) - 1))})])),
+                    alternative_steps=sequence(app_unit(view.name, app, exec_options={"keep_alive": int(nginx_idle) + 5})
+                                               if app.get("kind") in EXEC_OPTION_KINDS else None),
                     subjects=view.route_subjects(r, ep) | view.app_subjects(app)))
     return out
 

@@ -8,6 +8,17 @@ from __future__ import annotations
 import posixpath
 
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses import ep_text, norm_path
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._fix_steps import (
+    EXEC_OPTION_KINDS,
+    app_unit,
+    bind_option,
+    listen_text,
+    nginx_proxy,
+    runtime_directory_name,
+    sequence,
+    socket_permissions,
+    target_edits,
+)
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import (
     WHAT_USERS_SEE,
     app_label,
@@ -63,7 +74,10 @@ def rule_socket_permission(view):
             code=code, severity="critical", host=view.name, route=r.get("id"),
             summary=f"nginx ({nginx_user}) gets 13: Permission denied on unix:{ep.get('path')}: {reason}; "
                     f"{users_text(view, r)}{tree}",
-            evidence=evidence, fix=fix, subjects=subj))
+            evidence=evidence, fix=fix,
+            steps=sequence(socket_permissions(view.name, ep.get("path"), user=nginx_user,
+                                              unit=next((a.get("unit") for a in apps if a.get("unit")), None))),
+            subjects=subj))
     return out
 
 
@@ -119,6 +133,8 @@ def rule_runtime_directory(view):
             code="RUNTIME_DIRECTORY_MISSING", severity=sev, host=view.name, route=r.get("id"), summary=summary, evidence=evidence,
             fix=f"add RuntimeDirectory={name} (RuntimeDirectoryMode=0755 or 0750 with the nginx group) to {app.get('unit')} so "
                 f"systemd creates {parent} owned by the service user at every start",
+            # 0755 is systemd's default: nginx may search the directory, the socket's own mode still decides who connects
+            steps=sequence(app_unit(view.name, app, settings={"RuntimeDirectory": name, "RuntimeDirectoryMode": "0755"})),
             subjects=view.route_subjects(r, ep) | view.app_subjects(app)))
     return out
 
@@ -146,6 +162,7 @@ def rule_private_tmp(view):
         evidence += [event_text(e) for e in view.events_of(("no_such_file", "connect_refused"), ep)] + view.probe_evidence(r)
         out.append(finding(
             code="PRIVATE_TMP_SOCKET", severity="critical", host=view.name, route=r.get("id"),
+            steps=_move_out_of_tmp(view, r, ep, path, apps),
             summary=f"the socket {path} is in /tmp while {', '.join(units)} has PrivateTmp=yes: the app and nginx each see their own "
                     f"/tmp, so nginx never finds it and {users_text(view, r)}",
             evidence=evidence,
@@ -153,6 +170,22 @@ def rule_private_tmp(view):
                 "(keep PrivateTmp=yes)",
             subjects=subj))
     return out
+
+
+def _move_out_of_tmp(view, r, ep, path, apps):
+    """The app binds /run/<unit>/<name> (RuntimeDirectory=<unit>) instead of /tmp/<name>, then nginx points there."""
+    app = next((a for a in apps if a.get("unit") and a.get("kind") in EXEC_OPTION_KINDS), None)
+    name = runtime_directory_name(app.get("unit")) if app else None
+    if not name:
+        return []
+    new_path = f"/run/{name}/{posixpath.basename(path)}"
+    binds = [f"unix:{new_path}" if b.get("kind") == "unix" and norm_path(b.get("path")) == norm_path(path) else listen_text(b)
+             for b in (as_dict(x) for x in as_list(app.get("binds")))]
+    binds = [b for b in binds if b]
+    covered = _runtime_dir_covered(app, f"/run/{name}")
+    settings = None if covered else {"RuntimeDirectory": name, "RuntimeDirectoryMode": "0755"}
+    return sequence(app_unit(view.name, app, settings=settings, exec_options={"bind": bind_option(binds)}, listen=binds),
+                    nginx_proxy(view.name, target_edits(view, r, ep, f"unix:{new_path}")))
 
 
 def _can_write(user, groups, owner, group, mode):
@@ -199,6 +232,8 @@ def rule_php_fpm_socket_owner(view):
             + components_text(sp) + route_evidence(view, r, {"kind": "unix", "path": listen}, ("permission_denied",)),
             fix=f"set listen.owner = {nginx_user} and listen.group = {nginx_user} (listen.mode = 0660) in {pool.get('file')}, then "
                 "reload php-fpm",
+            steps=sequence(socket_permissions(view.name, listen, user=nginx_user, unit=app.get("unit"), method="php_fpm",
+                                              php_fpm_pool=pool.get("file"))),
             subjects=view.route_subjects(r) | view.app_subjects(app) | {("endpoint", f"unix:{listen}")}))
     return out
 
@@ -232,5 +267,18 @@ def rule_backlog_full(view):
                 evidence=evidence,
                 fix="add workers (or an async worker class) so requests are accepted faster; raise --backlog and net.core.somaxconn "
                     "only together with that",
+                steps=sequence(_more_workers(view, apps)),
                 subjects=view.route_subjects(r, ep) | view.endpoint_app_subjects(ep)))
     return out
+
+
+def _more_workers(view, apps):
+    """Twice the workers (at least 2); a backlog below 128 back to the app servers' default 2048 (opt-in)."""
+    app = next((a for a in apps if a.get("unit") and a.get("kind") in EXEC_OPTION_KINDS), None)
+    if app is None:
+        return None
+    workers = app.get("workers") if isinstance(app.get("workers"), int) and app.get("workers") > 0 else 1
+    options = {"workers": max(2, 2 * workers)}
+    if isinstance(app.get("backlog"), int) and app.get("backlog") < 128:
+        options["backlog"] = 2048
+    return app_unit(view.name, app, exec_options=options)

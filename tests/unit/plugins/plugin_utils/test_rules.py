@@ -50,6 +50,13 @@ EXPECT = {
 }
 
 
+def check_step(s):
+    assert set(s) == {"role", "host", "vars"} and s["host"]
+    short = s["role"].replace("badgateway.doctor.", "", 1)
+    assert s["role"] == f"badgateway.doctor.{short}" and short in catalog.ROLES
+    assert s["vars"] and all(k.startswith(short + "_") for k in s["vars"])
+
+
 def check_shape(f):
     assert f["code"] in catalog.CODES
     assert f["severity"] in catalog.SEVERITIES
@@ -57,8 +64,12 @@ def check_shape(f):
     assert isinstance(f["summary"], str) and f["summary"] and "\n" not in f["summary"]
     assert f["route"] is None or isinstance(f["route"], str)
     assert isinstance(f["evidence"], list) and all(isinstance(e, str) for e in f["evidence"])
-    assert set(f["fix"]) == {"summary", "role", "vars"} and f["fix"]["summary"]
-    assert f["fix"]["vars"] is None or isinstance(f["fix"]["vars"], dict)
+    fix = f["fix"]
+    assert set(fix) == {"summary", "role", "vars", "steps", "alternative_steps"} and fix["summary"]
+    for s in fix["steps"] + fix["alternative_steps"]:
+        check_step(s)
+    first = fix["steps"][0] if fix["steps"] else {}
+    assert (fix["role"], fix["vars"]) == (first.get("role"), first.get("vars"))    # role / vars mirror steps[0]
     assert not any(k.startswith("_") for k in f)
     for c in f["consequences"]:
         check_shape(c)
@@ -117,8 +128,10 @@ def test_evidence_carries_log_counts_times_and_file_line():
     assert "ActiveState=inactive" in text
     perm = run("socket_dir_permission")["hosts"]["web1"]["findings"][0]
     assert any("0700 app:app" in e for e in perm["evidence"])
-    # no remediation role ships yet: the finding must not name one, and says what to change
-    assert perm["fix"]["role"] is None and perm["fix"]["vars"] is None
+    # the role that fixes it, with its variables computed from the facts
+    assert perm["fix"]["role"] == "badgateway.doctor.socket_permissions"
+    assert perm["fix"]["vars"] == {"socket_permissions_path": "/run/gunicorn/gunicorn.sock", "socket_permissions_user": "www-data",
+                                   "socket_permissions_unit": "gunicorn.service"}
     assert perm["fix"]["summary"]
 
 
