@@ -362,10 +362,10 @@ def down_dependency_units(view, app):
     for unit in dependency_units(app):
         word = next(w for w in DEPENDENCY_UNIT_WORDS if w in unit)
         ports, procs = DEPENDENCY_SERVICES[word]
-        listening = [t for t in view.tcp if t.get("port") in ports] + [
-            x for x in view.tcp + view.unix if any(str(as_dict(p).get("name") or "").startswith(procs)
-                                                  for p in as_list(x.get("processes")))]
-        if not listening:
+        by_port = [t for t in view.tcp if t.get("port") in ports]
+        by_process = [x for x in view.tcp + view.unix
+                      if any(str(as_dict(p).get("name") or "").startswith(procs) for p in as_list(x.get("processes")))]
+        if not by_port and not by_process:
             out.append(unit)
     return out
 
