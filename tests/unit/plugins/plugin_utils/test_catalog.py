@@ -3,15 +3,13 @@
 """The failure catalog (plugins/plugin_utils/catalog.py) is the one table the rules, the docs and the lab agree on."""
 from __future__ import annotations
 
-import glob
-import json
 import os
 import re
 
 import pytest
 
 import catalog_docs
-from facts_fixtures import FIXTURES, REPO, one_host
+from facts_fixtures import REPO, every_fixture
 
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import catalog, rules
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import finding
@@ -26,16 +24,7 @@ def _codes(findings):
 def test_every_catalogued_code_is_produced_by_a_recorded_fixture():
     # a rule cannot emit an uncatalogued code (finding() looks it up); the other way round: no dead entry
     produced = set()
-    for path in glob.glob(os.path.join(FIXTURES, "*.json")) + glob.glob(os.path.join(FIXTURES, "lab", "*.json")):
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-        if "hosts" in data:
-            hosts = {h: {"facts": f, "unreachable": False, "address": data.get("addresses", {}).get(h, []), "msg": ""}
-                     for h, f in data["hosts"].items()}
-        elif "nginx" in data:
-            hosts = one_host(data)
-        else:
-            hosts = data
+    for _where, hosts in every_fixture():
         for h in rules.evaluate(hosts, now=0)["hosts"].values():
             produced |= set(_codes(h["findings"]))
     assert set(catalog.CODES) - produced == set()

@@ -3,15 +3,13 @@
 """fix.steps: the remediation role and its variables each finding computes from the facts (plugins/plugin_utils/_fix_steps.py)."""
 from __future__ import annotations
 
-import copy
-import glob
 import json
 import os
 
 import pytest
 import yaml
 
-from facts_fixtures import FIXTURES, REPO, load_fixture, one_host
+from facts_fixtures import FIXTURES, REPO, every_fixture, hosts_of, load_fixture, one_host
 
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import catalog, rules
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._fix_steps import dropin_name, header_buffers, step
@@ -21,10 +19,7 @@ LAB = os.path.join(FIXTURES, "lab")
 
 def lab(name):
     with open(os.path.join(LAB, f"{name}.json"), encoding="utf-8") as fh:
-        data = json.load(fh)
-    hosts = {h: {"facts": f, "unreachable": False, "address": data.get("addresses", {}).get(h, []), "msg": ""}
-             for h, f in data["hosts"].items()}
-    return rules.evaluate(hosts, now=0)["hosts"]
+        return rules.evaluate(hosts_of(json.load(fh)), now=0)["hosts"]
 
 
 def root(hosts, host=None):
@@ -134,7 +129,7 @@ def test_worker_timeout_raises_the_gunicorn_timeout_below_proxy_read_timeout():
     f = root(lab("worker_timeout"))
     [(role, _h, svars)] = steps_of(f)
     assert role == "app_unit" and svars["app_unit_exec_options"] == {"timeout": 54}    # proxy_read_timeout 60 s
-    facts = copy.deepcopy(load_fixture("worker_timeout"))
+    facts = load_fixture("worker_timeout")
     for r in facts["nginx"]["routes"]:
         r["timeouts"]["read"] = 120.0
     f = rules.evaluate(one_host(facts), now=0)["hosts"]["web1"]["findings"][0]
@@ -176,29 +171,33 @@ def test_keepalive_race_sets_the_upstreams_keepalive_timeout_below_the_apps():
 
 
 def test_socket_missing_restarts_the_running_app_that_owns_it():
-    assert steps_of(root({"web1": rules.evaluate(one_host(load_fixture("socket_missing")), now=0)["hosts"]["web1"]}))[0][:2] == (
-        "app_service", "web1")
+    f = rules.evaluate(one_host(load_fixture("socket_missing")), now=0)["hosts"]["web1"]["findings"][0]
+    assert f["code"] == "SOCKET_MISSING"
+    assert steps_of(f) == [("app_service", "web1", {"app_service_unit": "gunicorn.service", "app_service_action": "restart",
+                                                    "app_service_listen": ["unix:/run/gunicorn/gunicorn.sock"]})]
 
 
 def _db_unit_stopped(listening):
-    facts = copy.deepcopy(json.load(open(os.path.join(LAB, "db_down_at_boot.json"), encoding="utf-8")))
-    host = next(iter(facts["hosts"]))
-    f = facts["hosts"][host]
-    app = next(a for a in f["apps"]["servers"] if a["unit"] == "gunicorn.service")
+    """db_down_at_boot as on a host whose app is ordered after redis-server.service (listening on 6379, or not)."""
+    with open(os.path.join(LAB, "db_down_at_boot.json"), encoding="utf-8") as fh:
+        hosts = hosts_of(json.load(fh))
+    host = next(iter(hosts))
+    facts = hosts[host]["facts"]
+    app = next(a for a in facts["apps"]["servers"] if a["unit"] == "gunicorn.service")
     app["unit_settings"]["after"].append("redis-server.service")
     if listening:
-        f["listeners"]["tcp"].append({"family": "inet", "address": "127.0.0.1", "port": 6379, "processes": [
+        facts["listeners"]["tcp"].append({"family": "inet", "address": "127.0.0.1", "port": 6379, "processes": [
             {"name": "redis-server", "pid": 9, "user": "redis"}]})
-    return rules.evaluate({host: {"facts": f, "unreachable": False, "address": [], "msg": ""}}, now=0)["hosts"][host]
+    return rules.evaluate(hosts, now=0)["hosts"][host]
 
 
 def test_dependency_down_starts_the_database_unit_then_the_app():
     f = _db_unit_stopped(listening=False)["findings"][0]
     assert f["code"] == "DEPENDENCY_DOWN"
-    assert [(r, s["vars"]["app_service_unit"], s["vars"]["app_service_action"]) for r, _h, s in
-            ((x["role"], x["host"], x) for x in f["fix"]["steps"])] == [
+    assert [(s["role"], s["vars"]["app_service_unit"], s["vars"]["app_service_action"]) for s in f["fix"]["steps"]] == [
         ("badgateway.doctor.app_service", "redis-server.service", "start"),
         ("badgateway.doctor.app_service", "gunicorn.service", "restart")]
+    assert "redis-server.service: nothing listens on its port on this host" in f["evidence"]
 
 
 def test_dependency_down_with_the_database_listening_is_not_guessed_at():
@@ -211,20 +210,11 @@ def test_dependency_down_with_the_database_listening_is_not_guessed_at():
 
 def _every_finding():
     """(fixture, finding, is it a root?) for every finding of every recorded fixture."""
-    for path in sorted(glob.glob(os.path.join(FIXTURES, "*.json")) + glob.glob(os.path.join(LAB, "*.json"))):
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-        if "hosts" in data:
-            hosts = {h: {"facts": f, "unreachable": False, "address": data.get("addresses", {}).get(h, []), "msg": ""}
-                     for h, f in data["hosts"].items()}
-        elif "nginx" in data:
-            hosts = one_host(data)
-        else:
-            hosts = data
+    for where, hosts in every_fixture():
         for h in rules.evaluate(hosts, now=0)["hosts"].values():
             roots = [id(f) for f in h["findings"]]
             for f in all_findings(h["findings"]):
-                yield os.path.relpath(path, FIXTURES), f, id(f) in roots
+                yield where, f, id(f) in roots
 
 
 EVERY = list(_every_finding())
