@@ -18,7 +18,7 @@ import posixpath
 import re
 
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses import addr_text, norm_path
-from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import as_dict, as_list, mask
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import as_dict, as_list, mask, num
 from ansible_collections.badgateway.doctor.plugins.plugin_utils.catalog import ROLES, role_fqcn
 
 # app server kinds whose command line app_unit can change (it knows their flag names)
@@ -27,6 +27,7 @@ EXEC_OPTION_KINDS = ("gunicorn", "uvicorn")
 DEFAULT_DROPIN = "50-badgateway.conf"
 LAST_DROPIN = "zz-badgateway.conf"
 PASS_PREFIXES = ("proxy", "fastcgi", "uwsgi", "scgi", "grpc")
+MAX_BUFFER = 64 * 1024 * 1024     # a buffer size beyond this in the facts is taken for garbage
 
 
 def _clean_value(value):
@@ -213,14 +214,15 @@ def header_buffers(buffers):
     buffers minus one.
     """
     buffers = as_dict(buffers)
-    cur = buffers.get("buffer_size")
-    cur = int(cur) if isinstance(cur, (int, float)) and cur > 0 else 4096
+    cur = num(buffers.get("buffer_size"), 0)
+    cur = int(cur) if 0 < cur <= MAX_BUFFER else 4096
     new = 32 * 1024
     while new < 4 * cur:
         new *= 2
     bufs = as_dict(buffers.get("buffers"))
-    number = bufs.get("number") if isinstance(bufs.get("number"), int) and bufs.get("number") >= 4 else 8
-    size = max(new, int(bufs.get("size") or 0) if isinstance(bufs.get("size"), (int, float)) else 0)
+    number = bufs.get("number") if isinstance(bufs.get("number"), int) and 4 <= bufs.get("number") <= 1024 else 8
+    size = num(bufs.get("size"), 0)
+    size = max(new, int(size) if 0 < size <= MAX_BUFFER else 0)
     busy = 2 * size      # >= max(new, size), and < (number - 1) * size as number >= 4
     return new, (number, size), busy
 

@@ -14,6 +14,7 @@ from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common im
     as_list,
     event_text,
     finding,
+    num,
     state_text,
 )
 
@@ -56,7 +57,7 @@ def _unit_line(app, key, label=None):
 def crash_looping(view, app):
     """The unit failed repeatedly: it is cycling now, or systemd gave up (start limit)."""
     st = as_dict(app.get("state"))
-    restarts = st.get("n_restarts") or 0
+    restarts = num(st.get("n_restarts"), 0)
     limit = view.app_events(app, ("start_limit_hit",))
     if st.get("result") == "start-limit-hit" or limit:
         return True
@@ -68,7 +69,7 @@ def crash_looping(view, app):
 def _cycling(view, app):
     """systemd keeps restarting the unit right now (restart pending, or up only moments ago after restarts)."""
     st = as_dict(app.get("state"))
-    restarts = st.get("n_restarts") or 0
+    restarts = num(st.get("n_restarts"), 0)
     if st.get("sub_state") == "auto-restart" or (st.get("active_state") in ("activating", "deactivating") and restarts > 0):
         return True
     collected = view.facts.get("collected_at")
@@ -86,7 +87,7 @@ def endless_loop(view, app):
     """
     st = as_dict(app.get("state"))
     restart = as_dict(app.get("unit_settings")).get("restart")
-    return _cycling(view, app) and (restart == "always" or (st.get("n_restarts") or 0) > 5)
+    return _cycling(view, app) and (restart == "always" or num(st.get("n_restarts"), 0) > 5)
 
 
 def _app_routes(view, app):

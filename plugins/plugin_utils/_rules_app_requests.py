@@ -20,6 +20,7 @@ from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common im
     as_dict,
     event_text,
     finding,
+    num,
 )
 
 
@@ -44,7 +45,7 @@ def rule_worker_timeout(view):
             if view.probe_verdict(r) in ("app", "proxy"):
                 sev = "critical"
                 users = WHAT_USERS_SEE["502"]
-        count = sum(int(e.get("count") or 0) for e in evs)
+        count = sum(int(num(e.get("count"), 0)) for e in evs)
         new = _worker_timeout_below_nginx(app, local)
         step = app_unit(view.name, app, exec_options={"timeout": new}) if new else None
         out.append(finding(
@@ -73,8 +74,10 @@ def _worker_timeout_below_nginx(app, routes):
     """
     timeout = app.get("timeout")
     reads = [as_dict(r.get("timeouts")).get("read") for r in routes]
-    reads = [60.0 if rd is None else rd for rd in reads if rd is None or isinstance(rd, (int, float))]
-    if app.get("kind") != "gunicorn" or not isinstance(timeout, (int, float)) or not reads:
+    reads = [60.0 if rd is None else num(rd) for rd in reads]     # nginx's default proxy_read_timeout is 60 s
+    reads = [rd for rd in reads if rd is not None and rd >= 2]
+    timeout = num(timeout)
+    if app.get("kind") != "gunicorn" or timeout is None or not reads:
         return None
     new = _below(min(reads))
     return new if new > timeout else None
@@ -121,8 +124,8 @@ def _read_timeout_above_app(r, read, apps):
     Only when that is a mismatch: nginx gives up (504) on a request the app server would still
     let finish. Without an app server timeout to compare with, slowness alone is no reason.
     """
-    own = [a.get("timeout") for a in apps if isinstance(a.get("timeout"), (int, float))]
-    if not own or directive_prefix(r) is None or not isinstance(read, (int, float)) or read > max(own):
+    own = [num(a.get("timeout")) for a in apps if num(a.get("timeout")) is not None and num(a.get("timeout")) > 0]
+    if not own or directive_prefix(r) is None or num(read) is None or read > max(own):
         return None
     return int(max(own)) + max(1, int(max(own)) // 10)
 

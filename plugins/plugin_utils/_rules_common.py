@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import math
 
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_text
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import catalog
@@ -106,6 +107,13 @@ def iso(ts):
         return datetime.datetime.fromtimestamp(float(ts), tz=datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     except (TypeError, ValueError, OverflowError, OSError):
         return "?"
+
+
+def num(value, default=None):
+    """``value`` as a finite number, else ``default`` (facts may hold anything: a string, inf, nan, a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return default
+    return value if math.isfinite(value) else default
 
 
 def as_list(value):

@@ -26,6 +26,7 @@ from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common im
     event_text,
     finding,
     iso,
+    num,
     users_text,
 )
 
@@ -178,11 +179,10 @@ def rule_keepalive_race(view):
         if not r.get("keepalive_in_use"):
             continue
         up = as_dict(view.upstreams.get(r.get("upstream")))
-        nginx_idle = up.get("keepalive_timeout")
-        nginx_idle = 60.0 if nginx_idle is None else float(nginx_idle)
+        nginx_idle = num(up.get("keepalive_timeout"), 60.0)     # nginx's default keepalive_timeout of an upstream
         for ep in view.route_endpoints(r):
             for app in view.apps_binding(ep):
-                ka = app.get("keepalive")
+                ka = num(app.get("keepalive"))
                 wc = str(app.get("worker_class") or ("sync" if app.get("kind") == "gunicorn" else ""))
                 if ka is None or app.get("kind") == "gunicorn" and wc in ("sync", ""):
                     continue   # gunicorn's sync worker closes every connection after the response: no reuse, no race

@@ -27,6 +27,7 @@ from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common im
     components_text,
     event_text,
     finding,
+    num,
     route_evidence,
     users_text,
 )
@@ -247,8 +248,8 @@ def rule_backlog_full(view):
                 ls = view.unix_listeners(ep.get("path"))
             else:
                 ls = [t for t in view.tcp_on_port(ep.get("port")) if view.endpoint_is_local(ep)]
-            full = [x for x in ls if (as_dict(x.get("backlog")).get("max") or 0) > 0 and
-                    (as_dict(x.get("backlog")).get("current") or 0) >= as_dict(x.get("backlog")).get("max")]
+            full = [x for x in ls if num(as_dict(x.get("backlog")).get("max"), 0) > 0 and
+                    num(as_dict(x.get("backlog")).get("current"), 0) >= num(as_dict(x.get("backlog")).get("max"), 0)]
             if not evs and not full:
                 continue
             sev = "critical" if view.probe_verdict(r) in ("app", "proxy") else "warning"

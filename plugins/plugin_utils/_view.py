@@ -58,7 +58,7 @@ class HostView:
         for p in self.probes:
             self._probe_index.setdefault((p.get("route"), p.get("via")), []).append(p)
         stale = [as_dict(s).get("path") for s in as_list(self.nginx.get("stale_files"))]
-        self.stale_files = [s for s in stale if s]
+        self.stale_files = [str(s) for s in stale if s]
 
     # -- nginx ---------------------------------------------------------------
     def unix_endpoints(self):
