@@ -84,8 +84,20 @@ def _evidence_text(f, root=None):
     lines.append("evidence:")
     lines += [f"  - {e}" for e in _l(f.get("evidence"))]
     fix = _d(f.get("fix"))
-    lines.append(f"fix: {fix.get('summary') or '-'}" + (f" (role {fix.get('role')})" if fix.get("role") else ""))
+    lines.append(f"fix: {fix.get('summary') or '-'}")
+    lines += [f"  {text}" for text in step_lines(fix)]
     return "\n".join(lines)
+
+
+def step_lines(fix):
+    """``step 1: badgateway.doctor.app_service on web1 {vars}`` for each step (and ``alternative 1: ...``)."""
+    fix = _d(fix)
+    out = []
+    for label, key in (("step", "steps"), ("alternative", "alternative_steps")):
+        for i, st in enumerate(_l(fix.get(key)), 1):
+            st = _d(st)
+            out.append(f"{label} {i}: {st.get('role')} on {st.get('host')} {json.dumps(st.get('vars'), sort_keys=True)}")
+    return out
 
 
 def render_junit(result):
@@ -240,8 +252,8 @@ def _svg_path(host, h):
 
 def _finding_html(f, level=0):
     fix = _d(f.get("fix"))
-    role = f" &mdash; role <code>{_e(fix.get('role'))}</code>" if fix.get("role") else ""
-    fvars = f" <code>{_e(json.dumps(fix.get('vars'), sort_keys=True))}</code>" if fix.get("vars") else ""
+    steps = "".join(f"<li><code>{_e(text)}</code></li>" for text in step_lines(fix))
+    steps = f'<ol class="steps">{steps}</ol>' if steps else ""
     ev = "".join(f"<li>{_e(e)}</li>" for e in _l(f.get("evidence")))
     all_cons = _l(f.get("consequences"))
     cons = "".join(_finding_html(c, level + 1) for c in all_cons[:MAX_CONSEQUENCES])
@@ -254,7 +266,7 @@ def _finding_html(f, level=0):
             f'<div class="meta">layer {_e(f.get("layer"))}{route}</div>'
             f'<p>{_e(f.get("summary"))}</p>'
             f'<ul>{ev}</ul>'
-            f'<p class="fix"><b>Fix:</b> {_e(fix.get("summary"))}{role}{fvars}</p>{cons_html}</div>')
+            f'<p class="fix"><b>Fix:</b> {_e(fix.get("summary"))}</p>{steps}{cons_html}</div>')
 
 
 def render_html(result, title="badgateway.doctor report"):
@@ -336,6 +348,7 @@ def render_md(result):
                 lines.append(f"{indent}- `{_md(e)[:300].replace('`', chr(39))}`")
             if root is None:
                 lines.append(f"{indent}- fix: {_md(_d(f.get('fix')).get('summary'))}")
+                lines += [f"{indent}  - `{_md(text).replace('`', chr(39))}`" for text in step_lines(f.get("fix"))]
         lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
 

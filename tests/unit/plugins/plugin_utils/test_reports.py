@@ -140,3 +140,13 @@ def test_many_consequences_are_capped_in_human_reports():
     assert "41 more consequences" in page
     assert "more (all in findings.json)" in reports.render_md(res)
     assert len(root["evidence"]) <= 25                                            # evidence is capped too
+
+
+def test_every_report_shows_the_fix_steps():
+    res = rules.evaluate(one_host(load_fixture("target_mismatch_port")), now=0)
+    step = "step 1: badgateway.doctor.nginx_proxy on web1"
+    alternative = "alternative 1: badgateway.doctor.app_unit on web1"
+    for render in (reports.render_html, reports.render_md, reports.render_junit):
+        out = render(res)
+        assert step in out and alternative in out, render.__name__
+    assert "127.0.0.1:8001" in reports.render_md(res)      # the target the edit sets
