@@ -14,7 +14,6 @@ role would write the mask into a file, and reports must not carry the secret eit
 
 from __future__ import annotations
 
-import posixpath
 import re
 
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses import addr_text, norm_path
@@ -23,9 +22,6 @@ from ansible_collections.badgateway.doctor.plugins.plugin_utils.catalog import R
 
 # app server kinds whose command line app_unit can change (it knows their flag names)
 EXEC_OPTION_KINDS = ("gunicorn", "uvicorn")
-# the drop-in app_unit writes by default; systemd reads drop-ins in lexical order, the last one wins
-DEFAULT_DROPIN = "50-badgateway.conf"
-LAST_DROPIN = "zz-badgateway.conf"
 PASS_PREFIXES = ("proxy", "fastcgi", "uwsgi", "scgi", "grpc")
 MAX_BUFFER = 64 * 1024 * 1024     # a buffer size beyond this in the facts is taken for garbage
 
@@ -87,17 +83,6 @@ def app_service(host, app, action="start", unit=None, listen=True):
     return step("app_service", host, unit=unit, action=action, listen=app_listen(app) if listen is True else listen)
 
 
-def dropin_name(app):
-    """The drop-in app_unit must write so that it is read last (None: the role's default already is).
-
-    systemd applies drop-ins of a unit in lexical order of their file names, so a setting in
-    ``50-badgateway.conf`` is overridden by an ``override.conf`` or ``fault-x.conf`` beside it.
-    """
-    names = [posixpath.basename(str(p)) for p in as_list(as_dict(app.get("unit_settings")).get("dropin_paths"))]
-    others = [n for n in names if not n.endswith("-badgateway.conf")]
-    return LAST_DROPIN if any(n > DEFAULT_DROPIN for n in others) else None
-
-
 def app_unit(host, app, settings=None, exec_options=None, listen=None, restart=None):
     """A drop-in for the app's unit with ``settings`` (systemd keys) and/or new app server ``exec_options``."""
     unit = app.get("unit")
@@ -105,7 +90,7 @@ def app_unit(host, app, settings=None, exec_options=None, listen=None, restart=N
         return None
     if exec_options and app.get("kind") not in EXEC_OPTION_KINDS:
         return None
-    return step("app_unit", host, name=unit, dropin=dropin_name(app), settings=settings or None,
+    return step("app_unit", host, name=unit, settings=settings or None,
                 exec_options=exec_options or None, restart=restart, listen=listen or app_listen(app))
 
 

@@ -12,7 +12,7 @@ import yaml
 from facts_fixtures import FIXTURES, REPO, every_fixture, hosts_of, load_fixture, one_host
 
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import catalog, rules
-from ansible_collections.badgateway.doctor.plugins.plugin_utils._fix_steps import dropin_name, header_buffers, step
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._fix_steps import header_buffers, step
 
 LAB = os.path.join(FIXTURES, "lab")
 
@@ -75,11 +75,9 @@ def test_socket_permission_names_the_socket_nginxs_user_and_the_unit(name):
         "socket_permissions_unit": "gunicorn.service"})]
 
 
-def test_runtime_directory_missing_adds_runtime_directory_in_a_dropin_read_last():
+def test_runtime_directory_missing_adds_runtime_directory():
     [(role, _h, svars)] = steps_of(root(lab("runtime_directory_missing")))
     assert role == "app_unit" and svars["app_unit_settings"] == {"RuntimeDirectory": "gunicorn", "RuntimeDirectoryMode": "0755"}
-    # the unit has a fault-runtime-dir.conf drop-in: ours must sort after it or its RuntimeDirectory= (empty) wins
-    assert svars["app_unit_dropin"] == "zz-badgateway.conf"
 
 
 def test_private_tmp_socket_moves_the_socket_to_run_then_points_nginx_there():
@@ -276,11 +274,6 @@ def test_a_masked_target_in_the_facts_still_gets_an_edit_that_names_only_the_new
     assert f["fix"]["steps"][0]["vars"]["nginx_proxy_edits"][0]["target"] == "127.0.0.1:8001"
     assert "********" not in json.dumps(f["fix"])
 
-
-def test_the_dropin_sorts_after_every_dropin_that_is_not_ours():
-    assert dropin_name({"unit_settings": {"dropin_paths": []}}) is None
-    assert dropin_name({"unit_settings": {"dropin_paths": ["/etc/systemd/system/x.service.d/10-a.conf"]}}) is None
-    assert dropin_name({"unit_settings": {"dropin_paths": ["/etc/systemd/system/x.service.d/override.conf"]}}) == "zz-badgateway.conf"
 
 
 # --------------------------------------------------------------------------- the roles the steps name
