@@ -275,7 +275,6 @@ def test_a_masked_target_in_the_facts_still_gets_an_edit_that_names_only_the_new
     assert "********" not in json.dumps(f["fix"])
 
 
-
 # --------------------------------------------------------------------------- the roles the steps name
 
 
