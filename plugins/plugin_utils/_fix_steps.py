@@ -94,6 +94,20 @@ def app_unit(host, app, settings=None, exec_options=None, listen=None, restart=N
                 exec_options=exec_options or None, restart=restart, listen=listen or app_listen(app))
 
 
+def rebind(host, app, old, new, keep_old=False):
+    """app_unit: ``app`` binds ``new`` instead of (``keep_old``: beside) the binds ``old(bind)`` picks.
+
+    None when the app server would need several binds but takes one only (gunicorn repeats --bind).
+    """
+    if app is None:
+        return None
+    kept = [b for b in (as_dict(x) for x in as_list(app.get("binds"))) if keep_old or not old(b)]
+    texts = list(dict.fromkeys(t for t in [listen_text(b) for b in kept] + [new] if t))
+    if len(texts) > 1 and app.get("kind") != "gunicorn":
+        return None
+    return app_unit(host, app, exec_options={"bind": bind_option(texts)}, listen=texts)
+
+
 def bind_option(binds):
     """``app_unit_exec_options.bind``: one bind as a string, several as a list."""
     binds = [b for b in binds if b]

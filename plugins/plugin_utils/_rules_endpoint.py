@@ -5,15 +5,7 @@
 from __future__ import annotations
 
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses import WILDCARDS, addr_text, ep_addresses, ep_text, norm_path
-from ansible_collections.badgateway.doctor.plugins.plugin_utils._fix_steps import (
-    app_service,
-    app_unit,
-    bind_option,
-    listen_text,
-    nginx_proxy,
-    sequence,
-    target_edits,
-)
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._fix_steps import app_service, nginx_proxy, rebind, sequence, target_edits
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import (
     WHAT_USERS_SEE,
     as_dict,
@@ -74,17 +66,6 @@ def _unclaimed_tcp(view):
     return out
 
 
-def rebind(view, app, old, new, keep_old=False):
-    """An app_unit step giving ``app`` the bind ``new`` instead of (or, with ``keep_old``, beside) the binds ``old(bind)`` picks."""
-    if app is None:
-        return None
-    binds = [b for b in as_list(app.get("binds")) if not old(as_dict(b)) or keep_old]
-    texts = [listen_text(b) for b in binds] + [new]
-    texts = list(dict.fromkeys(t for t in texts if t))
-    if len(texts) > 1 and app.get("kind") != "gunicorn":
-        return None      # only gunicorn binds several addresses (--bind repeated)
-    return app_unit(view.name, app, exec_options={"bind": bind_option(texts)}, listen=texts)
-
 
 def rule_unix_endpoint(view):
     """SOCKET_MISSING and TARGET_MISMATCH_SOCKET for every unix endpoint of every route."""
@@ -129,7 +110,7 @@ def rule_unix_endpoint(view):
                 fix=f"make both sides agree: change the nginx target to {unclaimed[0][0]} (then nginx -t && reload) or change the "
                     f"app's --bind to unix:{path}",
                 steps=sequence(nginx_proxy(view.name, target_edits(view, r, ep, unclaimed[0][0]))),
-                alternative_steps=sequence(rebind(view, app, lambda b: f"unix:{b.get('path')}" == unclaimed[0][0], f"unix:{path}")),
+                alternative_steps=sequence(rebind(view.name, app, lambda b: f"unix:{b.get('path')}" == unclaimed[0][0], f"unix:{path}")),
                 subjects=subj))
     return out
 
@@ -193,7 +174,7 @@ def _tcp_endpoint(view, r, ep, unclaimed):
             fix=f"make both sides agree: proxy_pass to {addr_text(good, port)} (then nginx -t && reload) or bind the app on "
                 f"{addr_text(bad[0][1], port)}",
             steps=sequence(nginx_proxy(view.name, target_edits(view, r, ep, addr_text(good, port)))),
-            alternative_steps=sequence(rebind(view, app, lambda b: b.get("kind") == "tcp" and b.get("port") == port,
+            alternative_steps=sequence(rebind(view.name, app, lambda b: b.get("kind") == "tcp" and b.get("port") == port,
                                               addr_text(bad[0][1], port), keep_old=True)),
             subjects=subj)]
     if on_port:
@@ -216,7 +197,7 @@ def _tcp_endpoint(view, r, ep, unclaimed):
                 "bind the app on both families",
             steps=sequence(nginx_proxy(view.name, target_edits(view, r, ep, addr_text(good, port)))),
             # the app's other-family bind beside the one it has (gunicorn only: one --bind each)
-            alternative_steps=sequence(rebind(view, app, lambda b: False, addr_text(bad[0][1], port))),
+            alternative_steps=sequence(rebind(view.name, app, lambda b: False, addr_text(bad[0][1], port))),
             subjects=subj)]
     # nothing at all on that port
     if view.apps_binding(ep):
@@ -235,7 +216,7 @@ def _tcp_endpoint(view, r, ep, unclaimed):
             evidence=evidence + [f"app server listeners no route uses: {cand_txt}"],
             fix=f"make both sides agree: proxy_pass to port {cands[0][2]} (then nginx -t && reload) or bind the app on port {port}",
             steps=sequence(nginx_proxy(view.name, target_edits(view, r, ep, addr_text(nginx_host, cport)))),
-            alternative_steps=sequence(rebind(view, app, lambda b: b.get("kind") == "tcp" and b.get("port") == cport,
+            alternative_steps=sequence(rebind(view.name, app, lambda b: b.get("kind") == "tcp" and b.get("port") == cport,
                                               addr_text(app_host, port))),
             subjects=subj)]
     return [finding(

@@ -13,12 +13,9 @@ from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses impor
     same_address,
 )
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._fix_steps import (
-    EXEC_OPTION_KINDS,
     app_service,
-    app_unit,
-    bind_option,
-    listen_text,
     nginx_proxy,
+    rebind,
     sequence,
     target_edits,
 )
@@ -114,14 +111,10 @@ def rule_cross_host(view):
 def _bind_beside_loopback(owner, app, addr, port):
     """app_unit on ``owner``: the app also binds the address nginx dials (gunicorn keeps its loopback bind; an app server
     with one bind moves it)."""
-    if app is None or app.get("kind") not in EXEC_OPTION_KINDS:
+    if app is None:
         return None
-    new = addr_text(addr, port)
-    keep = app.get("kind") == "gunicorn"
-    binds = [listen_text(b) for b in (as_dict(x) for x in as_list(app.get("binds")))
-             if keep or not (b.get("kind") == "tcp" and b.get("port") == port)]
-    binds = list(dict.fromkeys([b for b in binds if b] + [new]))
-    return app_unit(owner, app, exec_options={"bind": bind_option(binds)}, listen=binds)
+    return rebind(owner, app, lambda b: b.get("kind") == "tcp" and b.get("port") == port, addr_text(addr, port),
+                  keep_old=app.get("kind") == "gunicorn")
 
 
 def _not_reachable(view, r, ep, addr, port, owner, other, base_ev, subj):
@@ -169,14 +162,12 @@ def _ports_agree(view, r, ep, addr, port, owner, other):
     nginx can reach), or that app binds nginx's port."""
     cands = [(a, b) for a in other.apps for b in (as_dict(x) for x in as_list(a.get("binds")))
              if b.get("kind") == "tcp" and b.get("port") != port and not is_loopback(b.get("host"))]
-    if len({id(a) for a, _b in cands}) != 1 or len(cands) != 1 or not other.app_running(cands[0][0]):
+    if len(cands) != 1 or not other.app_running(cands[0][0]):
         return [], []
     app, bind = cands[0]
     steps = sequence(nginx_proxy(view.name, target_edits(view, r, ep, addr_text(addr, bind.get("port")))))
-    binds = [f"{addr_text(bind.get('host') or '0.0.0.0', port)}" if x is bind else listen_text(x)
-             for x in (as_dict(y) for y in as_list(app.get("binds")))]
-    alternative = sequence(app_unit(owner, app, exec_options={"bind": bind_option([b for b in binds if b])})
-                           if app.get("kind") in EXEC_OPTION_KINDS else None)
+    alternative = sequence(rebind(owner, app, lambda b: b.get("kind") == "tcp" and b.get("port") == bind.get("port"),
+                                  addr_text(bind.get("host") or "0.0.0.0", port)))
     return steps, alternative
 
 
