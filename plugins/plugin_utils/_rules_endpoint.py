@@ -66,7 +66,6 @@ def _unclaimed_tcp(view):
     return out
 
 
-
 def rule_unix_endpoint(view):
     """SOCKET_MISSING and TARGET_MISMATCH_SOCKET for every unix endpoint of every route."""
     out = []
