@@ -30,6 +30,8 @@ def host_verdict(passes, host, fail_after_rollback):
         return "passed", False, [], None
     if rollback and rollback.get("status") == "refused":
         return "rollback_refused", True, first.get("reasons", []), rollback
+    if rollback and rollback.get("status") == "check_mode":
+        return "failed", True, first.get("reasons", []) + [rollback.get("msg") or "check mode: would roll back"], rollback
     if rollback and rollback.get("ok") and last_pass is not passes[0] and not last.get("failed"):
         reasons = ["the deployed release failed the gate (%s); rolled back to %s, which passes" % (
             "; ".join(first.get("reasons", [])[:2]), rollback.get("to"))]
@@ -125,7 +127,7 @@ class ActionModule(ActionBase):
                       for c in gate.CHECKS]
         else:
             checks = gate.host_checks(data.get("unit"), data.get("ready"), data.get("probe"), _int(data.get("expect_status"), 200),
-                                      data.get("layout"), data.get("user"), plan.get("notes") or ())
+                                      data.get("layout"), data.get("user"), plan.get("notes") or (), data.get("unit_after"))
         failed, reasons = gate.verdict(checks, diag_host, FAIL_RANK.get(fail_on))
         if diag_host.get("status") == "unreachable":
             failed, reasons = True, [f"{name} is unreachable"] + reasons

@@ -194,8 +194,21 @@ def _listeners(ready):
     return out
 
 
-def unit_checks(unit, ready):
-    """The ``unit`` and ``listener`` checks from a ``unit_ready`` result (None: not run)."""
+def _state_text(state):
+    if isinstance(state, str):
+        return state
+    state = _d(state)
+    return "/".join(str(state.get(k)) for k in ("active_state", "sub_state") if state.get(k))
+
+
+def unit_checks(unit, ready, after=None):
+    """The ``unit`` and ``listener`` checks from a ``unit_ready`` result (None: not run).
+
+    ``after``: the unit's state from the diagnosis' facts, gathered after the health probes
+    (``active_state``, ``sub_state``, ``n_restarts``): a unit that was up when the wait ended
+    but restarts or stops while it is probed crash-loops (gunicorn binds its socket before its
+    workers import the app, so a broken release can look ready for a moment).
+    """
     if not unit:
         return [make_check("unit", None, "no unit given (deploy_gate_unit): not waited for"),
                 make_check("listener", None, "no unit given: listeners not waited for")]
@@ -203,22 +216,27 @@ def unit_checks(unit, ready):
     if not ready or ready.get("skipped"):
         return [make_check("unit", None, "not checked (%s)" % (ready.get("skip_reason") or "skipped")),
                 make_check("listener", None, "not checked")]
-    state = ready.get("state")
-    state_text = state if isinstance(state, str) else " ".join(str(_d(state).get(k)) for k in ("active_state", "sub_state")
-                                                                if _d(state).get(k))
+    state_text = _state_text(ready.get("state"))
     elapsed = ready.get("elapsed")
     took = " after %.1f s" % elapsed if isinstance(elapsed, (int, float)) else ""
     lst = _listeners(ready)
-    unit_ok = not ready.get("failed") or (bool(lst) and all(ok for _e, ok, _x in lst) and "active" in (state_text or ""))
     msg = str(ready.get("msg") or "")
-    unit_ev = [e for e in _l(ready.get("journal")) if e] + ([msg] if msg and not unit_ok else [])
-    if unit_ok:
-        unit = make_check("unit", True, "%s is %s%s" % (unit, state_text or "active", took), unit_ev)
+    active = state_text.split("/")[0] == "active" or state_text.startswith("active ")
+    unit_ok = not ready.get("failed") or (active and "crash" not in msg.lower())
+    unit_ev = [e for e in _l(ready.get("journal")) if e] + ([msg] if msg else [])
+    after = _d(after)
+    restarts = after.get("n_restarts") if isinstance(after.get("n_restarts"), int) else 0
+    if unit_ok and after and (after.get("active_state") != "active" or restarts > 0):
+        unit_check = make_check("unit", False, "%s was %s%s, then %s with %d restart(s) while it was probed: it crash-loops" % (
+            unit, state_text or "active", took, _state_text(after), restarts), unit_ev + ["after the probes: %s, NRestarts=%d" % (
+                _state_text(after), restarts)])
+    elif unit_ok:
+        unit_check = make_check("unit", True, "%s is %s%s" % (unit, state_text or "active", took), unit_ev)
     else:
-        unit = make_check("unit", False, msg or "%s is %s%s" % (unit, state_text or "not ready", took), unit_ev)
+        unit_check = make_check("unit", False, msg or "%s is %s%s" % (unit, state_text or "not ready", took), unit_ev)
     if not lst:
         listener = make_check("listener", None if unit_ok else False,
-                          "no listener to wait for" if unit_ok else "not ready: %s" % (msg or state_text or "?"))
+                              "no listener to wait for" if unit_ok else "not ready: %s" % (msg or state_text or "?"))
     else:
         bad = [(e, x) for e, ok, x in lst if not ok]
         evidence = ["%s: %s" % (e, x) for e, _ok, x in lst]
@@ -227,8 +245,9 @@ def unit_checks(unit, ready):
                 ", ".join(e for e, _x in bad), ", ".join(str(x) for _e, x in bad), took, unit, state_text or "?"), evidence)
         else:
             listener = make_check("listener", True, "%s accept%s connections" % (", ".join(e for e, _o, _x in lst),
-                                                                          "s" if len(lst) == 1 else ""), evidence)
-    return [unit, listener]
+                                                                              "s" if len(lst) == 1 else ""), evidence)
+    unit_check["elapsed"] = elapsed if isinstance(elapsed, (int, float)) else None
+    return [unit_check, listener]
 
 
 def _probe_text(r, user):
@@ -287,16 +306,18 @@ def release_check(layout):
                   "working directory on HUP)" % (unit.get("name") or "the unit", running.get("cwd"), cur.get("id")), evidence)
 
 
-def host_checks(unit, ready, probe, expect_status, layout=None, user=None, plan_notes=()):
-    return unit_checks(unit, ready) + health_checks(probe, expect_status, user, plan_notes) + [release_check(layout)]
+def host_checks(unit, ready, probe, expect_status, layout=None, user=None, plan_notes=(), after=None):
+    return unit_checks(unit, ready, after) + health_checks(probe, expect_status, user, plan_notes) + [release_check(layout)]
 
 
 def verdict(checks, diagnosis_host, fail_rank):
     """(failed, reasons) for one host: a failed check, or a finding at or above ``fail_rank``."""
-    reasons = ["%s: %s" % (c["title"], c["summary"]) for c in checks if c.get("ok") is False]
+    reasons = []
     ranks = {"critical": 0, "warning": 1, "info": 2}
     if fail_rank is not None:
         for f in _l(_d(diagnosis_host).get("findings")):
             if ranks.get(f.get("severity"), 9) <= fail_rank:
                 reasons.append("%s %s: %s" % (f.get("severity"), f.get("code"), f.get("summary")))
+    # the diagnosis names the cause; the failed checks say what the gate saw
+    reasons += ["%s: %s" % (c["title"], c["summary"]) for c in checks if c.get("ok") is False]
     return bool(reasons), reasons

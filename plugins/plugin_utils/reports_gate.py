@@ -101,6 +101,11 @@ def _md(text):
     return reports._md(text)  # pylint: disable=protected-access
 
 
+def _code(text):
+    """Text for a Markdown code span (shown literally: no HTML escaping, no backticks, one line)."""
+    return " ".join(str(text).replace("`", "'").split())[:300]
+
+
 def render_md(result):
     verdict = "passed" if result.get("passed") else "failed"
     lines = ["## badgateway.doctor deploy gate: %s %s" % (ICONS[bool(result.get("passed"))], verdict), "",
@@ -127,7 +132,7 @@ def render_md(result):
             for c in _l(_d(hv).get("checks")):
                 lines.append("- %s %s `%s` %s" % (ICONS.get(c.get("ok"), ""), _md(host), c.get("title"), _md(c.get("summary"))))
                 for e in _l(c.get("evidence"))[:6]:
-                    lines.append("  - `%s`" % _md(e)[:300].replace("`", "'"))
+                    lines.append("  - `%s`" % _code(e))
         body = reports.render_md(_d(p.get("diagnosis"))).split("\n", 1)[1]
         lines += ["", "#### diagnosis" + body.rstrip("\n"), "", "</details>"]
     return "\n".join(lines) + "\n"

@@ -33,7 +33,7 @@ UNIT = "gunicorn.service"
 DROPIN = "/etc/systemd/system/gunicorn.service.d/fault-releases.conf"
 SOCKET = "/run/gunicorn/gunicorn.sock"
 WRONG_SOCKET = "/run/gunicorn/app.sock"
-SLOW_S = 4
+SLOW_S = 10
 TOO_SLOW_S = 40
 MISSING_MODULE = "shop_settings_v2"
 NEW_MIGRATION = "app/migrations/0002_order_status.py"
@@ -63,6 +63,11 @@ WorkingDirectory={ROOT}/current
 ExecStart=
 ExecStart={ROOT}/current/venv/bin/gunicorn wsgi:application
 """
+
+
+# Restart=always without a start limit: systemd never gives up, the unit crash-loops for ever
+DROPIN_CRASH_LOOP = "/etc/systemd/system/gunicorn.service.d/fault-releases-crash-loop.conf"
+CRASH_LOOP_TEXT = "[Unit]\nStartLimitIntervalSec=0\n[Service]\nRestart=always\nRestartSec=1\n"
 
 
 def _files(release: str) -> dict:
@@ -101,7 +106,8 @@ def _script(root: str, current: str, releases: list) -> str:
 
 
 def install(lab, host: str, current: str = "v1", root: str = ROOT, releases=None, wait: bool = True) -> None:
-    """Write the releases on ``host``, point ``current`` at ``current`` and run gunicorn from it."""
+    """Write the releases on ``host`` (no history), point ``current`` at ``current`` and run gunicorn from it."""
+    lab.run(host, f"rm -f {DROPIN_CRASH_LOOP} {shlex.quote(root)}/.badgateway-releases.json", timeout=30)
     lab.run(host, _script(root, current, list(releases or RELEASES)), timeout=60)
     if wait:
         wait_health(lab, host)
@@ -121,6 +127,18 @@ def deploy(lab, host: str, release: str, root: str = ROOT, restart: bool = True)
     if restart:
         cmd += f"; systemctl reset-failed {UNIT} 2>/dev/null || true; systemctl restart --no-block {UNIT}"
     lab.run(host, cmd)
+
+
+def crash_loop(lab, host: str, on: bool = True) -> None:
+    """Make the unit restart for ever (or stop doing so)."""
+    cmd = (f"printf '%s' {shlex.quote(CRASH_LOOP_TEXT)} > {DROPIN_CRASH_LOOP}" if on else f"rm -f {DROPIN_CRASH_LOOP}")
+    lab.run(host, cmd + "; systemctl daemon-reload")
+
+
+def write_history(lab, host: str, entries: list, root: str = ROOT) -> None:
+    """The history the gate would have recorded (``[{"release": "v1", "event": "passed"}, ...]``)."""
+    text = json.dumps({"version": 1, "history": entries})
+    lab.run(host, f"printf '%s' {shlex.quote(text)} > {shlex.quote(root)}/.badgateway-releases.json")
 
 
 def state(lab, host: str, root: str = ROOT) -> dict:
@@ -143,5 +161,5 @@ printf '{{"link": "%s", "pid": "%s", "cwd": "%s", "tree": "%s", "modes": "%s", "
 
 def remove(lab, host: str, root: str = ROOT) -> None:
     """Back to the pristine lab host: no releases, no drop-in, gunicorn from /srv/app again."""
-    lab.run(host, f"rm -f {DROPIN}; rm -rf {shlex.quote(root)}/releases {shlex.quote(root)}/current "
+    lab.run(host, f"rm -f {DROPIN} {DROPIN_CRASH_LOOP}; rm -rf {shlex.quote(root)}/releases {shlex.quote(root)}/current "
                   f"{shlex.quote(root)}/current.tmp {shlex.quote(root)}/.badgateway-releases.json; lab-heal", timeout=60)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -193,5 +194,23 @@ def test_hostile_text_is_escaped():
                                                                                             "reasons": [evil]}}}],
               "hosts": {"h<1>": {"status": "failed", "failed": True, "reasons": [evil], "rollback": None}}}
     assert "<script>" not in reports_gate.render_html(result)
-    assert "<script>" not in reports_gate.render_md(result)
+    # in Markdown only inside code spans, which show it literally
+    assert "<script>" not in re.sub(r"`[^`\n]*`", "", reports_gate.render_md(result))
     ET.fromstring(reports_gate.render_junit(result).split("\n", 1)[1])
+
+
+def test_a_unit_that_looked_ready_but_restarts_while_probed_crash_loops():
+    after = {"active_state": "activating", "sub_state": "auto-restart", "n_restarts": 3}
+    c = by_name(gate.host_checks("gunicorn.service", READY_OK, PROBE_502, 200, after=after))
+    assert c["unit"]["ok"] is False and "crash-loops" in c["unit"]["summary"] and "activating/auto-restart" in c["unit"]["summary"]
+    steady = {"active_state": "active", "sub_state": "running", "n_restarts": 0}
+    assert by_name(gate.host_checks("gunicorn.service", READY_OK, PROBE_OK, 200, after=steady))["unit"]["ok"] is True
+
+
+def test_listener_never_bound_keeps_the_unit_check_green():
+    ready = {"failed": True, "state": "active", "elapsed": 6.0, "msg": "gunicorn.service is active/running after 6s",
+             "listeners": {"unix:/run/gunicorn/gunicorn.sock": {"ok": False, "error": "ENOENT"}}}
+    c = by_name(gate.host_checks("gunicorn.service", ready, PROBE_502, 200))
+    assert c["unit"]["ok"] is True and c["listener"]["ok"] is False
+    assert c["listener"]["summary"] == ("unix:/run/gunicorn/gunicorn.sock does not accept connections (ENOENT) after 6.0 s; "
+                                        "gunicorn.service is active")
