@@ -270,6 +270,9 @@ def health_checks(probe, expect_status, user=None, plan_notes=()):
         if probe.get("skipped") or not probe:
             out.append(make_check(name, None, "not probed (%s)" % (probe.get("skip_reason") or "the unit is not ready")))
             continue
+        if not mine and probe.get("failed") and not results:
+            out.append(make_check(name, False, "the probe failed: %s" % (probe.get("msg") or "no result")))
+            continue
         if not mine:
             note = "; ".join(plan_notes) or "nothing to probe"
             out.append(make_check(name, None if via == "nginx" and "not installed" in note else False, note))

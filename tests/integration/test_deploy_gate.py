@@ -275,15 +275,37 @@ def test_rollback_refuses_clearly_and_changes_nothing(lab, host, tmp_path, layou
     releases.install(lab, host, current="v1")
     before = edge(lab, host, layout)
     pid = lab.run(host, "systemctl show -p MainPID --value gunicorn.service").stdout.strip()
-    play = tmp_path / "rollback.yml"
-    play.write_text(ROLE_PLAY)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / "tests" / "output" / "collections"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_HOST_KEY_CHECKING="False")
-    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inventory(lab, host, tmp_path)), str(play),
-                           "-e", "release_rollback_path=/srv/edge", "-e", "release_rollback_unit=gunicorn.service"],
-                          env=env, capture_output=True, text=True, timeout=300, check=False)
+    proc = run_role(lab, host, tmp_path, "-e", "release_rollback_path=/srv/edge", "-e", "release_rollback_unit=gunicorn.service")
     assert proc.returncode != 0
     assert message in proc.stdout, proc.stdout[-3000:]
     assert "nothing changed" in proc.stdout
     assert releases.state(lab, host, root="/srv/edge") == before
     assert lab.run(host, "systemctl show -p MainPID --value gunicorn.service").stdout.strip() == pid, "the unit was restarted"
+
+
+def run_role(lab, name: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
+    play = tmp_path / "rollback.yml"
+    play.write_text(ROLE_PLAY)
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / "tests" / "output" / "collections"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_HOST_KEY_CHECKING="False")
+    return subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inventory(lab, name, tmp_path)), str(play)] + list(extra),
+                          env=env, capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path)
+
+
+def test_rollback_role_alone_rolls_back_verifies_and_is_idempotent(lab, host, tmp_path):
+    releases.install(lab, host, current="v1")
+    releases.deploy(lab, host, "v2")
+    wait_failed(lab, host)
+    args = ("-e", "release_rollback_path=/srv/app", "-e", "release_rollback_unit=gunicorn.service",
+            "-e", "badgateway_health_path=/health", "-e", f"badgateway_report_dir={tmp_path / 'reports'}")
+    first = run_role(lab, host, tmp_path, *args)
+    assert first.returncode == 0, first.stdout[-4000:]
+    assert releases.state(lab, host)["link"] == "releases/v1" and running(lab, host) == "/srv/app/releases/v1"
+    gate = json.loads((tmp_path / "reports" / "findings.json").read_text())     # it probed and re-diagnosed
+    assert gate["passed"] and gate["hosts"][host]["rollback"]["to"] == "v1"
+    before = releases.state(lab, host)
+    second = run_role(lab, host, tmp_path, *args)
+    assert second.returncode == 0, second.stdout[-4000:]
+    assert "changed=0" in second.stdout.split("PLAY RECAP", 1)[1], second.stdout[-3000:]
+    assert "nothing to roll back" in second.stdout
+    assert releases.state(lab, host) == before
