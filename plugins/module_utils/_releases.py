@@ -349,8 +349,8 @@ def inspect(root, releases_dir="releases", current_link="current", history_file=
     if wanted == current["id"] or (not wanted and last.get("event") == "rollback" and last.get("release") == current["id"]):
         # nothing to roll back: current is the release asked for / the target of the newest rollback
         out["rolled_back"] = True
-        notes.append("%s is already the release to roll back to (%s)" % (current["id"], "requested" if wanted else
-                                                                           "the newest rollback went from %s to it" % last.get("from")))
+        why = "requested" if wanted else "the newest rollback went from %s to it" % last.get("from")
+        notes.append("%s is already the release to roll back to (%s)" % (current["id"], why))
         return out
     prev_id, source = previous_release(current["id"], releases, history, wanted)
     if prev_id is None:

@@ -71,7 +71,6 @@ notes:
     looked at per release.
 seealso:
   - module: badgateway.doctor.release_switch
-  - role: badgateway.doctor.release_rollback
 """
 
 EXAMPLES = r"""

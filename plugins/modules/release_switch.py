@@ -19,7 +19,7 @@ description:
   - Records the switch in the release history (C(event) V(rollback), C(from) the old release) that
     M(badgateway.doctor.release_facts) reads. With O(record=passed) it switches nothing and only records that the current
     release passed the deploy gate (once - a repeated run changes nothing).
-  - Does not restart anything - the role M(badgateway.doctor.release_rollback) restarts the unit and checks that its main
+  - Does not restart anything - the role C(badgateway.doctor.release_rollback) restarts the unit and checks that its main
     process runs the release (gunicorn keeps the old working directory on C(HUP)).
 author:
   - badgateway.doctor maintainers (@badgateway)
@@ -80,7 +80,6 @@ options:
     default: rollback
 seealso:
   - module: badgateway.doctor.release_facts
-  - role: badgateway.doctor.release_rollback
 """
 
 EXAMPLES = r"""

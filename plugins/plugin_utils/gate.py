@@ -244,8 +244,8 @@ def unit_checks(unit, ready, after=None):
             listener = make_check("listener", False, "%s does not accept connections (%s)%s; %s is %s" % (
                 ", ".join(e for e, _x in bad), ", ".join(str(x) for _e, x in bad), took, unit, state_text or "?"), evidence)
         else:
-            listener = make_check("listener", True, "%s accept%s connections" % (", ".join(e for e, _o, _x in lst),
-                                                                              "s" if len(lst) == 1 else ""), evidence)
+            names = ", ".join(e for e, _o, _x in lst)
+            listener = make_check("listener", True, "%s accept%s connections" % (names, "s" if len(lst) == 1 else ""), evidence)
     unit_check["elapsed"] = elapsed if isinstance(elapsed, (int, float)) else None
     return [unit_check, listener]
 
@@ -255,8 +255,8 @@ def _probe_text(r, user):
     host = " (Host: %s)" % r.get("host_header") if r.get("host_header") and r.get("via") == "nginx" else ""
     if r.get("status") is not None:
         lat = r.get("latency")
-        return "GET %s%s%s: HTTP %s%s" % (r.get("url"), host, who, r.get("status"),
-                                         " in %.3fs" % lat if isinstance(lat, (int, float)) else "")
+        took = " in %.3fs" % lat if isinstance(lat, (int, float)) else ""
+        return "GET %s%s%s: HTTP %s%s" % (r.get("url"), host, who, r.get("status"), took)
     return "GET %s%s%s: %s" % (r.get("url"), host, who, r.get("error") or "no answer")
 
 
@@ -305,8 +305,9 @@ def release_check(layout):
                 "/proc/%s/cwd -> %s" % (unit.get("main_pid"), running.get("cwd"))]
     if running.get("release") == cur.get("id"):
         return make_check("release", True, "%s runs release %s (current)" % (unit.get("name") or "the unit", cur.get("id")), evidence)
-    return make_check("release", False, "%s runs %s but current points to release %s: restart the unit (gunicorn keeps its old "
-                  "working directory on HUP)" % (unit.get("name") or "the unit", running.get("cwd"), cur.get("id")), evidence)
+    summary = ("%s runs %s but current points to release %s: restart the unit (gunicorn keeps its old working directory on HUP)"
+               % (unit.get("name") or "the unit", running.get("cwd"), cur.get("id")))
+    return make_check("release", False, summary, evidence)
 
 
 def host_checks(unit, ready, probe, expect_status, layout=None, user=None, plan_notes=(), after=None):
