@@ -201,13 +201,25 @@ def _state_text(state):
     return "/".join(str(state.get(k)) for k in ("active_state", "sub_state") if state.get(k))
 
 
+_EXC_RE = re.compile(r"\b[A-Za-z_.]*(Error|Exception|Exit)\b:? ")
+NOT_UP = ("failed", "crash_loop", "inactive", "not_found")
+
+
+def _reason(ready):
+    """The line of unit_ready's journal lines that names the cause (the exception, else the last line)."""
+    lines = [str(x).strip() for x in _l(ready.get("journal")) if str(x).strip()]
+    for line in reversed(lines):
+        if _EXC_RE.search(line) and "Worker failed to boot" not in line:
+            return line
+    return lines[-1] if lines else ""
+
+
 def unit_checks(unit, ready, after=None):
-    """The ``unit`` and ``listener`` checks from a ``unit_ready`` result (None: not run).
+    """The ``unit`` and ``listener`` checks from a ``badgateway.doctor.unit_ready`` result.
 
     ``after``: the unit's state from the diagnosis' facts, gathered after the health probes
-    (``active_state``, ``sub_state``, ``n_restarts``): a unit that was up when the wait ended
-    but restarts or stops while it is probed crash-loops (gunicorn binds its socket before its
-    workers import the app, so a broken release can look ready for a moment).
+    (``active_state``, ``sub_state``, ``n_restarts``): a unit that restarts or stops while it is
+    probed crash-loops although it was up when the wait ended.
     """
     if not unit:
         return [make_check("unit", None, "no unit given (deploy_gate_unit): not waited for"),
@@ -216,37 +228,43 @@ def unit_checks(unit, ready, after=None):
     if not ready or ready.get("skipped"):
         return [make_check("unit", None, "not checked (%s)" % (ready.get("skip_reason") or "skipped")),
                 make_check("listener", None, "not checked")]
-    state_text = _state_text(ready.get("state"))
+    status = _d(ready.get("status"))
+    state = str(ready.get("state") or "")
+    state_text = _state_text(status) or state
     elapsed = ready.get("elapsed")
     took = " after %.1f s" % elapsed if isinstance(elapsed, (int, float)) else ""
     lst = _listeners(ready)
-    msg = str(ready.get("msg") or "")
-    active = state_text.split("/")[0] == "active" or state_text.startswith("active ")
-    unit_ok = not ready.get("failed") or (active and "crash" not in msg.lower())
-    unit_ev = [e for e in _l(ready.get("journal")) if e] + ([msg] if msg else [])
+    msg = str(ready.get("msg") or "").split("\nLast error lines", 1)[0].strip()
+    reason = _reason(ready)
+    unit_ok = status.get("active_state") == "active" and state not in NOT_UP
+    journal = ["journal: %s" % x for x in _l(ready.get("journal")) if x]
     after = _d(after)
-    restarts = after.get("n_restarts") if isinstance(after.get("n_restarts"), int) else 0
+    before_restarts = status.get("n_restarts") if isinstance(status.get("n_restarts"), int) else 0
+    restarts = (after.get("n_restarts") if isinstance(after.get("n_restarts"), int) else 0) - before_restarts
     if unit_ok and after and (after.get("active_state") != "active" or restarts > 0):
         unit_check = make_check("unit", False, "%s was %s%s, then %s with %d restart(s) while it was probed: it crash-loops" % (
-            unit, state_text or "active", took, _state_text(after), restarts), unit_ev + ["after the probes: %s, NRestarts=%d" % (
-                _state_text(after), restarts)])
+            unit, state_text, took, _state_text(after), restarts), ["after the probes: %s, NRestarts=%s" % (
+                _state_text(after), after.get("n_restarts"))])
     elif unit_ok:
-        unit_check = make_check("unit", True, "%s is %s%s" % (unit, state_text or "active", took), unit_ev)
+        unit_check = make_check("unit", True, "%s is %s%s" % (unit, state_text, took), [msg] if msg else [])
     else:
-        unit_check = make_check("unit", False, msg or "%s is %s%s" % (unit, state_text or "not ready", took), unit_ev)
+        summary = msg or "%s is %s%s" % (unit, state_text or "not ready", took)
+        if reason and reason not in summary:
+            summary += ": " + reason
+        unit_check = make_check("unit", False, summary, journal)
+    unit_check.update(elapsed=elapsed if isinstance(elapsed, (int, float)) else None, state=state or None)
     if not lst:
         listener = make_check("listener", None if unit_ok else False,
-                              "no listener to wait for" if unit_ok else "not ready: %s" % (msg or state_text or "?"))
+                              "no listener to wait for" if unit_ok else "not checked: %s is %s" % (unit, state_text or state))
     else:
         bad = [(e, x) for e, ok, x in lst if not ok]
         evidence = ["%s: %s" % (e, x) for e, _ok, x in lst]
         if bad:
             listener = make_check("listener", False, "%s does not accept connections (%s)%s; %s is %s" % (
-                ", ".join(e for e, _x in bad), ", ".join(str(x) for _e, x in bad), took, unit, state_text or "?"), evidence)
+                ", ".join(e for e, _x in bad), ", ".join(str(x) for _e, x in bad), took, unit, state_text or state), evidence)
         else:
             names = ", ".join(e for e, _o, _x in lst)
             listener = make_check("listener", True, "%s accept%s connections" % (names, "s" if len(lst) == 1 else ""), evidence)
-    unit_check["elapsed"] = elapsed if isinstance(elapsed, (int, float)) else None
     return [unit_check, listener]
 
 

@@ -97,10 +97,18 @@ def running(lab, name: str) -> str:
     return lab.run(name, "readlink /proc/$(systemctl show -p MainPID --value gunicorn.service)/cwd", check=False).stdout.strip()
 
 
-def wait_failed(lab, name: str, timeout: float = 20) -> None:
+def wait_failed(lab, name: str, timeout: float = 30) -> None:
+    """Until systemd gave up on the unit: failed, and still failed 2 s later (no restart pending)."""
     deadline = time.time() + timeout
-    while lab.run(name, "systemctl is-failed gunicorn.service", check=False).stdout.strip() != "failed" and time.time() < deadline:
-        time.sleep(0.3)
+    cmd = "systemctl is-failed gunicorn.service; systemctl show -p NRestarts --value gunicorn.service"
+    seen = None
+    while time.time() < deadline:
+        now = lab.run(name, cmd, check=False).stdout.split()
+        if now and now[0] == "failed" and now == seen:
+            return
+        seen = now if now and now[0] == "failed" else None
+        time.sleep(2)
+    raise AssertionError(f"gunicorn.service on {name} did not settle in the failed state: {seen}")
 
 
 def describe(res: dict) -> str:

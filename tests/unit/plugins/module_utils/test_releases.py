@@ -239,8 +239,8 @@ def test_plan_unknown_server_needs_a_command():
     props = _props("{ path=/usr/bin/uwsgi ; argv[]=/usr/bin/uwsgi --ini /srv/app/current/uwsgi.ini ; }")
     argv, _wd, kind, _m, note = _release_load.plan(props, "/srv/app/releases/v1", PREFIXES)
     assert argv is None and "no load check is known for uwsgi" in note
-    argv, _wd, kind, _m, note = _release_load.plan(props, "/srv/app/releases/v1", PREFIXES,
-                                                    ["/srv/app/current/venv/bin/python", "-c", "import app"])
+    command = ["/srv/app/current/venv/bin/python", "-c", "import app"]
+    argv, _wd, kind, _m, note = _release_load.plan(props, "/srv/app/releases/v1", PREFIXES, command)
     assert argv == ["/srv/app/releases/v1/venv/bin/python", "-c", "import app"] and kind == "command"
 
 

@@ -78,10 +78,15 @@ def test_plan_no_route_for_the_path():
 
 # ----------------------------------------------------------------------------- checks
 
-READY_OK = {"changed": False, "state": "active", "elapsed": 0.4,
-            "listeners": {"unix:/run/gunicorn/gunicorn.sock": {"ok": True}}}
-READY_LOOP = {"failed": True, "state": "failed", "elapsed": 2.1, "listeners": {"unix:/run/gunicorn/gunicorn.sock": {"ok": False, "error": "ENOENT"}},
-              "msg": "gunicorn.service crash-loops (NRestarts 5): ModuleNotFoundError: No module named 'shop_settings_v2'"}
+READY_OK = {"changed": False, "state": "ready", "ready": True, "elapsed": 0.4, "msg": "gunicorn.service is active",
+            "status": {"active_state": "active", "sub_state": "running", "n_restarts": 0, "main_pid": 812},
+            "listeners": [{"listen": "unix:/run/gunicorn/gunicorn.sock", "ok": True, "error": None}]}
+READY_LOOP = {"failed": True, "state": "crash_loop", "ready": False, "elapsed": 2.1,
+              "status": {"active_state": "activating", "sub_state": "auto-restart", "n_restarts": 2},
+              "listeners": [{"listen": "unix:/run/gunicorn/gunicorn.sock", "ok": False, "error": "ENOENT"}],
+              "journal": ["web1 gunicorn[1480]: ModuleNotFoundError: No module named 'shop_settings_v2'",
+                          "web1 gunicorn[1485]: [ERROR] Reason: Worker failed to boot."],
+              "msg": "gunicorn.service crash-loops: systemd restarted it 2 times in 2.1 s\nLast error lines of its journal:\n..."}
 PROBE_OK = {"probes": {"results": [
     {"via": "direct", "url": "http://unix:/run/gunicorn/gunicorn.sock:/health", "status": 200, "latency": 0.003, "ok": True},
     {"via": "nginx", "url": "http://127.0.0.1:80/health", "status": 200, "latency": 0.004, "ok": True, "host_header": "shop"}]}}
@@ -104,7 +109,9 @@ def test_checks_pass():
 
 def test_checks_crash_loop_names_the_journal_reason():
     c = by_name(gate.host_checks("gunicorn.service", READY_LOOP, PROBE_502, 200))
-    assert c["unit"]["ok"] is False and "ModuleNotFoundError" in c["unit"]["summary"]
+    assert c["unit"]["ok"] is False and "crash-loops" in c["unit"]["summary"]
+    assert c["unit"]["summary"].endswith("ModuleNotFoundError: No module named 'shop_settings_v2'")
+    assert c["unit"]["evidence"][-1].endswith("Worker failed to boot.")
     assert c["listener"]["ok"] is False and "ENOENT" in c["listener"]["summary"]
     assert c["health_direct"]["ok"] is False and "ENOENT" in c["health_direct"]["summary"]
     assert c["health_nginx"]["summary"] == "http://127.0.0.1:80/health answered HTTP 502, expected 200"
@@ -139,12 +146,12 @@ def test_verdict_uses_fail_on():
 # ----------------------------------------------------------------------------- verdict over passes, reports
 
 def passes_rolled_back():
-    first = {"label": "deploy", "diagnosis": {"generated_at": "t", "hosts": {"web1": {"status": "critical", "findings": [
-        {"code": "APP_BOOT_IMPORT_ERROR", "severity": "critical", "layer": "app", "summary": "boot fails", "evidence": ["j"],
-         "fix": {"summary": "fix it"}}]}}},
+    boot = {"code": "APP_BOOT_IMPORT_ERROR", "severity": "critical", "layer": "app", "summary": "boot fails", "evidence": ["j"],
+            "fix": {"summary": "fix it"}}
+    rollback = {"ok": True, "status": "done", "from": "v2", "to": "v1", "msg": "roll back from v2 to v1"}
+    first = {"label": "deploy", "diagnosis": {"generated_at": "t", "hosts": {"web1": {"status": "critical", "findings": [boot]}}},
              "hosts": {"web1": {"checks": gate.host_checks("gunicorn.service", READY_LOOP, PROBE_502, 200), "failed": True,
-                                "reasons": ["unit: crash"],
-                                "rollback": {"ok": True, "status": "done", "from": "v2", "to": "v1", "msg": "roll back from v2 to v1"}}}}
+                                "reasons": ["unit: crash"], "rollback": rollback}}}
     second = {"label": "after rollback", "diagnosis": {"generated_at": "t", "hosts": {"web1": {"status": "ok", "findings": []}}},
               "hosts": {"web1": {"checks": gate.host_checks("gunicorn.service", READY_OK, PROBE_OK, 200), "failed": False, "reasons": []}}}
     return [first, second]
@@ -208,9 +215,10 @@ def test_a_unit_that_looked_ready_but_restarts_while_probed_crash_loops():
 
 
 def test_listener_never_bound_keeps_the_unit_check_green():
-    ready = {"failed": True, "state": "active", "elapsed": 6.0, "msg": "gunicorn.service is active/running after 6s",
-             "listeners": {"unix:/run/gunicorn/gunicorn.sock": {"ok": False, "error": "ENOENT"}}}
+    ready = {"failed": True, "state": "timeout", "ready": False, "elapsed": 6.0, "msg": "gunicorn.service is not ready after 6 s",
+             "status": {"active_state": "active", "sub_state": "running", "n_restarts": 0},
+             "listeners": [{"listen": "unix:/run/gunicorn/gunicorn.sock", "ok": False, "error": "ENOENT"}]}
     c = by_name(gate.host_checks("gunicorn.service", ready, PROBE_502, 200))
     assert c["unit"]["ok"] is True and c["listener"]["ok"] is False
     assert c["listener"]["summary"] == ("unix:/run/gunicorn/gunicorn.sock does not accept connections (ENOENT) after 6.0 s; "
-                                        "gunicorn.service is active")
+                                        "gunicorn.service is active/running")
