@@ -250,7 +250,7 @@ def unit_checks(unit, ready, after=None):
     else:
         summary = msg or "%s is %s%s" % (unit, state_text or "not ready", took)
         if reason and reason not in summary:
-            summary += ": " + reason
+            summary = summary.rstrip(". ") + " - " + reason
         unit_check = make_check("unit", False, summary, journal)
     unit_check.update(elapsed=elapsed if isinstance(elapsed, (int, float)) else None, state=state or None)
     if not lst:
@@ -262,6 +262,9 @@ def unit_checks(unit, ready, after=None):
         if bad:
             listener = make_check("listener", False, "%s does not accept connections (%s)%s; %s is %s" % (
                 ", ".join(e for e, _x in bad), ", ".join(str(x) for _e, x in bad), took, unit, state_text or state), evidence)
+        elif not unit_ok:
+            listener = make_check("listener", False, "%s accepted a connection, but %s does not stay up (%s)" % (
+                ", ".join(e for e, _o, _x in lst), unit, state or state_text), evidence)
         else:
             names = ", ".join(e for e, _o, _x in lst)
             listener = make_check("listener", True, "%s accept%s connections" % (names, "s" if len(lst) == 1 else ""), evidence)
