@@ -8,7 +8,6 @@ import datetime
 import os
 
 from ansible.module_utils.common.text.converters import to_text
-from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.badgateway.doctor.plugins.action.diagnose_evaluate import FAIL_ON, FAIL_RANK, _plain
@@ -46,36 +45,29 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
 
-    _VALID_ARGS = frozenset(("report_dir", "formats", "fail_on", "label", "host_var", "rollback_var", "diagnosis", "previous",
-                             "fail_after_rollback"))
+    ARGUMENT_SPEC = dict(
+        label=dict(type="str", choices=list(LABELS), default="deploy"),
+        diagnosis=dict(type="dict", default={}),
+        previous=dict(type="dict", default={}),
+        host_var=dict(type="str", default="deploy_gate_host_result"),
+        rollback_var=dict(type="str", default="release_rollback_result"),
+        fail_on=dict(type="str", choices=list(FAIL_ON), default="critical"),
+        fail_after_rollback=dict(type="bool", default=True),
+        report_dir=dict(type="path", default="badgateway-report"),
+        formats=dict(type="list", elements="str", choices=list(reports.FORMATS), default=list(reports.FORMATS)),
+    )
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         result["changed"] = False
-        args = self._task.args
-        unknown = sorted(set(args) - self._VALID_ARGS)
-        if unknown:
-            result.update(failed=True, msg=f"unsupported option(s): {', '.join(unknown)}")
-            return result
-        fail_on = to_text(args.get("fail_on") or "critical").lower()
-        label = to_text(args.get("label") or "deploy")
-        if fail_on not in FAIL_ON or label not in LABELS:
-            result.update(failed=True, msg=f"fail_on must be one of {', '.join(FAIL_ON)} and label one of {', '.join(LABELS)}")
-            return result
-        formats = [to_text(f) for f in (args.get("formats") if args.get("formats") is not None else list(reports.FORMATS))]
-        bad = [f for f in formats if f not in reports.FORMATS]
-        if bad:
-            result.update(failed=True, msg=f"unknown report format(s) {', '.join(bad)}; choose from {', '.join(reports.FORMATS)}")
-            return result
-        report_dir = to_text(args.get("report_dir") or "badgateway-report")
-        if not os.path.isabs(report_dir):
-            report_dir = os.path.join(os.getcwd(), report_dir)
-        host_var = to_text(args.get("host_var") or "deploy_gate_host_result")
-        rollback_var = to_text(args.get("rollback_var") or "release_rollback_result")
-        diagnosis = _plain(args.get("diagnosis") or {})
-        previous = _plain(args.get("previous") or {})
-        fail_after_rollback = boolean(args.get("fail_after_rollback", True), strict=False)
+        _validated, args = self.validate_argument_spec(self.ARGUMENT_SPEC)
+        fail_on, label, formats = args["fail_on"], args["label"], args["formats"]
+        report_dir = args["report_dir"] if os.path.isabs(args["report_dir"]) else os.path.join(os.getcwd(), args["report_dir"])
+        host_var, rollback_var = args["host_var"], args["rollback_var"]
+        diagnosis = _plain(args["diagnosis"])
+        previous = _plain(args["previous"])
+        fail_after_rollback = args["fail_after_rollback"]
 
         hostvars = task_vars.get("hostvars", {})
         names = [to_text(n) for n in (task_vars.get("ansible_play_hosts_all") or task_vars.get("ansible_play_hosts") or [])]

@@ -23,8 +23,10 @@ import shlex
 import tempfile
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _runner, systemd
+from ansible_collections.badgateway.doctor.plugins.module_utils import _apps_kinds
+from ansible_collections.badgateway.doctor.plugins.module_utils._apps_cmdline import detect_kind
+from ansible_collections.badgateway.doctor.plugins.module_utils._apps_spec import parse_args
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_text
-from ansible_collections.badgateway.doctor.plugins.module_utils.apps import detect_kind, parse_args
 
 UNIT_PROPS = ("Id", "LoadState", "User", "Group", "SupplementaryGroups", "WorkingDirectory", "EnvironmentFiles",
               "Environment", "ExecStart", "UMask", "MainPID", "ActiveState", "SubState")
@@ -91,7 +93,7 @@ def plan(props, release_path, prefixes, command=None):
     if kind == "gunicorn":
         return argv + ["--check-config"], workdir, kind, "gunicorn --check-config", None
     if kind in ("uvicorn", "hypercorn", "daphne"):
-        settings, positionals = parse_args(kind, args)
+        settings, positionals = parse_args(_apps_kinds.get(kind), args)
         app = next((p for p in positionals if ":" in p), None)
         if not app:
             return None, workdir, kind, None, "no module:attribute found in the %s command line" % kind

@@ -272,21 +272,26 @@ def link_target_for(current_link, current_target, releases_path, release):
     return os.path.relpath(new_abs, os.path.dirname(current_link))
 
 
-def switch_link(current_link, target):
-    """Point ``current_link`` at ``target`` atomically: a new symlink beside it, then rename over it."""
-    directory = os.path.dirname(current_link)
-    tmp = os.path.join(directory, ".%s.badgateway-%d-%d" % (os.path.basename(current_link), os.getpid(), int(time.time() * 1000)))
-    os.symlink(target, tmp)
+def _temp_name(path):
+    return os.path.join(os.path.dirname(path), ".%s.badgateway-%d-%d" % (os.path.basename(path), os.getpid(), time.monotonic_ns()))
+
+
+def _unlink_quietly(path):
     try:
-        os.rename(tmp, current_link)
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _rename_over(tmp, path):
+    """``rename(2)`` ``tmp`` over ``path`` (atomic for readers), then sync the directory; ``tmp`` goes when that fails."""
+    try:
+        os.rename(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink_quietly(tmp)
         raise
     try:
-        fd = os.open(directory, os.O_RDONLY)
+        fd = os.open(os.path.dirname(path), os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
@@ -295,26 +300,29 @@ def switch_link(current_link, target):
         pass
 
 
+def switch_link(current_link, target):
+    """Point ``current_link`` at ``target`` atomically: a new symlink beside it, then rename over it."""
+    tmp = _temp_name(current_link)
+    os.symlink(target, tmp)
+    _rename_over(tmp, current_link)
+
+
 def append_history(history_path, entry, problems=None):
     """Append ``entry`` to the history file (atomic replace, at most HISTORY_KEEP entries)."""
     history = read_history(history_path, problems if problems is not None else [])
     history.append(entry)
     text = json.dumps({"version": 1, "history": history[-HISTORY_KEEP:]}, indent=1, sort_keys=True) + "\n"
-    directory = os.path.dirname(history_path)
-    tmp = os.path.join(directory, ".%s.tmp-%d" % (os.path.basename(history_path), os.getpid()))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    tmp = _temp_name(history_path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.rename(tmp, history_path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink_quietly(tmp)
         raise
+    _rename_over(tmp, history_path)
     return history[-HISTORY_KEEP:]
 
 
