@@ -98,18 +98,15 @@ def running(lab, name: str) -> str:
     return lab.run(name, "readlink /proc/$(systemctl show -p MainPID --value gunicorn.service)/cwd", check=False).stdout.strip()
 
 
-def wait_failed(lab, name: str, timeout: float = 30) -> None:
-    """Until systemd gave up on the unit: failed, and still failed 2 s later (no restart pending)."""
-    deadline = time.time() + timeout
-    cmd = "systemctl is-failed gunicorn.service; systemctl show -p NRestarts --value gunicorn.service"
-    seen = None
-    while time.time() < deadline:
-        now = lab.run(name, cmd, check=False).stdout.split()
-        if now and now[0] == "failed" and now == seen:
-            return
-        seen = now if now and now[0] == "failed" else None
-        time.sleep(2)
-    raise AssertionError(f"gunicorn.service on {name} did not settle in the failed state: {seen}")
+def deploy_broken_and_settled(lab, name: str, release: str) -> None:
+    """Deploy ``release`` with Restart=no, so that the unit fails once and stays failed (a state to compare)."""
+    releases.restart_policy(lab, name, "no_restart")
+    releases.deploy(lab, name, release)
+    deadline = time.time() + 30
+    while lab.run(name, "systemctl is-failed gunicorn.service", check=False).stdout.strip() != "failed":
+        if time.time() > deadline:
+            raise AssertionError(f"gunicorn.service on {name} did not fail with {release}")
+        time.sleep(0.3)
 
 
 def describe(res: dict) -> str:
@@ -156,7 +153,7 @@ def test_broken_release_fails_within_seconds_naming_the_import_error(lab, host, 
 
 def test_crash_looping_release_fails_fast(lab, host, tmp_path):
     releases.install(lab, host, current="v1")
-    releases.crash_loop(lab, host)
+    releases.restart_policy(lab, host, "crash_loop")
     try:
         releases.deploy(lab, host, "v2")
         res = run_gate(lab, host, tmp_path, "-e", "badgateway_rollback=false")
@@ -168,7 +165,7 @@ def test_crash_looping_release_fails_fast(lab, host, tmp_path):
         assert first["code"] in ("APP_CRASH_LOOP", "APP_BOOT_IMPORT_ERROR"), describe(res)
         assert "shop_settings_v2" in json.dumps(first), first     # the journal's reason
     finally:
-        releases.crash_loop(lab, host, on=False)
+        releases.restart_policy(lab, host, None)
 
 
 def test_broken_release_is_rolled_back_by_the_ci_command(lab, host, tmp_path):
@@ -199,8 +196,7 @@ def test_broken_release_is_rolled_back_by_the_ci_command(lab, host, tmp_path):
 def test_rollback_over_a_new_migration_is_refused_then_allowed(lab, host, tmp_path):
     releases.install(lab, host, current="v1")
     releases.write_history(lab, host, [{"release": "v1", "event": "passed", "at": 1.0}])
-    releases.deploy(lab, host, "v3")
-    wait_failed(lab, host)
+    deploy_broken_and_settled(lab, host, "v3")
     before = releases.state(lab, host)
     res = run_gate(lab, host, tmp_path)
     assert res["rc"] != 0
@@ -250,8 +246,7 @@ def test_start_past_the_budget_fails_naming_the_unit_state(lab, host, tmp_path):
 
 def test_check_mode_changes_nothing(lab, host, tmp_path):
     releases.install(lab, host, current="v1")
-    releases.deploy(lab, host, "v2")
-    wait_failed(lab, host)
+    deploy_broken_and_settled(lab, host, "v2")
     before = releases.state(lab, host)
     res = run_gate(lab, host, tmp_path, check=True)
     assert res["rc"] != 0
@@ -303,8 +298,7 @@ def run_role(lab, name: str, tmp_path: Path, *extra: str) -> subprocess.Complete
 
 def test_rollback_role_alone_rolls_back_verifies_and_is_idempotent(lab, host, tmp_path):
     releases.install(lab, host, current="v1")
-    releases.deploy(lab, host, "v2")
-    wait_failed(lab, host)
+    deploy_broken_and_settled(lab, host, "v2")
     args = ("-e", "release_rollback_path=/srv/app", "-e", "release_rollback_unit=gunicorn.service",
             "-e", "badgateway_health_path=/health", "-e", f"badgateway_report_dir={tmp_path / 'reports'}")
     first = run_role(lab, host, tmp_path, *args)

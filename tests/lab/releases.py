@@ -65,9 +65,14 @@ ExecStart={ROOT}/current/venv/bin/gunicorn wsgi:application
 """
 
 
-# Restart=always without a start limit: systemd never gives up, the unit crash-loops for ever
-DROPIN_CRASH_LOOP = "/etc/systemd/system/gunicorn.service.d/fault-releases-crash-loop.conf"
-CRASH_LOOP_TEXT = "[Unit]\nStartLimitIntervalSec=0\n[Service]\nRestart=always\nRestartSec=1\n"
+# a drop-in that changes how systemd restarts the unit (see restart_policy())
+DROPIN_RESTART = "/etc/systemd/system/gunicorn.service.d/fault-releases-restart.conf"
+RESTART_POLICIES = {
+    # Restart=always without a start limit: systemd never gives up, the unit crash-loops for ever
+    "crash_loop": "[Unit]\nStartLimitIntervalSec=0\n[Service]\nRestart=always\nRestartSec=1\n",
+    # no restart: a release that fails to boot leaves the unit failed at once (a settled state to compare)
+    "no_restart": "[Service]\nRestart=no\n",
+}
 
 
 def _files(release: str) -> dict:
@@ -107,7 +112,7 @@ def _script(root: str, current: str, releases: list) -> str:
 
 def install(lab, host: str, current: str = "v1", root: str = ROOT, releases=None, wait: bool = True) -> None:
     """Write the releases on ``host`` (no history), point ``current`` at ``current`` and run gunicorn from it."""
-    lab.run(host, f"rm -f {DROPIN_CRASH_LOOP} {shlex.quote(root)}/.badgateway-releases.json", timeout=30)
+    lab.run(host, f"rm -f {DROPIN_RESTART} {shlex.quote(root)}/.badgateway-releases.json", timeout=30)
     lab.run(host, _script(root, current, list(releases or RELEASES)), timeout=60)
     if wait:
         wait_health(lab, host)
@@ -129,9 +134,9 @@ def deploy(lab, host: str, release: str, root: str = ROOT, restart: bool = True)
     lab.run(host, cmd)
 
 
-def crash_loop(lab, host: str, on: bool = True) -> None:
-    """Make the unit restart for ever (or stop doing so)."""
-    cmd = (f"printf '%s' {shlex.quote(CRASH_LOOP_TEXT)} > {DROPIN_CRASH_LOOP}" if on else f"rm -f {DROPIN_CRASH_LOOP}")
+def restart_policy(lab, host: str, policy: str | None) -> None:
+    """``crash_loop``, ``no_restart`` (RESTART_POLICIES) or None: the unit's own Restart=on-failure."""
+    cmd = (f"printf '%s' {shlex.quote(RESTART_POLICIES[policy])} > {DROPIN_RESTART}" if policy else f"rm -f {DROPIN_RESTART}")
     lab.run(host, cmd + "; systemctl daemon-reload")
 
 
@@ -161,5 +166,5 @@ printf '{{"link": "%s", "pid": "%s", "cwd": "%s", "tree": "%s", "modes": "%s", "
 
 def remove(lab, host: str, root: str = ROOT) -> None:
     """Back to the pristine lab host: no releases, no drop-in, gunicorn from /srv/app again."""
-    lab.run(host, f"rm -f {DROPIN} {DROPIN_CRASH_LOOP}; rm -rf {shlex.quote(root)}/releases {shlex.quote(root)}/current "
+    lab.run(host, f"rm -f {DROPIN} {DROPIN_RESTART}; rm -rf {shlex.quote(root)}/releases {shlex.quote(root)}/current "
                   f"{shlex.quote(root)}/current.tmp {shlex.quote(root)}/.badgateway-releases.json; lab-heal", timeout=60)
