@@ -148,6 +148,15 @@ def _main_of(page):
     return page[start + len("<main>"):end] if start >= 0 and end > start else ""
 
 
+def _check_li(host, c):
+    state = {True: "ok", False: "failed", None: "skipped"}[c.get("ok")]
+    badge = {True: "ok", False: "critical", None: "unreachable"}[c.get("ok")]
+    evidence = "".join("<li><code>%s</code></li>" % _e(e) for e in _l(c.get("evidence")))
+    return ('<li class="gate-check" data-host="%s" data-check="%s" data-state="%s"><span class="badge s-%s">%s</span> <b>%s</b> '
+            '%s: %s<ul>%s</ul></li>' % (_e(host), _e(c.get("name")), state, badge, state, _e(host), _e(c.get("title")),
+                                        _e(c.get("summary")), evidence))
+
+
 def render_html(result):
     ok = bool(result.get("passed"))
     parts = ['<section class="host gate" id="gate" data-gate="%s"><h2>deploy gate <span class="badge s-%s">%s</span></h2>' % (
@@ -162,17 +171,13 @@ def render_html(result):
         if rb:
             reason += " \u2014 rollback: %s" % rb.get("msg")
         parts.append('<tr data-host="%s"><td>%s</td><td><span class="badge s-%s">%s</span></td><td>%s</td></tr>' % (
-            _e(host), _e(host), cls, _e(status), _e(reason)))
+            _e(host), _e(host), cls, _e(str(status).replace('_', ' ')), _e(reason)))
     parts.append("</tbody></table>")
     for p in _l(result.get("passes")):
         label = p.get("label") or "deploy"
         parts.append("<h3>%s: checks</h3><ul>" % _e(label))
         for host, hv in _d(p.get("hosts")).items():
-            for c in _l(_d(hv).get("checks")):
-                state = {True: "ok", False: "failed", None: "skipped"}[c.get("ok")]
-                parts.append('<li class="gate-check" data-host="%s" data-check="%s" data-state="%s">%s <b>%s</b> %s: %s<ul>%s</ul></li>' % (
-                    _e(host), _e(c.get("name")), state, ICONS[c.get("ok")], _e(host), _e(c.get("title")), _e(c.get("summary")),
-                    "".join("<li><code>%s</code></li>" % _e(e) for e in _l(c.get("evidence")))))
+            parts += [_check_li(host, c) for c in _l(_d(hv).get("checks"))]
         parts.append("</ul>")
     parts.append("</section>")
     diagnoses = []
@@ -180,7 +185,9 @@ def render_html(result):
         label = p.get("label") or "deploy"
         page = reports.render_html(_d(p.get("diagnosis")), title="diagnosis (%s)" % label)
         diagnoses.append("<h2>diagnosis: %s</h2>%s" % (_e(label), _main_of(page)))
-    shell = reports.render_html({"generated_at": result.get("generated_at"), "hosts": {}},
+    statuses = {h: {"status": {"passed": "ok", "rolled_back": "warning"}.get(_d(v).get("status"), "critical")}
+                for h, v in _d(result.get("hosts")).items()}
+    shell = reports.render_html({"generated_at": result.get("generated_at"), "hosts": statuses},
                                 title="badgateway.doctor deploy gate: %s" % ("passed" if ok else "failed"))
     inner = _main_of(shell)
     return shell.replace("<main>" + inner + "</main>", "<main>" + "".join(parts) + "".join(diagnoses) + "</main>", 1)
