@@ -11,21 +11,12 @@ becomes part of a URL.
 
 from __future__ import annotations
 
+from ansible_collections.badgateway.doctor.plugins.module_utils._endpoints import address_text, parse_host_port
 from ansible_collections.badgateway.doctor.plugins.module_utils._options import check_host_header
 from ansible_collections.badgateway.doctor.plugins.module_utils._proc import error
 
 
 # ---------------------------------------------------------------- URLs (pure)
-
-def _port(text, url):
-    try:
-        port = int(text)
-    except (TypeError, ValueError):
-        raise ValueError("URL %r: port %r is not a number" % (url, text)) from None
-    if not 1 <= port <= 65535:
-        raise ValueError("URL %r: port %d is outside 1-65535" % (url, port))
-    return port
-
 
 def valid_port(port):
     """True for an int port nginx and the kernel accept (1-65535); bools and strings are not ports."""
@@ -61,25 +52,11 @@ def parse_url(url):
         return {"scheme": scheme, "unix": sock, "host": None, "port": None, "path": path or None}
     slash = rest.find("/")
     hostport, path = (rest, None) if slash < 0 else (rest[:slash], rest[slash:])
-    port = 443 if scheme == "https" else 80
-    if hostport.startswith("["):
-        end = hostport.find("]")
-        if end < 0:
-            raise ValueError("URL %r: unbalanced [" % url)
-        host = hostport[1:end]
-        tail = hostport[end + 1:]
-        if tail.startswith(":"):
-            port = _port(tail[1:], url)
-        elif tail:
-            raise ValueError("URL %r: unexpected %r after ]" % (url, tail))
-    elif hostport.count(":") == 1:
-        host, port_text = hostport.split(":")
-        port = _port(port_text, url)
-    elif ":" in hostport:
-        raise ValueError("URL %r: an IPv6 address must be written in brackets" % url)
-    else:
-        host = hostport
-    if not host:
+    try:
+        host, port = parse_host_port(hostport, 443 if scheme == "https" else 80)
+    except ValueError as exc:
+        raise ValueError("URL %r: %s" % (url, exc)) from None
+    if host in ("", "*"):
         raise ValueError("URL %r has no host" % url)
     return {"scheme": scheme, "unix": None, "host": host, "port": port, "path": path}
 
@@ -89,12 +66,9 @@ def make_url(host=None, port=None, unix=None, path="/", scheme="http"):
     path = path or "/"
     if unix:
         return "%s://unix:%s:%s" % (scheme, unix, path)
-    if host and ":" in host:
-        host = "[%s]" % host
-    default = 443 if scheme == "https" else 80
-    if port and port != default:
-        return "%s://%s:%d%s" % (scheme, host, port, path)
-    return "%s://%s%s" % (scheme, host, path)
+    if port and port != (443 if scheme == "https" else 80):
+        return "%s://%s%s" % (scheme, address_text(host, port), path)
+    return "%s://%s%s" % (scheme, "[%s]" % host if ":" in host else host, path)
 
 
 # ---------------------------------------------------------------- targets from nginx facts (pure)
