@@ -17,7 +17,7 @@ options:
   since:
     description:
       - How far back to read the logs, as seconds or with a unit such as V(30m), V(1h) or V(2d).
-      - At most 366 days; V(inf), V(nan) and negative values are refused.
+      - At most 100 years; V(inf), V(nan) and negative values are refused.
     type: raw
     default: 1h
   max_bytes:
@@ -101,7 +101,7 @@ options:
   since:
     description:
       - How far back to read the logs, as seconds or with a unit such as V(30m), V(1h) or V(2d).
-      - At most 366 days; V(inf), V(nan) and negative values are refused.
+      - At most 100 years; V(inf), V(nan) and negative values are refused.
     type: raw
     default: 1h
   max_log_bytes:

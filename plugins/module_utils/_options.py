@@ -32,7 +32,7 @@ import math
 import re
 import textwrap
 
-from ansible_collections.badgateway.doctor.plugins.module_utils.timeparse import MAX_SECONDS, parse_since
+from ansible_collections.badgateway.doctor.plugins.module_utils.timeparse import MAX_SECONDS, parse_since, span_text
 
 LOG_BYTES_DEFAULT = 8 * 1024 * 1024
 LOG_BYTES_MIN = 4096
@@ -95,8 +95,7 @@ def _check_since(value):
     try:
         parse_since(value)
     except ValueError as exc:
-        return "must be a duration (seconds, or units such as 30m, 1h, 2d) up to %d days: %s" % (
-            MAX_SECONDS // 86400, exc)
+        return "must be a duration (seconds, or units such as 30m, 1h, 2d) up to %s: %s" % (span_text(MAX_SECONDS), exc)
     return None
 
 
@@ -170,7 +169,7 @@ GATEWAY_FACTS = {"since": "since", "max_log_bytes": "log_bytes", "kernel_log": "
 DOCS = {
     "since": [
         "How far back to read the logs, as seconds or with a unit such as V(30m), V(1h) or V(2d).",
-        "At most %d days; V(inf), V(nan) and negative values are refused." % (MAX_SECONDS // 86400),
+        "At most %s; V(inf), V(nan) and negative values are refused." % span_text(MAX_SECONDS),
     ],
     "log_bytes": [
         "At most this many bytes are read from the end of each log file and of each unit's journal, so the cost "

@@ -483,7 +483,7 @@ def collect_logs(nginx_error_logs=None, units=None, since=3600, max_bytes=8 * 10
         _err(errors, "logs", None, "Invalid since value %r (%s); using %d seconds." % (since, exc, DEFAULT_SINCE))
         since = DEFAULT_SINCE
     max_bytes = bounded_max_bytes(max_bytes)
-    start = now - since
+    start = max(0.0, now - since)
     events = _Events(samples)
     result = {"window": {"since": start, "max_bytes": max_bytes}, "sources": sources, "events": [], "errors": errors}
 

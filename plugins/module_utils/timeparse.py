@@ -6,10 +6,19 @@ from __future__ import annotations
 import math
 import re
 
-MAX_SECONDS = 366 * 86400.0  # a log window longer than a year is a typo
+YEAR = 365.25 * 86400.0
+MAX_SECONDS = 100 * YEAR  # beyond any log; keeps "now - since" and journalctl --since @N in range
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"(\d{1,12}(?:\.\d{1,9})?)(ms|s|m|h|d|w)")
 _NUMBER = re.compile(r"\d{1,12}(?:\.\d{1,9})?")
+
+
+def span_text(seconds):
+    """``100 years``, ``2 days``, ``90 seconds``: a limit as a person reads it."""
+    for unit, size in (("years", YEAR), ("days", 86400.0)):
+        if seconds >= size:
+            return "%g %s" % (round(seconds / size, 2), unit)
+    return "%g seconds" % seconds
 
 
 def parse_since(value, maximum=MAX_SECONDS):
@@ -45,7 +54,5 @@ def parse_since(value, maximum=MAX_SECONDS):
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
     if seconds > maximum:
-        if maximum >= 86400:
-            raise ValueError("a duration can be at most %d days" % (maximum // 86400))
-        raise ValueError("a duration can be at most %g seconds" % maximum)
+        raise ValueError("a duration can be at most %s" % span_text(maximum))
     return seconds

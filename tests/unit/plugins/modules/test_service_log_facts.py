@@ -39,7 +39,7 @@ def test_service_log_facts(tmp_path, run_module):
 
 
 @pytest.mark.parametrize("args,msg", [
-    ({"since": "soon"}, "Option since must be a duration (seconds, or units such as 30m, 1h, 2d) up to 366 days: use a number "
+    ({"since": "soon"}, "Option since must be a duration (seconds, or units such as 30m, 1h, 2d) up to 100 years: use a number "
                         "of seconds or units such as 30m, 1h, 2d, got 'soon'."),
     ({"since": "inf"}, "Option since must be a duration"),
     ({"since": float("nan")}, "Option since must be a duration"),

@@ -29,7 +29,7 @@ SAME = {
     "probe_host_header": [(gateway_facts, "probe_host_header", {}), (upstream_probe, "host_header", {})],
     "probe_limit": [(gateway_facts, "probe_limit", {}), (upstream_probe, "limit", {})],
 }
-BAD = {"since": ["inf", "nan", "1e308", "-1", "400d"], "log_bytes": [0, 100, 4095, 2 ** 31],
+BAD = {"since": ["inf", "nan", "1e308", "-1", "40000d"], "log_bytes": [0, 100, 4095, 2 ** 31],
        "probe_timeout": ["inf", "nan", 1e308, 0, -3, 301], "probe_path": ["x", "/a b", "/a\r\nHost: evil"],
        "probe_host_header": ["", "a b", "h\r\nX: 1"], "probe_limit": [-1, 10 ** 7]}
 
