@@ -265,6 +265,10 @@ class Waiter:
         deadline = start + self.timeout
         props = show(self.unit, self.run)
         baseline = systemd.to_int(props.get("NRestarts")) or 0
+        # already crashed and waiting to be restarted when the wait began: one more restart confirms the loop
+        needed = self.crash_restarts
+        if needed > 1 and baseline > 0 and (props.get("SubState") or "").startswith("auto-restart"):
+            needed -= 1
         pause = FIRST_PAUSE
         results = []
         attempts = 0
@@ -272,14 +276,16 @@ class Waiter:
             attempts += 1
             if attempts > 1:
                 props = show(self.unit, self.run)
-            verdict = assess(props, baseline, self.crash_restarts, self.run)
+            verdict = assess(props, baseline, needed, self.run)
             if verdict == "not_found":
                 return self._result("not_found", start, props, results, "Unit %s not found." % self.unit, attempts)
             if verdict == "crash_loop":
                 restarts = systemd.to_int(props.get("NRestarts")) or 0
-                message = ("%s is crash-looping: systemd restarted it %d times in %.1f s (NRestarts %d -> %d, "
+                count = restarts - baseline
+                message = ("%s is crash-looping: systemd restarted it %d time%s in %.1f s (NRestarts %d -> %d, "
                            "Restart=%s); it will not become ready."
-                           % (self.unit, restarts - baseline, self.clock() - start, baseline, restarts, props.get("Restart")))
+                           % (self.unit, count, "" if count == 1 else "s", self.clock() - start, baseline, restarts,
+                              props.get("Restart")))
                 return self._result("crash_loop", start, props, results, message, attempts)
             if verdict == "failed":
                 return self._result("failed", start, props, results, "%s: it failed and is not being restarted."

@@ -8,13 +8,8 @@ import json
 SOCK = "/run/gunicorn/gunicorn.sock"
 
 
-def show(host, unit, *props):
-    out = host.check_output("systemctl show -p %s %s" % (",".join(props), unit))
-    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-
-
-def test_unit_running_and_enabled(host):
-    props = show(host, "gunicorn.service", "ActiveState", "SubState", "UnitFileState", "NRestarts", "Result")
+def test_unit_running_and_enabled(host, systemd_show):
+    props = systemd_show("gunicorn.service", "ActiveState", "SubState", "UnitFileState", "NRestarts", "Result")
     assert props == {"ActiveState": "active", "SubState": "running", "UnitFileState": "enabled", "NRestarts": "0",
                      "Result": "success"}
 
@@ -26,14 +21,12 @@ def test_socket_mode_owner(host):
     assert run_dir.user == "app" and run_dir.group == "www-data" and run_dir.mode == 0o755
 
 
-def test_socket_answers_www_data(host):
-    out = host.check_output("runuser -u www-data -- curl -s -o /dev/null -w '%%{http_code}' --unix-socket %s "
-                            "http://localhost/health" % SOCK)
-    assert out == "200"
+def test_socket_answers_www_data(host, socket_status_as):
+    assert socket_status_as("www-data", SOCK) == "200"
 
 
-def test_200_through_nginx(host):
-    assert host.check_output("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1/") == "200"
+def test_200_through_nginx(host, http_status):
+    assert http_status("/") == "200"
     assert host.check_output("curl -s http://127.0.0.1/") == "wsgi ok"
 
 

@@ -8,11 +8,6 @@ DROPIN = "/etc/systemd/system/gunicorn.service.d/zz-badgateway.conf"
 SOCK = "/run/gunicorn/gunicorn.sock"
 
 
-def show(host, unit, *props):
-    out = host.check_output("systemctl show -p %s %s" % (",".join(props), unit))
-    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-
-
 def test_dropin_owned_by_the_role(host):
     f = host.file(DROPIN)
     assert f.exists and f.user == "root" and f.group == "root" and f.mode == 0o644
@@ -23,17 +18,17 @@ def test_dropin_owned_by_the_role(host):
     assert host.check_output("grep -c 'timeout 5' /lib/systemd/system/gunicorn.service") == "1"
 
 
-def test_live_unit_properties(host):
-    props = show(host, "gunicorn.service", "RuntimeDirectory", "RuntimeDirectoryMode", "RuntimeDirectoryPreserve",
-                 "RestartUSec", "ActiveState", "NeedDaemonReload", "DropInPaths")
+def test_live_unit_properties(host, systemd_show):
+    props = systemd_show("gunicorn.service", "RuntimeDirectory", "RuntimeDirectoryMode", "RuntimeDirectoryPreserve",
+                         "RestartUSec", "ActiveState", "NeedDaemonReload", "DropInPaths")
     assert props["RuntimeDirectory"] == "gunicorn" and props["RuntimeDirectoryMode"] == "0750"
     assert props["RuntimeDirectoryPreserve"] == "restart" and props["RestartUSec"] == "2s"
     assert props["ActiveState"] == "active" and props["NeedDaemonReload"] == "no"
     assert DROPIN in props["DropInPaths"].split()
 
 
-def test_running_process_has_the_new_options(host):
-    pid = show(host, "gunicorn.service", "MainPID")["MainPID"]
+def test_running_process_has_the_new_options(host, systemd_show):
+    pid = systemd_show("gunicorn.service", "MainPID")["MainPID"]
     argv = host.file("/proc/%s/cmdline" % pid).content_string.split("\0")
     for option, value in (("--timeout", "30"), ("--keep-alive", "5"), ("--umask", "0007")):
         assert argv[argv.index(option) + 1] == value, argv
@@ -47,8 +42,6 @@ def test_runtime_directory_and_socket(host):
     assert sock.is_socket and sock.mode == 0o770
 
 
-def test_socket_answers_www_data_and_nginx_200(host):
-    out = host.check_output("runuser -u www-data -- curl -s -o /dev/null -w '%%{http_code}' --unix-socket %s "
-                            "http://localhost/health" % SOCK)
-    assert out == "200"
-    assert host.check_output("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1/") == "200"
+def test_socket_answers_www_data_and_nginx_200(host, socket_status_as, http_status):
+    assert socket_status_as("www-data", SOCK) == "200"
+    assert http_status("/") == "200"

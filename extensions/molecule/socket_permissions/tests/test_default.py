@@ -13,9 +13,9 @@ def test_www_data_joined_the_app_group(host):
     assert "app" in host.user("www-data").groups
 
 
-def test_nginx_workers_have_the_group(host):
+def test_nginx_workers_have_the_group(host, nginx_workers):
     gid = host.group("app").gid
-    pids = host.check_output("pgrep -f 'nginx: worker process'").split()
+    pids = nginx_workers()
     assert pids
     for pid in pids:
         status = host.file("/proc/%s/status" % pid).content_string
@@ -30,11 +30,9 @@ def test_modes_not_widened(host):
     assert sock.is_socket and sock.group == "app" and sock.mode == 0o770 and not sock.mode & 0o007
 
 
-def test_socket_answers_www_data_and_nginx_200(host):
-    out = host.check_output("runuser -u www-data -- curl -s -o /dev/null -w '%%{http_code}' --unix-socket %s "
-                            "http://localhost/health" % SOCK)
-    assert out == "200"
-    assert host.check_output("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1/") == "200"
+def test_socket_answers_www_data_and_nginx_200(host, socket_status_as, http_status):
+    assert socket_status_as("www-data", SOCK) == "200"
+    assert http_status("/") == "200"
     assert host.check_output("curl -s http://127.0.0.1/") == "wsgi ok"
 
 
