@@ -330,8 +330,8 @@ def nginx_workers(proc=_proc.PROC):
         try:
             with open(os.path.join(proc, str(pid), "cmdline"), "rb") as fh:
                 cmd = fh.read(200)
-            if not cmd.startswith(b"nginx: worker process"):
-                continue
+            if not cmd.startswith(b"nginx: worker process") or b"shutting down" in cmd:
+                continue  # an old worker still finishing its requests after a reload keeps its old groups
             status = _proc.read_text(os.path.join(proc, str(pid), "status"))
         except OSError:
             continue
