@@ -47,6 +47,7 @@ _ERROR_LINE = re.compile(
     r"\[ERROR\]|\[CRITICAL\]|\bCRITICAL\b|\bFATAL\b|\bfatal\b|[Ff]ailed|"
     r"code=(?:exited|killed|dumped)|status=\d|Permission denied|No such file|Address already in use|"
     r"Connection refused|Can't connect|Worker failed to boot|Reason:")
+_EXCEPTION_LINE = re.compile(r"\b(?:[a-z_][\w]*\.)*[A-Z]\w*(?:Error|Exception|Exit|Configured|Interrupt)\b(?::|$)")
 # systemd noise inside containers (no cgroup kill permission); not the unit's own error
 _NOISE = re.compile(r"Failed to kill control group .*ignoring")
 
@@ -188,7 +189,12 @@ def journal_errors(unit, lines=10, run=None):
         return []
     all_lines = [line for line in out.splitlines() if line.strip() and not _NOISE.search(line)]
     picked = [line for line in all_lines if _ERROR_LINE.search(line)] or all_lines
-    return [mask_text(line)[:LINE_MAX] for line in picked[-lines:]]
+    tail = picked[-lines:]
+    # the app's own exception is the cause; the lines after it (workers exiting, systemd restarting) are consequences
+    exceptions = [line for line in picked if _EXCEPTION_LINE.search(line)]
+    if exceptions and exceptions[-1] not in tail:
+        tail = [exceptions[-1]] + tail[1:] if lines > 1 else [exceptions[-1]]
+    return [mask_text(line)[:LINE_MAX] for line in tail]
 
 
 # ---------------------------------------------------------------- the wait

@@ -284,4 +284,7 @@ def test_journal_errors_masked_and_filtered():
     assert len(lines) == 4 and "hunter2" not in "".join(lines) and "Booting" not in "".join(lines)
     assert not any("control group" in line for line in lines)
     assert ur.journal_errors("x", 2, run=lambda argv, timeout=30: (0, "a\nb\nc\n", "")) == ["b", "c"]
+    # the exception stays when the consequences after it fill the tail
+    lines = ur.journal_errors("gunicorn.service", 2, run=lambda argv, timeout=30: (0, out, ""))
+    assert len(lines) == 2 and "ImproperlyConfigured" in lines[0] and "status=3/NOTIMPLEMENTED" in lines[1]
     assert ur.journal_errors("x", 0, run=None) == []
