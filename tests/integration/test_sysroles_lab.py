@@ -103,7 +103,7 @@ def test_app_service_crash_loop_fails_fast(lab, tmp_path, clean):
         "app_service_wait_timeout": 120})
     assert rc != 0 and "did not become ready" in out, out[-3000:]
     assert "crash-looping" in out or "failed" in out
-    assert "ConnectionRefusedError" in out  # the journal's last error lines
+    assert "ConnectionRefusedError" in out, out[-3000:]  # the journal's last error lines
     assert seconds < 60, seconds
 
 
