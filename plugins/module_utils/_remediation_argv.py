@@ -2,10 +2,11 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Rewrite app server options on a unit's live ``ExecStart`` argv (target side, standard library only).
 
-Only gunicorn and uvicorn, with their own option names (gunicorn 23 ``config.py``: ``-b/--bind``
-(repeatable), ``-t/--timeout``, ``--keep-alive``, ``-w/--workers``, ``-m/--umask``, ``--backlog``;
-uvicorn 0.34 ``main.py``: ``--host``/``--port`` or ``--uds`` or ``--fd``, ``--timeout-keep-alive``,
-``--workers``, ``--backlog``). Every occurrence of an option being set is removed - ``--bind X``,
+Only gunicorn and uvicorn, with their own option names - taken from the apps specs
+(``_apps_kinds``, the one table of every server's spellings), which follow gunicorn 23 ``config.py``
+(``-b/--bind`` repeatable, ``-t/--timeout``, ``--keep-alive``, ``-w/--workers``, ``-m/--umask``,
+``--backlog``) and uvicorn 0.34 ``main.py`` (``--host``/``--port`` or ``--uds`` or ``--fd``,
+``--timeout-keep-alive``, ``--workers``, ``--backlog``). Every occurrence of an option being set is removed - ``--bind X``,
 ``--bind=X``, ``-b X``, ``-bX`` - and the new value is written where the first one was (else right
 after the program and its wrapper), as ``--long-name value``.
 
@@ -17,26 +18,28 @@ an error that says so, as is an ``ExecStart`` that runs the server through a she
 
 from __future__ import annotations
 
-from ansible_collections.badgateway.doctor.plugins.module_utils import _endpoints
-from ansible_collections.badgateway.doctor.plugins.module_utils.apps import detect_kind
+from ansible_collections.badgateway.doctor.plugins.module_utils import _apps_kinds, _endpoints
+from ansible_collections.badgateway.doctor.plugins.module_utils._apps_cmdline import detect_kind
 
 OPTIONS = ("bind", "timeout", "keep_alive", "workers", "umask", "backlog")
+# our option name -> the fact key of the apps specs (``_apps_kinds``), the one table of each server's spellings
+_SPEC_KEYS = {"bind": ("bind",), "timeout": ("timeout",), "keep_alive": ("keepalive",), "workers": ("workers",),
+              "umask": ("umask",), "backlog": ("backlog",)}
+_UVICORN_BIND_KEYS = ("host", "port", "uds", "fd")
 
-# option -> (long flag written, every spelling removed)
-GUNICORN = {
-    "bind": ("--bind", ("--bind", "-b")),
-    "timeout": ("--timeout", ("--timeout", "-t")),
-    "keep_alive": ("--keep-alive", ("--keep-alive",)),
-    "workers": ("--workers", ("--workers", "-w")),
-    "umask": ("--umask", ("--umask", "-m")),
-    "backlog": ("--backlog", ("--backlog",)),
-}
-UVICORN = {
-    "keep_alive": ("--timeout-keep-alive", ("--timeout-keep-alive",)),
-    "workers": ("--workers", ("--workers",)),
-    "backlog": ("--backlog", ("--backlog",)),
-}
-UVICORN_BIND_FLAGS = ("--host", "--port", "--uds", "--fd")
+
+def spellings(kind, name):
+    """``(long flag written, every spelling removed)`` of option ``name`` for ``kind``, from the apps specs;
+    None when the server has no such option."""
+    spec = _apps_kinds.get(kind)
+    keys = _UVICORN_BIND_KEYS if (kind, name) == ("uvicorn", "bind") else _SPEC_KEYS[name]
+    flags = [flag for opt in spec.options if opt.key in keys for flag in opt.flags]
+    if not flags:
+        return None
+    long_flags = [f for f in flags if f.startswith("--")]
+    return (long_flags[0] if long_flags else flags[0]), tuple(flags)
+
+
 UNSUPPORTED = {
     ("uvicorn", "timeout"): "uvicorn has no worker timeout (only --timeout-keep-alive and --timeout-graceful-shutdown)",
     ("uvicorn", "umask"): "uvicorn makes its unix socket mode 0666 itself; restrict the socket's directory instead "
@@ -200,13 +203,15 @@ def rewrite(argv, options):
         if (kind, name) in UNSUPPORTED:
             raise ArgvError("Cannot set %s for %s: %s." % (name, kind, UNSUPPORTED[(kind, name)]))
         value = options[name]
+        found = spellings(kind, name)
+        if found is None:
+            raise ArgvError("Cannot set %s for %s: it has no such option." % (name, kind))
+        flag, spelled = found
         if name == "bind":
-            spellings = GUNICORN["bind"][1] if kind == "gunicorn" else UVICORN_BIND_FLAGS
             words = _bind_words(kind, value)
         else:
-            flag, spellings = (GUNICORN if kind == "gunicorn" else UVICORN)[name]
             words = [flag, "0%03o" % value if name == "umask" else str(value)]
-        out, first = _remove(out, start, spellings)
+        out, first = _remove(out, start, spelled)
         at = start if first is None else first
         out[at:at] = words
     return out

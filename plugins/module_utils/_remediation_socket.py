@@ -32,7 +32,7 @@ import re
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _access, _proc, _runner, _safe_io, socket_paths
 from ansible_collections.badgateway.doctor.plugins.module_utils._remediation_dropin import UNIT_DIR, read_exec_start, show_props
-from ansible_collections.badgateway.doctor.plugins.module_utils.apps import detect_kind
+from ansible_collections.badgateway.doctor.plugins.module_utils._apps_cmdline import detect_kind
 from ansible_collections.badgateway.doctor.plugins.module_utils.listeners import collect_listeners
 
 METHODS = ("auto", "group", "socket_unit", "umask", "php_fpm", "acl")
