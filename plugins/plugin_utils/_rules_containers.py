@@ -24,12 +24,9 @@ import ipaddress
 import re
 
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_text
-from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import as_dict, as_list, finding
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._fix_steps import container_service, listen_text, sequence
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import as_dict, as_list, finding, num
 
-CODES = (
-    "CONTAINER_NAME_ONLY_IN_NETWORK", "CONTAINER_BIND_SOURCE_MISSING", "CONTAINER_OOM_KILLED", "CONTAINER_CRASH_LOOP",
-    "CONTAINER_STOPPED", "CONTAINER_PORT_UNPUBLISHED", "CONTAINER_NOT_LISTENING", "CONTAINER_UNHEALTHY",
-)
 NOT_SERVING = ("exited", "created", "dead", "paused", "removing")
 CRASH_LOOP_RESTARTS = 3
 WILDCARD = ("0.0.0.0", "::", "")
@@ -155,19 +152,9 @@ def _compose_cmd(c, what):
     return None
 
 
-LAYERS = {
-    "CONTAINER_NAME_ONLY_IN_NETWORK": "proxy", "CONTAINER_PORT_UNPUBLISHED": "proxy", "CONTAINER_BIND_SOURCE_MISSING": "socket",
-    "CONTAINER_OOM_KILLED": "app", "CONTAINER_CRASH_LOOP": "app", "CONTAINER_STOPPED": "app", "CONTAINER_UNHEALTHY": "app",
-    "CONTAINER_NOT_LISTENING": "network", "CONTAINER_LOOPBACK_BIND": "network",
-}
-
-
-def _make(view, code, severity, route, ep, c, summary, evidence, fix):
-    f = finding(code=code, severity=severity, layer=LAYERS[code],
-                host=view.name, route=route.get("id"), summary=summary, evidence=evidence,
-                subjects=_subjects(view, route, ep, c) if c else set(view.route_subjects(route, ep)))
-    f["fix"]["summary"] = fix
-    return f
+def _make(view, code, severity, route, ep, c, summary, evidence, fix, steps=()):
+    return finding(code=code, severity=severity, host=view.name, route=route.get("id"), summary=summary, evidence=evidence,
+                   fix=fix, steps=steps, subjects=_subjects(view, route, ep, c) if c else set(view.route_subjects(route, ep)))
 
 
 def _local_tcp(view):
@@ -230,9 +217,44 @@ def _mount_serving(c, path):
     return None
 
 
+def network_names(c):
+    """The names container ``c`` has on its networks: {name: network names} (its name, Compose service, aliases)."""
+    nets = {str(as_dict(n).get("name")) for n in as_list(c.get("networks")) if as_dict(n).get("name")}
+    names = [c.get("name"), as_dict(c.get("compose")).get("service")]
+    names += [a for n in as_list(c.get("networks")) for a in as_list(as_dict(n).get("aliases"))]
+    return {str(n): nets for n in names if n}
+
+
+def reached_by_name(cs, c, ep):
+    """The container other than ``c`` that the tcp endpoint ``ep`` of ``c``'s nginx names: by a name on a network
+    they share, or by its address on one."""
+    host = str(ep.get("host") or "").strip("[]")
+    mine = {str(as_dict(n).get("name")) for n in as_list(c.get("networks"))}
+    for d in cs:
+        if d is c:
+            continue
+        if network_names(d).get(host, set()) & mine:
+            return d
+        if any(as_dict(n).get("ip") == host or as_dict(n).get("ipv6") == host for n in as_list(d.get("networks"))):
+            return d
+    return None
+
+
+def _through_nginx(cs, c):
+    """(nginx route, endpoint, container) for every route of the nginx running in container ``c`` that reaches
+    another container by its name or address."""
+    for nr in as_list(as_dict(c.get("nginx")).get("routes")):
+        nr = as_dict(nr)
+        for nep in (as_dict(x) for x in as_list(nr.get("endpoints"))):
+            d = reached_by_name(cs, c, nep) if nep.get("kind") == "tcp" else None
+            if d is not None:
+                yield nr, nep, d
+
+
 def served_routes(view):
     """(route, endpoint, container, how) for every route endpoint a container serves: a tcp endpoint of
-    this host published by it, or a unix socket under one of its bind mounts."""
+    this host published by it, a container behind the nginx of such a container (Compose's nginx in
+    front of the app, by service name), or a unix socket under one of its bind mounts."""
     cs = containers(view)
     if not cs:
         return
@@ -242,7 +264,11 @@ def served_routes(view):
                 if ep.get("kind") == "tcp" and ep.get("port") is not None and view.endpoint_is_local(ep):
                     ports = _publishes(c, ep)
                     if ports:
-                        yield r, ep, c, f"{ep.get('host')}:{ep.get('port')} is published by {_label(c)} ({_mapping(ports[0])})"
+                        how = f"{ep.get('host')}:{ep.get('port')} is published by {_label(c)} ({_mapping(ports[0])})"
+                        yield r, ep, c, how
+                        for nr, nep, d in _through_nginx(cs, c):
+                            yield r, ep, d, (f"{how}, whose nginx proxies to {nep.get('host')}:{nep.get('port')} "
+                                             f"({nr.get('file')}:{nr.get('line')}), which is {_label(d)}")
                 elif ep.get("kind") == "unix" and ep.get("path"):
                     m = _mount_serving(c, str(ep["path"]))
                     if m:
@@ -251,93 +277,124 @@ def served_routes(view):
 
 
 def rule_container_state(view):
-    """The route's endpoint is served by a container that is stopped, crash-looping, OOM-killed or unhealthy."""
-    out = []
+    """The routes' endpoints are served by a container that is stopped, crash-looping, OOM-killed or unhealthy:
+    one finding per container, on the first of its routes (configuration order), naming the others."""
+    groups = {}
     for r, ep, c, mapping in served_routes(view):
-        state = c.get("state")
-        restarts = c.get("restart_count") or 0
-        policy = as_dict(c.get("restart_policy")).get("name") or "no"
-        health = as_dict(c.get("health")).get("status")
-        cli = _engine_cli(c)
-        name = c.get("name")
-        if c.get("oom_killed") and state != "running":
-            out.append(_make(
-                view, "CONTAINER_OOM_KILLED", "critical", r, ep, c,
-                f"route '{r.get('id')}': {mapping}, which was killed by the kernel's OOM killer (its memory limit): "
-                f"users get 502 Bad Gateway",
-                _evidence(view, r, c, [mapping]),
-                f"raise the container's memory limit (Compose `mem_limit:` / `deploy.resources.limits.memory`, "
-                f"`{cli} run --memory`) or lower the app's memory use (fewer workers), then `{cli} start {name}`"))
-        elif state == "restarting" or (restarts >= CRASH_LOOP_RESTARTS and state in ("restarting", "exited", "running")
-                                       and policy != "no" and not (state == "running" and health == "healthy")):
-            out.append(_make(
-                view, "CONTAINER_CRASH_LOOP", "critical", r, ep, c,
-                f"route '{r.get('id')}': {mapping}, which is crash-looping ({restarts} restarts, policy {policy}"
-                + (f", last exit code {c.get('exit_code')}" if state != "running" else "")
-                + "): users get 502 Bad Gateway, or errors between restarts",
-                _evidence(view, r, c, [mapping]),
-                f"read why it exits (`{cli} logs --tail 50 {name}`; the last lines are in the evidence) and fix the "
-                f"image, command or environment in the Compose file or run command; restarting it changes nothing"))
-        elif state in NOT_SERVING:
-            what = "paused" if state == "paused" else f"{state} (exit code {c.get('exit_code')})"
-            start = _compose_cmd(c, "up -d") or f"{cli} start {name}"
-            out.append(_make(
-                view, "CONTAINER_STOPPED", "critical", r, ep, c,
-                f"route '{r.get('id')}': {mapping}, which is {what}: users get 502 Bad Gateway",
-                _evidence(view, r, c, [mapping]),
-                (f"`{cli} unpause {name}`" if state == "paused" else f"start it: `{start}`")
-                + (f"; its restart policy is '{policy}', so it stays down after it exits or the host reboots: set "
-                   f"`restart: unless-stopped` in the Compose file (`--restart unless-stopped`)" if policy in ("no", "") else "")))
-        elif state == "running" and health == "unhealthy":
-            bad = any(not as_dict(p).get("ok") for p in getattr(view, "route_probes", lambda *_: [])(r, "nginx"))
-            out.append(_make(
-                view, "CONTAINER_UNHEALTHY", "critical" if bad else "warning", r, ep, c,
-                f"route '{r.get('id')}': {mapping}, which is running but unhealthy (its own health check fails "
-                f"{as_dict(c.get('health')).get('failing_streak')} times in a row): "
-                + ("users get errors" if bad else "users may get errors or slow answers"),
-                _evidence(view, r, c, [mapping]),
-                f"read the health check's output (evidence) and the app's log (`{cli} logs --tail 50 {name}`); "
-                f"restart it only after the cause is known (`{cli} restart {name}`)"))
+        groups.setdefault(id(c), (c, []))[1].append((r, ep, mapping))
+    out = []
+    for c, served in groups.values():
+        f = _state_finding(view, c, served)
+        if f is not None:
+            for r, ep, _m in served[1:]:
+                f["_subjects"] |= set(view.route_subjects(r, ep))
+            out.append(f)
     return out
+
+
+def _state_finding(view, c, served):
+    r, ep, mapping = served[0]
+    state = c.get("state")
+    restarts = num(c.get("restart_count"), 0)
+    policy = as_dict(c.get("restart_policy")).get("name") or "no"
+    health = as_dict(c.get("health")).get("status")
+    cli = _engine_cli(c)
+    name = c.get("name")
+    others = list(dict.fromkeys(str(x[0].get("id")) for x in served[1:] if x[0].get("id") != r.get("id")))
+    also = f" (so are the routes {', '.join(repr(o) for o in others)})" if others else ""
+    ev = _evidence(view, r, c, list(dict.fromkeys(m for _r, _e, m in served)))
+    if c.get("oom_killed") and state != "running":
+        return _make(
+            view, "CONTAINER_OOM_KILLED", "critical", r, ep, c,
+            f"route '{r.get('id')}': {mapping}, which was killed by the kernel's OOM killer (its memory limit): "
+            f"users get 502 Bad Gateway{also}", ev,
+            f"raise the container's memory limit (Compose `mem_limit:` / `deploy.resources.limits.memory`, "
+            f"`{cli} run --memory`) or lower the app's memory use (fewer workers), then `{cli} start {name}`")
+    if state == "restarting" or (restarts >= CRASH_LOOP_RESTARTS and state in ("restarting", "exited", "running")
+                                 and policy != "no" and not (state == "running" and health == "healthy")):
+        return _make(
+            view, "CONTAINER_CRASH_LOOP", "critical", r, ep, c,
+            f"route '{r.get('id')}': {mapping}, which is crash-looping ({restarts} restarts, policy {policy}"
+            + (f", last exit code {c.get('exit_code')}" if state != "running" else "")
+            + f"): users get 502 Bad Gateway, or errors between restarts{also}", ev,
+            f"read why it exits (`{cli} logs --tail 50 {name}`; the last lines are in the evidence) and fix the "
+            f"image, command or environment in the Compose file or run command; restarting it changes nothing")
+    if state in NOT_SERVING:
+        what = "paused" if state == "paused" else f"{state} (exit code {c.get('exit_code')})"
+        start = _compose_cmd(c, "up -d") or f"{cli} start {name}"
+        # wait for what nginx dials directly (a published port, a socket in a bind mount), not for the port of
+        # another container's nginx in front of it; a dead or removed container needs recreating, not a start
+        listen = list(dict.fromkeys(listen_text(e) for _r, e, _m in served
+                                    if (e.get("kind") == "unix" or _publishes(c, e)) and listen_text(e)))
+        steps = sequence(container_service(view.name, c, listen or None)) if state not in ("dead", "removing") else []
+        return _make(
+            view, "CONTAINER_STOPPED", "critical", r, ep, c,
+            f"route '{r.get('id')}': {mapping}, which is {what}: users get 502 Bad Gateway{also}", ev,
+            (f"`{cli} unpause {name}`" if state == "paused" else f"start it: `{start}`")
+            + (f"; its restart policy is '{policy}', so it stays down after it exits or the host reboots: set "
+               f"`restart: unless-stopped` in the Compose file (`--restart unless-stopped`)" if policy in ("no", "") else ""),
+            steps)
+    if state == "running" and health == "unhealthy":
+        bad = any(not as_dict(p).get("ok") for x in served for p in view.route_probes(x[0], "nginx"))
+        return _make(
+            view, "CONTAINER_UNHEALTHY", "critical" if bad else "warning", r, ep, c,
+            f"route '{r.get('id')}': {mapping}, which is running but unhealthy (its own health check fails "
+            f"{as_dict(c.get('health')).get('failing_streak')} times in a row): "
+            + ("users get errors" if bad else "users may get errors or slow answers") + also, ev,
+            f"read the health check's output (evidence) and the app's log (`{cli} logs --tail 50 {name}`); "
+            f"restart it only after the cause is known (`{cli} restart {name}`)")
+    return None
+
+
+def _reached_ports(view):
+    """(route, endpoint, container, container port, how, published port or None) for every container port a route of
+    this host reaches: through a port the container publishes, or through the nginx of a container that publishes
+    the route's port and proxies to this one by name."""
+    cs = containers(view)
+    for r, ep in _local_tcp(view):
+        for c in cs:
+            for p in _publishes(c, ep):
+                how = f"{ep.get('host')}:{ep.get('port')} is published by {_label(c)} ({_mapping(p)})"
+                yield r, ep, c, p.get("container_port"), how, p
+                for nr, nep, d in _through_nginx(cs, c):
+                    yield r, ep, d, nep.get("port"), (f"{how}, whose nginx proxies to {nep.get('host')}:{nep.get('port')} "
+                                                      f"({nr.get('file')}:{nr.get('line')}), which is {_label(d)}"), None
 
 
 def rule_container_listen(view):
     """Published port -> container port where nothing listens, or only the container's loopback does."""
     out = []
-    for r, ep in _local_tcp(view):
-        for c in containers(view):
-            if c.get("state") != "running":
-                continue
-            lst = as_dict(c.get("listeners"))
-            if not lst or lst.get("error") or lst.get("shares_host_network"):
-                continue
-            for p in _publishes(c, ep):
-                cport = p.get("container_port")
-                inside = [as_dict(t) for t in as_list(lst.get("tcp")) if as_dict(t).get("port") == cport]
-                mapping = f"{ep.get('host')}:{ep.get('port')} is published by {_label(c)} ({_mapping(p)})"
-                listening = "; ".join(f"{t.get('address')}:{t.get('port')}" for t in as_list(lst.get("tcp"))) or "nothing"
-                ev = _evidence(view, r, c, [mapping, f"listening inside the container's network namespace: {listening}"])
-                cmd = " ".join(str(x) for x in as_list(c.get("command")))
-                if cmd:
-                    ev.insert(2, f"container command: {cmd[:300]}")
-                if not inside:
-                    out.append(_make(
-                        view, "CONTAINER_NOT_LISTENING", "critical", r, ep, c,
-                        f"route '{r.get('id')}': {mapping}, but nothing listens on port {cport} inside the container: "
-                        f"users get 502 Bad Gateway",
-                        ev,
-                        f"make the app listen on 0.0.0.0:{cport} inside the container, or publish the port it does listen on "
-                        f"(Compose `ports: [\"{p.get('host_ip') or '0.0.0.0'}:{p.get('host_port')}:<app port>\"]`)"))
-                elif all(_is_loopback(t.get("address")) for t in inside):
-                    out.append(_make(
-                        view, "CONTAINER_LOOPBACK_BIND", "critical", r, ep, c,
-                        f"route '{r.get('id')}': {mapping}, but the app inside listens on "
-                        f"{', '.join(str(t.get('address')) for t in inside)}:{cport} only - the container's own loopback, which "
-                        f"the published port never reaches: users get 502 Bad Gateway",
-                        ev,
-                        f"bind the app to 0.0.0.0:{cport} inside the container (e.g. gunicorn `--bind 0.0.0.0:{cport}`, uvicorn "
-                        f"`--host 0.0.0.0`) in the Compose `command:` / image CMD; keep publishing the port on 127.0.0.1 of the "
-                        f"host if it must not be reachable from outside"))
+    for r, ep, c, cport, mapping, p in _reached_ports(view):
+        lst = as_dict(c.get("listeners"))
+        if c.get("state") != "running" or not lst or lst.get("error") or lst.get("shares_host_network"):
+            continue
+        inside = [as_dict(t) for t in as_list(lst.get("tcp")) if as_dict(t).get("port") == cport]
+        listening = "; ".join(f"{t.get('address')}:{t.get('port')}" for t in as_list(lst.get("tcp"))) or "nothing"
+        ev = _evidence(view, r, c, [mapping, f"listening inside the container's network namespace: {listening}"])
+        cmd = " ".join(str(x) for x in as_list(c.get("command")))
+        if cmd:
+            ev.insert(2, f"container command: {cmd[:300]}")
+        if not inside:
+            publish = (f" (Compose `ports: [\"{p.get('host_ip') or '0.0.0.0'}:{p.get('host_port')}:<app port>\"]`)"
+                       if p else "")
+            out.append(_make(
+                view, "CONTAINER_NOT_LISTENING", "critical", r, ep, c,
+                f"route '{r.get('id')}': {mapping}, but nothing listens on port {cport} inside the container: "
+                f"users get 502 Bad Gateway",
+                ev,
+                f"make the app listen on 0.0.0.0:{cport} inside the container, or "
+                + (f"publish the port it does listen on{publish}" if p else "proxy to the port it does listen on")))
+        elif all(_is_loopback(t.get("address")) for t in inside):
+            out.append(_make(
+                view, "CONTAINER_LOOPBACK_BIND", "critical", r, ep, c,
+                f"route '{r.get('id')}': {mapping}, but the app inside listens on "
+                f"{', '.join(str(t.get('address')) for t in inside)}:{cport} only - the container's own loopback, which "
+                + ("the published port never reaches" if p else "other containers never reach")
+                + ": users get 502 Bad Gateway",
+                ev,
+                f"bind the app to 0.0.0.0:{cport} inside the container (e.g. gunicorn `--bind 0.0.0.0:{cport}`, uvicorn "
+                f"`--host 0.0.0.0`) in the Compose `command:` / image CMD; keep publishing the port on 127.0.0.1 of the "
+                f"host if it must not be reachable from outside"))
     return out
 
 

@@ -3,7 +3,7 @@
 """The rules on facts recorded from real lab hosts (tests/unit/fixtures/facts/lab/).
 
 Each file holds what ``gateway_facts`` returned on the lab host right after the lab's fault
-catalog (tests/lab/faults.toml) injected the fault named in the file and sent its traffic. The
+catalog (tests/lab/faults.toml, faults_containers.toml) injected the fault named in the file and sent its traffic. The
 faults ran one after another on the same host, so the logs also hold the earlier faults'
 lines: the rules must name the current cause, not history. The expected code and the route
 come from the lab's fault catalog itself.
@@ -16,7 +16,7 @@ import os
 
 import pytest
 
-from facts_fixtures import FIXTURES, REPO
+from facts_fixtures import FIXTURES, REPO, hosts_of
 
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import rules
 
@@ -30,10 +30,14 @@ FAULTS_TOML = os.path.join(REPO, "tests", "lab", "faults.toml")
 
 
 def _catalog():
+    """Every lab fault by name: tests/lab/faults.toml and the other topologies' faults_*.toml."""
     if tomllib is None or not os.path.exists(FAULTS_TOML):
         return {}
-    with open(FAULTS_TOML, "rb") as fh:
-        return {f["name"]: f for f in tomllib.load(fh).get("fault", [])}
+    out = {}
+    for path in [FAULTS_TOML] + sorted(glob.glob(os.path.join(REPO, "tests", "lab", "faults_*.toml"))):
+        with open(path, "rb") as fh:
+            out.update({f["name"]: f for f in tomllib.load(fh).get("fault", [])})
+    return out
 
 
 CATALOG = _catalog()
@@ -43,9 +47,7 @@ RECORDED = sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(LAB, 
 def _evaluate(name):
     with open(os.path.join(LAB, f"{name}.json"), encoding="utf-8") as fh:
         data = json.load(fh)
-    addresses = data.get("addresses", {})
-    hosts = {h: {"facts": f, "unreachable": False, "address": addresses.get(h, []), "msg": ""} for h, f in data["hosts"].items()}
-    return data, rules.evaluate(hosts)
+    return data, rules.evaluate(hosts_of(data))
 
 
 def _route_for(facts, path):
