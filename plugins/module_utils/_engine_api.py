@@ -3,8 +3,9 @@
 """A read-only client of the Docker-compatible Engine API over its unix socket (standard library only).
 
 Docker's ``dockerd`` (``/var/run/docker.sock``) and Podman's API service (``podman system service``,
-``/run/podman/podman.sock``) both speak this API. Only ``GET`` requests are made: nothing here changes
-a container. Every failure becomes an :class:`EngineError` whose message names the socket and the
+``/run/podman/podman.sock``) both speak this API. :class:`EngineClient` makes ``GET`` requests only:
+nothing here changes a container (the facts use it). Starting and stopping containers is the
+remediation side's, in ``_engine_control`` (a subclass that adds ``POST``). Every failure becomes an :class:`EngineError` whose message names the socket and the
 cause (missing, not a socket, permission denied, refused, timed out, an HTTP error with the engine's
 own message, an answer that is not JSON or larger than the cap); no request takes longer than
 ``timeout`` seconds in total, and no answer is read past ``max_bytes``.
@@ -117,16 +118,25 @@ class EngineClient:
 
     def get(self, path, params=None):
         """The body of ``GET path?params`` (2xx only)."""
+        return self._request("GET", path, params)[1]
+
+    def _request(self, method, path, params=None, accept=()):
+        """``(status, body)`` of ``method path?params``: a 2xx answer or one of ``accept`` (such as 304), else
+        EngineError. This class calls it with GET only; ``_engine_control`` (remediation) adds POST."""
         url = path + ("?" + urlencode(params) if params else "")
+        what = "%s %s" % (method, path)
         deadline = time.monotonic() + self.timeout
         conn = _UnixConnection(self.socket_path, self.timeout)
         try:
             try:
-                conn.request("GET", url, headers={"Host": "localhost", "Accept": "application/json"})
+                headers = {"Host": "localhost", "Accept": "application/json"}
+                if method != "GET":
+                    headers["Content-Length"] = "0"
+                conn.request(method, url, headers=headers)
                 resp = conn.getresponse()
                 body = self._read(resp, deadline)
             except socket.timeout:
-                raise EngineError("the engine at %s did not answer GET %s within %.0f s" % (self.socket_path, path, self.timeout),
+                raise EngineError("the engine at %s did not answer %s within %.0f s" % (self.socket_path, what, self.timeout),
                                   kind="timeout")
             except PermissionError:
                 raise EngineError("permission denied connecting to %s (run as root or as a member of the engine's group)"
@@ -137,18 +147,18 @@ class EngineClient:
             except FileNotFoundError:
                 raise EngineError("no container engine socket at %s" % self.socket_path, kind="missing")
             except (http.client.HTTPException, ValueError) as exc:
-                raise EngineError("the engine at %s gave a broken HTTP answer to GET %s: %s"
-                                  % (self.socket_path, path, exc or type(exc).__name__), kind="protocol")
+                raise EngineError("the engine at %s gave a broken HTTP answer to %s: %s"
+                                  % (self.socket_path, what, exc or type(exc).__name__), kind="protocol")
             except OSError as exc:
                 if exc.errno == errno.ENOTSOCK or exc.errno == errno.ECONNREFUSED:
                     raise EngineError("%s does not accept connections: %s" % (self.socket_path, exc.strerror), kind="connect")
-                raise EngineError("GET %s on %s failed: %s" % (path, self.socket_path, exc.strerror or exc), kind="connect")
+                raise EngineError("%s on %s failed: %s" % (what, self.socket_path, exc.strerror or exc), kind="connect")
         finally:
             conn.close()
-        if not 200 <= resp.status < 300:
-            raise EngineError("the engine at %s answered GET %s with HTTP %s: %s"
-                              % (self.socket_path, path, resp.status, _message(body)), status=resp.status, kind="http")
-        return body
+        if not 200 <= resp.status < 300 and resp.status not in accept:
+            raise EngineError("the engine at %s answered %s with HTTP %s: %s"
+                              % (self.socket_path, what, resp.status, _message(body)), status=resp.status, kind="http")
+        return resp.status, body
 
     def _read(self, resp, deadline):
         chunks = []
