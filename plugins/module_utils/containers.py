@@ -24,6 +24,7 @@ import re
 import socket
 import stat
 
+from ansible_collections.badgateway.doctor.plugins.module_utils._container_nginx import container_nginx, masters_below, process_tree
 from ansible_collections.badgateway.doctor.plugins.module_utils._engine_api import EngineClient, EngineError, engine_kind
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_argv, mask_text
 from ansible_collections.badgateway.doctor.plugins.module_utils._proc import PROC, error, read_text
@@ -187,11 +188,12 @@ def _state(state):
     return status
 
 
-def container_facts(info, listing=None, engine=None, proc=PROC, read_proc=True):
+def container_facts(info, listing=None, engine=None, proc=PROC, read_proc=True, tree=None):
     """The fact entry of one container from its inspection (``GET /containers/{id}/json``).
 
     ``listing`` is its entry of ``/containers/json`` (fallbacks), ``engine`` the socket path.
-    With ``read_proc`` the container's listeners and bind-mount identities are read from ``/proc``.
+    With ``read_proc`` the container's listeners and bind-mount identities are read from ``/proc``,
+    and, with ``tree`` (``_container_nginx.process_tree``), the nginx that runs in it.
     """
     info = _d(info)
     listing = _d(listing)
@@ -233,11 +235,15 @@ def container_facts(info, listing=None, engine=None, proc=PROC, read_proc=True):
         "mounts": _mounts(info.get("Mounts")),
         "env_keys": _env_keys(config.get("Env")),
         "listeners": None,
+        "nginx": None,
         "logs": None,
     }
     if read_proc and pid and status in ("running", "paused"):
         entry["listeners"] = container_listeners(pid, entry["mounts"], proc)
         _check_mounts(entry["mounts"], pid, proc)
+        masters = masters_below(pid, tree) if tree else []
+        if masters:
+            entry["nginx"] = container_nginx(masters[0], proc)
     return entry
 
 
@@ -427,6 +433,7 @@ def _collect_engine(path, result, log_lines, max_containers, timeout, proc):
         errors.append(error("engine", path, str(exc)))
         return
     engine["containers"] = len(listing)
+    tree = process_tree(proc) if any(str(c.get("State") or "").lower() == "running" for c in listing) else None
     if len(listing) > max_containers:
         engine["truncated"] = True
         errors.append(error("engine", path, "%d containers; only the first %d are described (max_containers)"
@@ -442,7 +449,7 @@ def _collect_engine(path, result, log_lines, max_containers, timeout, proc):
                 continue   # removed between the listing and the inspection
             errors.append(error("engine", path, str(exc)))
             continue
-        entry = container_facts(info, item, engine=path, proc=proc)
+        entry = container_facts(info, item, engine=path, proc=proc, tree=tree)
         if log_lines and _needs_logs(entry):
             try:
                 tty = bool(_d(info.get("Config")).get("Tty"))

@@ -8,7 +8,13 @@ by docker-compose 1.29 over that API, nginx on the host in front of it.
   compared with the engine's own ``podman inspect`` and with ``ss`` run in the container's namespace;
 * the healthy containerised app gives no finding of ``warning`` or above;
 * every fault of ``faults_containers.toml`` is injected, the symptom checked through nginx (status,
-  error.log), then ``ansible-playbook badgateway.doctor.diagnose`` must name it first.
+  error.log), then ``ansible-playbook badgateway.doctor.diagnose`` must name it first;
+* the stopped container is started by the remediation role its finding names (``fix.steps``), in check mode,
+  for real, a second time (no change), and the run is undone; a container that exits again fails the role in
+  seconds and is left as it was.
+
+``BGD_RECORD_FIXTURES=1`` also writes the facts each diagnosis gathered to tests/unit/fixtures/facts/lab/
+(the unit tests run the rules on them).
 
 What this machine cannot reproduce is skipped with the reason (see test_not_reproducible_here).
 """
@@ -34,6 +40,9 @@ import lab as labmod  # noqa: E402  pylint: disable=wrong-import-position
 FAULTS = labmod.load_faults(ctrlab.FAULTS_FILE)
 ANSIBLE = REPO / ".venv" / "bin"
 HOST = ctrlab.HOST
+RECORD = os.environ.get("BGD_RECORD_FIXTURES") == "1"
+FIXTURES = REPO / "tests" / "unit" / "fixtures" / "facts" / "lab"
+SECRETS = ("DO-NOT-LEAK",)
 
 
 @pytest.fixture(scope="module")
@@ -60,14 +69,39 @@ def gather(the_lab, module="badgateway.doctor.container_facts", args=""):
     return json.loads(out[out.index("{"):])["ansible_facts"]["badgateway"]
 
 
-def diagnose(the_lab, tmp_path):
+def diagnose(the_lab, tmp_path, record=None):
+    """The diagnose playbook's findings for the host; with ``record`` (and BGD_RECORD_FIXTURES=1) the facts it
+    gathered are kept as tests/unit/fixtures/facts/lab/<record>.json."""
     report = tmp_path / f"report-{time.monotonic_ns()}"
     cmd = [_tool("ansible-playbook"), "-i", str(the_lab.inventory_path), "badgateway.doctor.diagnose",
-           "-e", f"badgateway_report_dir={report}", "-e", "badgateway_fail_on=none", "-e", "badgateway_since=600"]
+           "-e", f"badgateway_report_dir={report}", "-e", "badgateway_fail_on=none", "-e", "badgateway_since=600",
+           "-e", f"badgateway_save_facts={'true' if RECORD and record else 'false'}"]
     proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600, check=False)
     path = report / "findings.json"
     assert path.exists(), f"no findings.json (rc={proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
+    if RECORD and record:
+        facts = json.loads((report / "facts" / f"{HOST}.json").read_text())[HOST]["facts"]
+        (FIXTURES / f"{record}.json").write_text(json.dumps(
+            {"fault": record, "topology": "containers", "hosts": {HOST: facts}}, indent=1, sort_keys=True) + "\n")
     return json.loads(path.read_text())["hosts"][HOST]
+
+
+def role(the_lab, tmp_path, name, variables, check=False):
+    """Run one role on the container host like a user's playbook; returns (rc, output, seconds)."""
+    play = tmp_path / f"play-{time.monotonic_ns()}.yml"
+    play.write_text(f"- hosts: {HOST}\n  gather_facts: false\n  roles:\n    - role: badgateway.doctor.{name}\n")
+    cmd = [_tool("ansible-playbook"), "-i", str(the_lab.inventory_path), str(play), "-e", json.dumps(variables)]
+    if check:
+        cmd += ["--check", "--diff"]
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600, check=False)
+    out = proc.stdout + proc.stderr
+    assert not any(secret in out for secret in SECRETS) and "MODULE FAILURE" not in out, out[-4000:]
+    return proc.returncode, out, time.monotonic() - t0
+
+
+def state_of(the_lab, name):
+    return the_lab.run(HOST, f"podman inspect -f '{{{{.State.Status}}}} {{{{.HostConfig.RestartPolicy.Name}}}}' {name}").stdout.split()
 
 
 def describe(host):
@@ -118,12 +152,25 @@ def test_container_facts_match_the_engines_own_inspect(ctr_lab):
     # secrets: names only
     assert "SECRET_KEY" in c["env_keys"]
     assert "DO-NOT-LEAK" not in json.dumps(facts)
+    # nginx in the edge container: its master process and the configuration it loaded, as the container sees it
+    e = next(x for x in facts["containers"] if x["name"] == "shop_edge_1")
+    ng = e["nginx"]
+    assert ng["errors"] == [] and ng["conf_path"] == "/etc/nginx/nginx.conf"
+    probe = ctr_lab.run(HOST, f"tr '\\0' ' ' < /proc/{ng['pid']}/cmdline; echo; readlink /proc/{ng['pid']}/ns/mnt "
+                              f"/proc/{e['pid']}/ns/mnt").stdout.split("\n")
+    assert probe[0].startswith("nginx: master process") and probe[1] == probe[2]
+    (line,) = [int(x.split(":")[0]) for x in ctr_lab.run(
+        HOST, "podman exec shop_edge_1 grep -n proxy_pass /etc/nginx/nginx.conf").stdout.splitlines()]
+    assert "proxy_pass http://web:8000/;" in ctr_lab.run(HOST, "podman exec shop_edge_1 nginx -T 2>/dev/null").stdout
+    assert [(r["id"], r["target"], r["file"], r["line"]) for r in ng["routes"]] == [
+        ("_:80 /", "http://web:8000/", "/etc/nginx/nginx.conf", line)]
+    assert c["nginx"] is None        # the app container runs no nginx
 
 
 def test_gateway_facts_carries_the_section(ctr_lab):
     facts = gather(ctr_lab, "badgateway.doctor.gateway_facts", "sections=containers,listeners")
     assert facts["containers"]["engines"][0]["kind"] == "podman"
-    assert [c["name"] for c in facts["containers"]["containers"]] == ["shop_web_1"]
+    assert [c["name"] for c in facts["containers"]["containers"]] == ["shop_edge_1", "shop_web_1"]
 
 
 def test_engine_errors_are_entries_not_failures(ctr_lab):
@@ -147,51 +194,116 @@ def test_engine_errors_are_entries_not_failures(ctr_lab):
 
 def test_healthy_containerised_app_gives_no_warning(ctr_lab, tmp_path):
     ctr_lab.run(HOST, "lab-containers wait")
-    host = diagnose(ctr_lab, tmp_path)
+    host = diagnose(ctr_lab, tmp_path, record="healthy_containers")
     bad = [f for f in host["findings"] if f["severity"] in ("critical", "warning")]
     assert not bad, "healthy lab has findings:\n" + describe(host)
 
 
-@pytest.mark.parametrize("name", sorted(FAULTS))
+def check_named_first(fault, host):
+    findings = host["findings"]
+    assert findings, f"{fault.name}: no findings"
+    first = findings[0]
+    assert first["code"] == fault.expect_code, f"{fault.name}: expected {fault.expect_code} first, got:\n" + describe(host)
+    assert first["evidence"] and first["fix"]["summary"]
+    if fault.expect_code != "CONTAINER_NAME_ONLY_IN_NETWORK":
+        assert any(f["code"] == fault.expect_code and str(f["route"]).endswith(" " + fault.path)
+                   for f in findings), f"{fault.name}: no {fault.expect_code} names the route of {fault.path}:\n" + describe(host)
+    assert not any(secret in json.dumps(host) for secret in SECRETS)
+    return first
+
+
+@pytest.mark.parametrize("name", sorted(n for n in FAULTS if n != "container_exited"))
 def test_container_fault_is_named_first(ctr_lab, tmp_path, name):
     fault = FAULTS[name]
     try:
         mark = ctr_lab.inject(fault)
         res = ctr_lab.verify(fault, mark)
         assert res["ok"], f"{name}: the lab did not reproduce the fault: {res['errors']}"
-        host = diagnose(ctr_lab, tmp_path)
-        findings = host["findings"]
-        assert findings, f"{name}: no findings"
-        first = findings[0]
-        assert first["code"] == fault.expect_code, f"{name}: expected {fault.expect_code} first, got:\n" + describe(host)
-        assert first["evidence"] and first["fix"]["summary"]
-        if fault.expect_code != "CONTAINER_NAME_ONLY_IN_NETWORK":
-            assert any(f["code"] == fault.expect_code and str(f["route"]).endswith(" " + fault.path)
-                       for f in findings), f"{name}: no {fault.expect_code} names the route of {fault.path}:\n" + describe(host)
-        assert "DO-NOT-LEAK" not in json.dumps(host)
+        first = check_named_first(fault, diagnose(ctr_lab, tmp_path, record=name))
+        if name == "container_crash_loop":
+            # the container's own last log lines carry the exception every start dies with
+            assert any("No module named 'project'" in e for e in first["evidence"]), first["evidence"]
+        if name == "container_nginx_loopback":
+            assert "shop_edge_1" in first["summary"] and "127.0.0.1:8000" in first["summary"], first["summary"]
+            assert "http://web:8000/" in first["fix"]["summary"], first["fix"]
+            assert "/srv/compose/shop/edge/nginx.conf" in first["fix"]["summary"], first["fix"]
     finally:
         ctr_lab.heal(fault)
 
 
-def test_crash_loop_evidence_has_the_containers_last_log_lines(ctr_lab, tmp_path):
-    fault = FAULTS["container_crash_loop"]
+# ---------------------------------------------------------------- remediation
+
+def test_stopped_container_is_started_by_its_fix_steps_and_undone(ctr_lab, tmp_path):
+    fault = FAULTS["container_exited"]
     try:
-        ctr_lab.verify(fault, ctr_lab.inject(fault))
-        first = diagnose(ctr_lab, tmp_path)["findings"][0]
-        assert first["code"] == "CONTAINER_CRASH_LOOP"
-        assert any("No module named 'project'" in e for e in first["evidence"]), first["evidence"]
+        res = ctr_lab.verify(fault, ctr_lab.inject(fault))
+        assert res["ok"], f"the lab did not reproduce the fault: {res['errors']}"
+        first = check_named_first(fault, diagnose(ctr_lab, tmp_path, record="container_exited"))
+        (step,) = first["fix"]["steps"]
+        assert step["role"] == "badgateway.doctor.container_service" and step["host"] == HOST
+        svars = step["vars"]
+        assert svars["container_service_name"] == "shop_web_1"
+        assert svars["container_service_socket"] == "/run/podman/podman.sock"
+        run_id = f"ctr-{time.monotonic_ns()}"
+        svars = dict(svars, container_service_run_id=run_id)
+
+        rc, out, _s = role(ctr_lab, tmp_path, "container_service", svars, check=True)
+        assert rc == 0 and "changed=2" in out, out[-3000:]                           # would record, would start
+        assert state_of(ctr_lab, "shop_web_1") == ["exited", "unless-stopped"]      # check mode changed nothing
+
+        rc, out, seconds = role(ctr_lab, tmp_path, "container_service", svars)
+        assert rc == 0 and "changed=2" in out, out[-3000:]                           # recorded, started
+        assert state_of(ctr_lab, "shop_web_1") == ["running", "unless-stopped"]     # its own restart policy kept
+        assert ctr_lab.routes_ok(HOST)["/ctr/"] == 200
+        assert seconds < 60, seconds
+
+        rc, out, _s = role(ctr_lab, tmp_path, "container_service", svars)
+        assert rc == 0 and "changed=0" in out, out[-3000:]                           # idempotent
+
+        manifest = json.loads(ctr_lab.run(HOST, f"cat /var/lib/badgateway-doctor/backups/{run_id}/manifest.json").stdout)
+        (action,) = manifest["actions"]
+        assert action["kind"] == "container_started" and action["before"]["state"] == "exited"
+        # what the remediation playbook does to undo the run: the container is stopped again
+        out = subprocess.run([_tool("ansible"), "-i", str(ctr_lab.inventory_path), HOST, "-m",
+                              "badgateway.doctor.remediation_backup", "-a",
+                              json.dumps({"run_id": run_id, "state": "restore", "undo": True})],
+                             env=_env(), capture_output=True, text=True, timeout=300, check=False).stdout
+        assert "CHANGED" in out and "container-stop" in out, out[-3000:]
+        assert state_of(ctr_lab, "shop_web_1")[0] == "exited"
     finally:
         ctr_lab.heal(fault)
+
+
+def test_container_service_fails_fast_on_a_container_that_exits_again(ctr_lab, tmp_path):
+    # a container that exits at once (exit 3) and has no restart policy: starting it does not help
+    ctr_lab.run(HOST, "podman rm -f -t 0 bgd-bad >/dev/null 2>&1; podman run -d --name bgd-bad --restart=no "
+                      "localhost/bgd-app:lab /bin/sh -c 'echo booting; echo fatal: cannot bind >&2; exit 3' >/dev/null; "
+                      "podman wait bgd-bad >/dev/null")
+    try:
+        rc, out, seconds = role(ctr_lab, tmp_path, "container_service", {
+            "container_service_name": "bgd-bad", "container_service_listen": ["127.0.0.1:8099"],
+            "container_service_wait_timeout": 90})
+        assert rc != 0 and "bgd-bad did not become ready" in out and "exit code 3" in out, out[-3000:]
+        assert "fatal: cannot bind" in out, out[-3000:]              # its last log lines say why
+        assert "container-stop" in out, out[-3000:]                   # undone (it had stopped by itself already)
+        assert seconds < 45, seconds                                  # fails fast, not after the 90 s budget
+        assert state_of(ctr_lab, "bgd-bad") == ["exited", "no"]
+    finally:
+        ctr_lab.run(HOST, "podman rm -f -t 0 bgd-bad >/dev/null 2>&1", check=False)
 
 
 @pytest.mark.parametrize("what,reason", [
     ("oom_killed", "OOMKilled needs a memory limit, i.e. a memory cgroup for the container: inside the nspawn host on this "
                    "cgroup v1 machine the controllers are read-only, so the lab runs Podman with cgroups = \"disabled\" and "
-                   "no --memory limit can be set (crun: creating cgroup directory ... No such file or directory). The rule is "
-                   "unit-tested on facts (tests/unit/plugins/plugin_utils/test_rules_containers.py)."),
-    ("nginx_in_container", "nginx running inside a container and proxying to 127.0.0.1 of its own namespace is not diagnosed: "
-                           "the nginx facts are read from the host's configuration; reading a containerised nginx's "
-                           "configuration (through /proc/<pid>/root) is not implemented yet."),
+                   "no --memory limit can be set (crun: creating cgroup directory ... No such file or directory). The lab's "
+                   "controller-side memory cgroup (used for the host OOM fault) would let the kernel kill the process, but "
+                   "Podman sets State.OOMKilled only from the container's own cgroup, which does not exist: the engine would "
+                   "report a plain exit 137. The rule is unit-tested on facts (tests/unit/plugins/plugin_utils/"
+                   "test_rules_containers.py, fixtures/facts/container_oom_killed.json)."),
+    ("cross_host_container", "nginx on one host proxying to a port a container publishes on another host needs a second "
+                             "host beside the container host; the containers topology has one host (ctr1). The cross-host "
+                             "rules count a running container's published port on the other host as a listener; a "
+                             "stopped container there is reported as CROSS_HOST_NOT_LISTENING, not by the container rules."),
     ("docker_engine", "Docker's engine (docker.io 20.10) did not start in the nspawn host as first set up (overlay2 on overlayfs, "
                       "iptables without CAP_NET_ADMIN); it was not retried with the fixes that made Podman run, and runc's need "
                       "for writable cgroup controllers is expected to stop it (see tests/lab/README.md): the lab uses Podman."),

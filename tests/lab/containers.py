@@ -25,7 +25,10 @@ At boot ``bgd-lab-containers.service`` imports the image and brings the Compose 
 (``/srv/compose/shop/compose.yaml``): service ``web`` (gunicorn on 0.0.0.0:8000, published on
 127.0.0.1:8080, health check on /health, restart unless-stopped). nginx's ``/ctr/`` location proxies to
 127.0.0.1:8080, and ``/ctr-sock/`` to the same app's unix socket ``/run/app/app.sock`` inside the container,
-bound from the host's ``/srv/compose/shop/run``. ``lab-containers heal`` puts the project back (used by the faults' heal steps).
+bound from the host's ``/srv/compose/shop/run``. Service ``edge`` is nginx in a container of the same project
+(the app image holds Debian's nginx), published on 127.0.0.1:8090 and proxying to ``http://web:8000/`` (the
+service name, resolved by aardvark-dns on the project's network); nginx's ``/edge/`` location proxies to it.
+``lab-containers heal`` puts the project back (used by the faults' heal steps).
 """
 from __future__ import annotations
 
@@ -46,14 +49,14 @@ PACKAGES = [
 BUILD_VERSION = "1"
 FAULTS_FILE = Path(__file__).resolve().parent / "faults_containers.toml"
 HOST = "ctr1"
-ROUTES = ["/ctr/", "/ctr/health", "/ctr-sock/"]
+ROUTES = ["/ctr/", "/ctr/health", "/ctr-sock/", "/edge/"]
 PUBLISHED = "127.0.0.1:8080"
 # what the app image's root filesystem keeps of the base rootfs (tar members, relative)
-IMAGE_DIRS = ["usr", "etc", "srv/app", "bin", "sbin", "lib", "lib64"]
+IMAGE_DIRS = ["usr", "etc", "srv/app", "bin", "sbin", "lib", "lib64", "var/lib/nginx", "var/log/nginx"]
 IMAGE_EXCLUDES = [
     "usr/share/doc", "usr/share/man", "usr/share/locale", "usr/share/info", "usr/share/i18n", "usr/share/perl*",
     "usr/lib/systemd", "usr/lib/udev", "usr/lib/apt", "usr/lib/x86_64-linux-gnu/perl*", "usr/lib/x86_64-linux-gnu/gconv",
-    "usr/sbin/nginx", "usr/share/nginx", "etc/ssh/ssh_host_*", "etc/nginx",
+    "etc/ssh/ssh_host_*", "etc/nginx/sites-enabled/*",
 ]
 
 STORAGE_CONF = """# badgateway.doctor lab: overlay on the ext4 directory bound at /var/lib/containers
@@ -100,6 +103,40 @@ services:
       retries: 2
     volumes:
       - /srv/compose/shop/run:/run/app
+  edge:
+    # nginx in a container of the same project, in front of the app: it reaches the app by its service name
+    image: localhost/bgd-app:lab
+    command: ["/usr/sbin/nginx"]
+    init: true
+    ports:
+      - "127.0.0.1:8090:80"
+    depends_on:
+      - web
+    restart: unless-stopped
+    volumes:
+      - /srv/compose/shop/edge/nginx.conf:/etc/nginx/nginx.conf:ro
+"""
+
+EDGE_NGINX_CONF = """# nginx of the Compose service 'edge' (bind-mounted over the image's /etc/nginx/nginx.conf)
+user www-data;
+worker_processes 1;
+daemon off;
+pid /var/lib/nginx/nginx.pid;
+error_log stderr;
+events {
+    worker_connections 64;
+}
+http {
+    access_log off;
+    server {
+        listen 80;
+        location / {
+            proxy_set_header Host $host;
+            proxy_read_timeout 5s;
+            proxy_pass http://web:8000/;
+        }
+    }
+}
 """
 
 # Written per host at `up` (not part of the layer hash): bring the project up / back to pristine.
@@ -131,6 +168,7 @@ case "$1" in
     podman pod rm -f -a >/dev/null 2>&1 || true
     mkdir -p $D/run
     cp $P/compose.yaml $D/compose.yaml
+    mkdir -p $D/edge && cp $P/edge-nginx.conf $D/edge/nginx.conf
     cd $D && docker-compose -p shop up -d --force-recreate --no-color >/dev/null 2>&1 || docker-compose -p shop up -d --force-recreate --no-color
     wait_ok ;;
   wait) wait_ok ;;
@@ -158,6 +196,12 @@ SITE_LOCATIONS = """
         proxy_set_header Host $host;
         proxy_read_timeout 5s;
         proxy_pass http://127.0.0.1:8080/;
+    }
+
+    location /edge/ {
+        proxy_set_header Host $host;
+        proxy_read_timeout 5s;
+        proxy_pass http://127.0.0.1:8090/;
     }
 
     location /ctr-sock/ {
@@ -264,5 +308,7 @@ def customize(labmod, root: Path, site: str) -> str:
     labmod._write(root / "usr/local/sbin/lab-containers", LAB_CONTAINERS, 0o755)
     labmod._write(root / "srv/compose/shop/compose.yaml", COMPOSE_FILE)
     labmod._write(root / "usr/local/share/bgd-lab/pristine/compose.yaml", COMPOSE_FILE)
+    labmod._write(root / "srv/compose/shop/edge/nginx.conf", EDGE_NGINX_CONF)
+    labmod._write(root / "usr/local/share/bgd-lab/pristine/edge-nginx.conf", EDGE_NGINX_CONF)
     marker = "    location /asgi/ {"
     return site.replace(marker, SITE_LOCATIONS.lstrip("\n") + "\n" + marker, 1)
