@@ -91,8 +91,8 @@ def find(ref, sockets=None, timeout=10.0):
         raise ControlError("container %s exists on several engines (%s): give the engine's socket."
                            % (ref, ", ".join(c.socket_path for c, _i in found)))
     if not found:
-        raise ControlError("no container %s on %s%s." % (ref, ", ".join(paths),
-                                                          ("; " + "; ".join(problems)) if problems else ""))
+        why = ("; " + "; ".join(problems)) if problems else ""
+        raise ControlError("no container %s on %s%s." % (ref, ", ".join(paths), why))
     return found[0]
 
 

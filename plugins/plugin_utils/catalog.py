@@ -258,7 +258,7 @@ _ENTRIES = (
                     "`exited` / `created` / `dead` / `paused` (Engine API inspect: exit code, restart count and policy, its last "
                     "log lines)",
            fix="start it (`docker start` / `podman start` / `docker compose up -d`); a restart policy `no` keeps it down: set "
-                "`restart: unless-stopped`",
+               "`restart: unless-stopped`",
            explains=_CONTAINER_DOWN, role="container_service", automatable=True),
     _entry("CONTAINER_CRASH_LOOP", title="app container crash-looping", layer="app", priority=12,
            users_see="502, or errors between restarts",
@@ -294,7 +294,7 @@ _ENTRIES = (
                     "(`-c` or `/etc/nginx/nginx.conf`): a route to 127.0.0.1 / ::1 / localhost with nothing listening on that port "
                     "in the container's network namespace; where the app does listen (another container, the host)",
            fix="proxy to the app's Compose service name (`http://web:8000`), or to the host through its gateway name; "
-                "127.0.0.1 in a container is the container itself",
+               "127.0.0.1 in a container is the container itself",
            explains=("NO_LIVE_UPSTREAMS", "PREMATURE_CLOSE", "UPSTREAM_TIMEOUT")),
     _entry("CONTAINER_NAME_ONLY_IN_NETWORK", title="upstream name only resolves in a container network", layer="proxy",
            priority=1,

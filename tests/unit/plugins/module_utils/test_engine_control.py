@@ -118,7 +118,9 @@ class Clock:
 
 def waiter(inspections, listeners=(), results=None, logs=(), timeout=30.0):
     clock = Clock()
-    check = (lambda ls: results or [{"listen": x["listen"], "ok": True, "error": None} for x in ls])
+
+    def check(ls):
+        return results or [{"listen": x["listen"], "ok": True, "error": None} for x in ls]
     return E.Waiter(FakeEngine(inspections, logs), CID, list(listeners), timeout=timeout, check=check,
                     clock=clock, sleep=clock.sleep), clock
 

@@ -83,5 +83,7 @@ def test_run_undo_reports_a_container_it_could_not_stop():
 
 
 def test_container_before_without_an_engine_is_empty(monkeypatch):
-    monkeypatch.setattr(ru, "find", lambda ref, sockets=None: (_ for _ in ()).throw(ru.ControlError("no engine")))
+    def no_engine(ref, sockets=None):
+        raise ru.ControlError("no engine for %s" % ref)
+    monkeypatch.setattr(ru, "find", no_engine)
     assert ru.container_before("a", ENGINE) == {}

@@ -19,7 +19,6 @@ from ansible_collections.badgateway.doctor.plugins.plugin_utils._view import Hos
 EXPECT = {
     # derived from the container lab's recordings (fixtures/facts/make_container_fixtures.py)
     "container_oom_killed": ("CONTAINER_OOM_KILLED", "_:80 /ctr/", {"SOCKET_MISSING", "APP_STOPPED"}, "critical"),
-    "container_not_listening": ("CONTAINER_NOT_LISTENING", "_:80 /ctr/", set(), "critical"),
     "app_stopped": ("APP_STOPPED", "_:80 /", {"SOCKET_MISSING"}, "critical"),
     "app_crash_loop": ("APP_CRASH_LOOP", "_:80 /", {"SOCKET_MISSING"}, "critical"),
     "app_boot_import_error": ("APP_BOOT_IMPORT_ERROR", "_:80 /", {"SOCKET_MISSING", "APP_CRASH_LOOP"}, "critical"),
