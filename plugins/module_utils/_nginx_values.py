@@ -2,22 +2,23 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Pure helpers for the nginx facts: value syntax and defaults the way nginx reads them.
 
-No I/O here except the optional name resolution in :func:`resolve_addresses`.  Everything
+No I/O here.  Everything
 returns plain data; invalid input raises :class:`ValueError` with a sentence that names the
 value, and the caller turns that into an ``errors`` entry.
 
 - durations (``ngx_parse_time``): ``"1m30s"``, ``"500ms"``, ``"90"`` -> float seconds;
 - sizes (``ngx_parse_size``): ``"16k"``, ``"1m"``, ``"8192"`` -> int bytes;
 - ``listen`` arguments -> ``Listen`` dicts of the facts contract;
-- ``*_pass`` targets and upstream ``server`` addresses -> ``Endpoint`` dicts;
+- ``*_pass`` targets and upstream ``server`` addresses -> ``Endpoint`` dicts (the one endpoint
+  model, ``_endpoints``);
 - version-dependent defaults (nginx 1.29.7 made HTTP/1.1 with keep-alive the default).
 """
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
-import socket
+
+from ansible_collections.badgateway.doctor.plugins.module_utils import _endpoints as E
 
 # Directive families that pass a request to an upstream, and the protocol of each.
 PASS_DIRECTIVES = ("proxy_pass", "uwsgi_pass", "fastcgi_pass", "grpc_pass", "scgi_pass")
@@ -141,56 +142,6 @@ def keepalive_by_default(version):
     return bool(vt) and vt >= KEEPALIVE_DEFAULT_VERSION
 
 
-def _ip_family(host):
-    """``"inet"`` / ``"inet6"`` for an IP literal, else None."""
-    try:
-        addr = ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    return "inet6" if addr.version == 6 else "inet"
-
-
-def _canonical_ip(host):
-    return str(ipaddress.ip_address(host))
-
-
-def _split_host_port(text):
-    """Split ``host[:port]`` / ``[v6][:port]`` into ``(host, port_text_or_None)``."""
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            raise ValueError("invalid IPv6 address in %r" % text)
-        host = text[1:end]
-        rest = text[end + 1:]
-        if rest == "":
-            return host, None
-        if not rest.startswith(":"):
-            raise ValueError("invalid address %r" % text)
-        return host, rest[1:]
-    if text.count(":") > 1:
-        # a bare IPv6 address without brackets: nginx would read the part after the first
-        # colon as a port and fail; report it as such.
-        raise ValueError("invalid address %r (IPv6 addresses need brackets)" % text)
-    if ":" in text:
-        host, port = text.split(":", 1)
-        return host, port
-    return text, None
-
-
-def _parse_port(port_text, original):
-    if not port_text or not port_text.isdigit():
-        raise ValueError("invalid port in %r" % original)
-    port = int(port_text)
-    if port < 1 or port > 65535:
-        raise ValueError("invalid port in %r" % original)
-    return port
-
-
-def _clean_unix_path(path):
-    """Collapse repeated slashes (``unix:///run/x.sock`` means ``/run/x.sock``)."""
-    return re.sub(r"/{2,}", "/", path)
-
-
 # --------------------------------------------------------------------------- listen
 
 
@@ -207,31 +158,16 @@ def parse_listen(args):
             result["ssl"] = True
         elif param in ("default_server", "default"):
             result["default_server"] = True
-    if addr.lower().startswith("unix:"):
-        result["unix"] = _clean_unix_path(addr[5:])
+    if addr[:5].lower() == "unix:":
+        result["unix"] = E.unix(addr[5:])["path"]
         return result
-    if addr.isdigit():
-        result["host"] = "*"
-        result["port"] = _parse_port(addr, raw)
-        return result
-    host, port_text = _split_host_port(addr)
-    if port_text is None:
-        if host.isdigit():  # pragma: no cover - handled above
-            host, port_text = "*", host
-        result["port"] = 80
-    else:
-        result["port"] = _parse_port(port_text, raw)
+    host, port = E.parse_host_port(addr, 80, bare_port=True, allow_leading_zeros=True)
+    result["port"] = port
     if host in ("", "*"):
         result["host"] = "*"
         return result
-    family = _ip_family(host)
-    if family == "inet6":
-        result["ipv6"] = True
-        result["host"] = _canonical_ip(host)
-    elif family == "inet":
-        result["host"] = _canonical_ip(host)
-    else:
-        result["host"] = host
+    result["host"], family = E.canonical_host(host)
+    result["ipv6"] = family == "inet6"
     return result
 
 
@@ -244,60 +180,14 @@ def default_listen():
 # --------------------------------------------------------------------------- endpoints
 
 
-def tcp_endpoint(host, port):
-    """An unresolved tcp ``Endpoint``; literals get their one address right away."""
-    family = _ip_family(host)
-    if family:
-        host = _canonical_ip(host)
-        return {"kind": "tcp", "host": host, "port": port, "family": family,
-                "addresses": [{"family": family, "address": host}]}
-    return {"kind": "tcp", "host": host, "port": port, "family": "name", "addresses": []}
-
-
-def unix_endpoint(path):
-    return {"kind": "unix", "path": _clean_unix_path(path)}
-
-
-def resolve_addresses(host, port, getaddrinfo=None):
-    """Resolve ``host`` the way nginx does at configuration load.
-
-    ``getaddrinfo(host, port, AF_UNSPEC, SOCK_STREAM, 0, AI_ADDRCONFIG)`` in resolver order,
-    deduplicated, as ``[{family, address}]``.  Raises ``OSError`` (``socket.gaierror``) when
-    the name does not resolve.
-    """
-    gai = getaddrinfo or socket.getaddrinfo
-    flags = getattr(socket, "AI_ADDRCONFIG", 0)
-    infos = gai(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, flags)
-    seen = set()
-    result = []
-    for info in infos:
-        family, sockaddr = info[0], info[4]
-        if family == socket.AF_INET:
-            fam = "inet"
-        elif family == getattr(socket, "AF_INET6", None):
-            fam = "inet6"
-        else:
-            continue
-        address = sockaddr[0]
-        if "%" in address:
-            address = address.split("%", 1)[0]
-        key = (fam, address)
-        if key in seen:
-            continue
-        seen.add(key)
-        result.append({"family": fam, "address": address})
-    return result
-
-
 def parse_upstream_server_address(address):
     """``Endpoint`` for the address of an upstream ``server`` (default port 80)."""
-    if address.lower().startswith("unix:"):
-        return unix_endpoint(address[5:])
-    host, port_text = _split_host_port(address)
-    if not host:
+    if address[:5].lower() == "unix:":
+        return E.unix(address[5:])
+    host, port = E.parse_host_port(address, 80, allow_leading_zeros=True)
+    if host in ("", "*"):
         raise ValueError("no host in %r" % address)
-    port = 80 if port_text is None else _parse_port(port_text, address)
-    return tcp_endpoint(host, port)
+    return E.tcp(host, port)
 
 
 _PASS_SCHEMES = {
@@ -355,7 +245,11 @@ def parse_pass_target(directive, target, upstream_names=()):
         if not path:
             result["problem"] = "no path in unix socket target %r" % target
             return result
-        result["endpoint"] = unix_endpoint(path)
+        try:
+            result["endpoint"] = E.unix(path)
+        except ValueError as exc:
+            result["problem"] = "%s" % exc
+            return result
         result["uri"] = uri
         return result
 
@@ -372,11 +266,11 @@ def parse_pass_target(directive, target, upstream_names=()):
     if "$" in hostport:
         return result
     try:
-        host, port_text = _split_host_port(hostport)
+        host, port = E.parse_host_port(hostport, None, allow_leading_zeros=True)
     except ValueError as exc:
         result["problem"] = "%s" % exc
         return result
-    if not host:
+    if not host or host == "*":
         result["problem"] = "no host in %r" % target
         return result
     result["host"] = host
@@ -385,23 +279,17 @@ def parse_pass_target(directive, target, upstream_names=()):
     else:
         names = dict((n.lower(), n) for n in upstream_names)
     if host.lower() in names:
-        if port_text is None:
+        if port is None:
             result["upstream"] = names[host.lower()]
             return result
         result["problem"] = "upstream %r may not have a port (%r)" % (names[host.lower()], target)
         return result
-    if port_text is None:
+    if port is None:
         if default_port is None:
             result["problem"] = "no port in %s target %r (and no upstream{} named %r)" % (directive, target, host)
             return result
         port = default_port
-    else:
-        try:
-            port = _parse_port(port_text, target)
-        except ValueError as exc:
-            result["problem"] = "%s" % exc
-            return result
-    result["endpoint"] = tcp_endpoint(host, port)
+    result["endpoint"] = E.tcp(host, port)
     return result
 
 

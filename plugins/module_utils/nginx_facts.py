@@ -24,6 +24,7 @@ import signal
 import subprocess
 import time
 
+from ansible_collections.badgateway.doctor.plugins.module_utils import _endpoints as E
 from ansible_collections.badgateway.doctor.plugins.module_utils import _nginx_values as V
 from ansible_collections.badgateway.doctor.plugins.module_utils import _proc
 from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_parser import (
@@ -599,7 +600,7 @@ class _Collector:
         key = (endpoint["host"], endpoint["port"])
         if key not in self._resolved:
             try:
-                self._resolved[key] = (V.resolve_addresses(endpoint["host"], endpoint["port"], self.getaddrinfo), None)
+                self._resolved[key] = (E.resolve(endpoint["host"], endpoint["port"], self.getaddrinfo), None)
             except (OSError, UnicodeError) as exc:
                 self._resolved[key] = ([], "cannot resolve %s (port %s): %s" % (endpoint["host"], endpoint["port"], exc))
                 self.errors.append(_err("resolve", None, self._resolved[key][1]))

@@ -7,6 +7,7 @@ import socket
 
 import pytest
 
+from ansible_collections.badgateway.doctor.plugins.module_utils import _endpoints as E
 from ansible_collections.badgateway.doctor.plugins.module_utils import _nginx_values as V
 
 
@@ -75,7 +76,16 @@ def test_parse_listen(args, expect):
     assert set(got) == {"raw", "host", "port", "unix", "ssl", "default_server", "ipv6"}
 
 
-@pytest.mark.parametrize("args", [[], ["80000"], ["host:http"], ["[::1"], ["::1:80"]])
+def test_parse_listen_reads_ports_as_nginx_does():
+    # ngx_atoi: decimal digits, leading zeros allowed; unix paths normalised like every endpoint
+    assert V.parse_listen(["08"])["port"] == 8
+    assert V.parse_listen(["127.0.0.1:0080"])["port"] == 80
+    assert V.parse_listen(["unix:///run//nginx/./x.sock"])["unix"] == "/run/nginx/x.sock"
+
+
+@pytest.mark.parametrize("args", [[], ["80000"], ["host:http"], ["[::1"], ["::1:80"], ["0"], ["65536"],
+                                  ["127.0.0.1:0"], ["*:65536"], ["[::1]:+80"], ["unix:"],
+                                  ["unix:/" + "x" * 107]])
 def test_parse_listen_rejects(args):
     with pytest.raises(ValueError):
         V.parse_listen(args)
@@ -102,6 +112,8 @@ def _target(directive, target, upstreams=()):
     ("scgi_pass", "unix:/run/scgi.sock", "/run/scgi.sock", None),
     ("grpc_pass", "unix:/run/grpc.sock", "/run/grpc.sock", None),
     ("uwsgi_pass", "uwsgi://unix:/run/x.sock", "/run/x.sock", None),
+    ("proxy_pass", "http://unix:///run//x/./y.sock:/", "/run/x/y.sock", "/"),
+    ("uwsgi_pass", "unix:///run//x/./y.sock", "/run/x/y.sock", None),
 ])
 def test_unix_socket_targets(directive, target, path, uri):
     got = _target(directive, target)
@@ -147,6 +159,12 @@ def test_tcp_targets(directive, target, protocol, host, port, family):
     ("proxy_pass", "127.0.0.1:8000"),         # no scheme
     ("proxy_pass", "http://127.0.0.1:http"),   # no numeric port
     ("proxy_pass", "http://:8000"),
+    ("proxy_pass", "http://127.0.0.1:0"),
+    ("proxy_pass", "http://127.0.0.1:65536/"),
+    ("proxy_pass", "http://127.0.0.1:+80"),
+    ("proxy_pass", "http://[::1:8000"),
+    ("uwsgi_pass", "::1:3031"),                   # IPv6 without brackets
+    ("proxy_pass", "http://unix:/" + "x" * 107),  # nginx: too long path in the unix domain socket
 ])
 def test_targets_nginx_rejects(directive, target):
     got = _target(directive, target)
@@ -208,6 +226,15 @@ def test_upstream_server_address_default_port_80():
     assert V.parse_upstream_server_address("127.0.0.1:8000")["port"] == 8000
     assert V.parse_upstream_server_address("unix:/run/gunicorn.sock") == {"kind": "unix", "path": "/run/gunicorn.sock"}
     assert V.parse_upstream_server_address("[::1]:8000")["family"] == "inet6"
+    assert V.parse_upstream_server_address("unix:///run//x/./y.sock") == {"kind": "unix", "path": "/run/x/y.sock"}
+    assert V.parse_upstream_server_address("127.0.0.1:08")["port"] == 8      # ngx_atoi reads it
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:0", "127.0.0.1:65536", ":8000", "*:80", "::1", "[::1]:x",
+                                     "unix:", "unix:/" + "x" * 107])
+def test_upstream_server_address_rejects(address):
+    with pytest.raises(ValueError):
+        V.parse_upstream_server_address(address)
 
 
 def test_server_params_defaults_and_values():
@@ -245,7 +272,7 @@ def test_resolve_keeps_resolver_order_and_dedups():
         (socket.AF_INET6, ("::1", 8000, 0, 0)),
         (socket.AF_INET6, ("fe80::1%eth0", 8000, 0, 2)),
     ])
-    got = V.resolve_addresses("localhost", 8000, gai)
+    got = E.resolve("localhost", 8000, gai)
     assert got == [{"family": "inet6", "address": "::1"}, {"family": "inet", "address": "127.0.0.1"},
                    {"family": "inet6", "address": "fe80::1"}]
     # asked like nginx asks: any family, stream sockets, AI_ADDRCONFIG
@@ -253,7 +280,7 @@ def test_resolve_keeps_resolver_order_and_dedups():
 
 
 def test_resolve_real_localhost():
-    got = V.resolve_addresses("localhost", 80)
+    got = E.resolve("localhost", 80)
     assert got, "localhost does not resolve on this machine"
     assert all(a["family"] in ("inet", "inet6") for a in got)
     assert {"family": "inet", "address": "127.0.0.1"} in got or {"family": "inet6", "address": "::1"} in got
@@ -262,7 +289,7 @@ def test_resolve_real_localhost():
 def test_resolve_failure_raises_oserror():
     gai, _calls = _fake_gai(socket.gaierror(-2, "Name or service not known"))
     with pytest.raises(OSError):
-        V.resolve_addresses("nowhere.invalid", 80, gai)
+        E.resolve("nowhere.invalid", 80, gai)
 
 
 @pytest.mark.parametrize("version, new", [
