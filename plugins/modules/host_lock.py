@@ -284,9 +284,9 @@ def run(p, check_mode, now=None):
                 result["warnings"] = [result["msg"]]
             return result
         if cur is not None and not mine and not stale and not p["force"]:
+            holder = held_text(cur, now, p["stale_after"])
             result.update(failed=True, lock=cur, msg="The %s lock on %s is held by %s. Wait for that run, or if it is gone, "
-                          "release it with state=released force=true." % (p["name"], socket.gethostname(),
-                                                                           held_text(cur, now, p["stale_after"])))
+                          "release it with state=released force=true." % (p["name"], socket.gethostname(), holder))
             return result
         rec = {"name": p["name"], "run_id": p["run_id"], "acquired": cur["acquired"] if mine else now, "refreshed": now,
                "description": p["description"][:200], "hostname": socket.gethostname()}
@@ -323,8 +323,8 @@ def main():
     except LockError as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:
-        module.fail_json(msg="Lock %s in %s: %s (%s)." % (module.params["name"], module.params["lock_dir"],
-                                                         exc.strerror or exc, getattr(exc, "filename", None) or "-"))
+        where = getattr(exc, "filename", None) or "-"
+        module.fail_json(msg="Lock %s in %s: %s (%s)." % (module.params["name"], module.params["lock_dir"], exc.strerror or exc, where))
     warnings = result.pop("warnings", [])
     for w in warnings:
         module.warn(w)

@@ -27,6 +27,7 @@ from the facts is ever templated.
 from __future__ import annotations
 
 import json
+import math
 import re
 
 COLLECTION = "badgateway.doctor"
@@ -39,8 +40,9 @@ ACTIONABLE = ("critical", "warning")
 # codes keywords in ``codes``: the default selection, and every class a role can fix
 DEFAULT_WORDS = ("default", "automatable")
 ALL_WORDS = ("all",)
-# variables the playbook owns: a step never sets them
-RESERVED_SUFFIXES = ("_run_id", "_backup_dir")
+# variables the playbook owns: a step never sets them; the tasks file sets them from the remediate role's
+RUN_VARS = (("_run_id", "remediate_run"), ("_backup_dir", "remediate_backup_dir"))
+RESERVED_SUFFIXES = tuple(suffix for suffix, _var in RUN_VARS)
 MAX_VARS_BYTES = 65536
 MAX_REPLAYS = 3
 _VAR_NAME = re.compile(r"^[a-z][a-z0-9_]{0,127}$")
@@ -174,7 +176,7 @@ def _plain(value, depth=0):
     if depth > 12:
         raise ValueError("nested too deeply")
     if value is None or isinstance(value, (bool, int, float, str)):
-        if isinstance(value, float) and value != value:  # NaN
+        if isinstance(value, float) and math.isnan(value):
             raise ValueError("NaN is not a value")
         return value
     if isinstance(value, (list, tuple)):
@@ -398,7 +400,11 @@ def _yaml(value):
 
 
 def steps_tasks_yaml(host, steps, records):
-    """The tasks file that applies ``steps`` (one host's, from :func:`plan`) with ``include_role``."""
+    """The tasks file that applies ``steps`` (one host's, from :func:`plan`) with ``include_role``.
+
+    Each role also gets ``<role>_run_id`` and ``<role>_backup_dir`` from the remediate role's run
+    (``remediate_run``, ``remediate_backup_dir``): every change of the run is backed up under one id.
+    """
     lines = ["---", f"# badgateway.doctor remediation steps for {json.dumps(host)} (written by remediation_plan; every value",
              "# is data from the diagnosis, tagged !unsafe so that it is never templated)"]
     if not steps:
@@ -411,10 +417,12 @@ def steps_tasks_yaml(host, steps, records):
             if not _VAR_NAME.match(name) or not name.startswith(role + "_"):
                 raise ValueError(f"not a variable of {role}: {name!r}")
         codes = sorted({records[i]["code"] for i in step["findings"] if re.match(r"^[A-Z0-9_]{1,80}$", records[i]["code"])})
+        run_vars = ", ".join(f'"{role}{suffix}": "{{{{ {var} }}}}"' for suffix, var in RUN_VARS)
+        values = _yaml(step["vars"])[1:-1]
         lines += [
             f"- name: {json.dumps(f'step {n}/{len(steps)}: {role} for ' + (', '.join(codes) or 'the diagnosis'))}",
             "  ansible.builtin.include_role:",
             f"    name: {COLLECTION}.{role}",
-            f"  vars: {_yaml(step['vars']) if step['vars'] else '{}'}",
+            f"  vars: {{{values + ', ' if values else ''}{run_vars}}}",
         ]
     return "\n".join(lines) + "\n"

@@ -24,8 +24,10 @@ GOOD_PROBES = {"web1": [probe(), probe(via="direct", url="http://unix:/run/g.soc
 AFTER_OK = diag(web1=[finding("APP_BOOT_IMPORT_ERROR", route="_:80 /other/", severity="warning")])
 
 
-def verdict(after=AFTER_OK, probes_after=GOOD_PROBES, replays=None, sig_before=None, sig_after=None, the_plan=PLAN):
-    return cmp.host_verdict("web1", the_plan, BEFORE, after, probes_before=PROBES_BEFORE, probes_after=probes_after,
+def verdict(after=None, probes_after=None, replays=None, sig_before=None, sig_after=None):
+    after = AFTER_OK if after is None else after
+    probes_after = GOOD_PROBES if probes_after is None else probes_after
+    return cmp.host_verdict("web1", PLAN, BEFORE, after, probes_before=PROBES_BEFORE, probes_after=probes_after,
                             replays=replays, signatures_before=sig_before, signatures_after=sig_after)
 
 
@@ -121,8 +123,8 @@ def test_cross_host_fix_is_judged_on_the_host_that_showed_it():
 
 
 def test_verdicts_per_host_and_restore_decision():
-    d = diag(web1=BEFORE["hosts"]["web1"]["findings"], web2=[], web3=[finding("APP_STOPPED", host="web3",
-                                                                             steps=[step("app_service", app_service_unit="g.service")])])
+    web3 = [finding("APP_STOPPED", host="web3", steps=[step("app_service", app_service_unit="g.service")])]
+    d = diag(web1=BEFORE["hosts"]["web1"]["findings"], web2=[], web3=web3)
     the_plan = rem.plan(d, ["web1", "web2", "web3"], classes=CLASSES)
     after = diag(web1=[finding("APP_STOPPED")], web2=[], web3=[])
     out = cmp.verdicts(the_plan, d, after, changed={"web1": True, "web3": True}, apply_errors={"web3": "nginx -t failed"},

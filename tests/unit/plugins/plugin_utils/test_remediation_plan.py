@@ -61,8 +61,8 @@ def test_info_roots_are_not_acted_on():
 
 
 def test_default_selection_skips_opt_in_and_says_how_to_opt_in():
-    d = diag(web1=[finding("WORKER_TIMEOUT", severity="warning", steps=[step("app_unit", app_unit_name="g.service",
-                                                                            app_unit_exec_options={"timeout": 65})])])
+    fix = step("app_unit", app_unit_name="g.service", app_unit_exec_options={"timeout": 65})
+    d = diag(web1=[finding("WORKER_TIMEOUT", severity="warning", steps=[fix])])
     p = plan(d)
     assert p["hosts"]["web1"]["steps"] == []
     rec = p["findings"][0]
@@ -131,8 +131,8 @@ def test_cross_host_steps_go_to_the_host_that_needs_the_change():
 def test_request_path_order_and_a_findings_own_order_is_kept():
     nginx = step("nginx_proxy", nginx_proxy_edits=[{"file": "/etc/nginx/x", "line": 3, "set": {"proxy_buffer_size": "16k"}}])
     perms = step("socket_permissions", socket_permissions_path="/run/g/g.sock")
-    dep = [step("app_service", app_service_unit="redis-server.service"), step("app_service", app_service_unit="gunicorn.service",
-                                                                            app_service_action="restart")]
+    dep = [step("app_service", app_service_unit="redis-server.service"),
+           step("app_service", app_service_unit="gunicorn.service", app_service_action="restart")]
     unit_then_start = [step("app_unit", app_unit_name="u.service", app_unit_settings={"RuntimeDirectory": "u"}),
                        step("app_service", app_service_unit="u.service")]
     d = diag(web1=[finding("HEADER_TOO_BIG", steps=[nginx]), finding("SOCKET_DIR_PERMISSION", steps=[perms]),
@@ -226,13 +226,18 @@ def test_steps_tasks_file_tags_every_string_unsafe():
     tasks = yaml.safe_load(text.replace("!unsafe ", ""))
     assert tasks[0]["ansible.builtin.include_role"] == {"name": "badgateway.doctor.app_service"}
     assert tasks[0]["vars"] == {"app_service_unit": evil, "app_service_listen": ["unix:/run/a.sock", evil],
-                                "app_service_wait_timeout": 30, "app_service_enabled": True}
+                                "app_service_wait_timeout": 30, "app_service_enabled": True,
+                                "app_service_run_id": "{{ remediate_run }}", "app_service_backup_dir": "{{ remediate_backup_dir }}"}
     assert "APP_STOPPED" in tasks[0]["name"]
-    # every string value is tagged: nothing outside the tag could be templated
+    # every string value from the diagnosis is tagged: only the run's own two variables are templates
     for line in text.splitlines():
         if line.startswith("  vars:"):
-            assert line.count('"{{') == line.count('!unsafe "{{')
+            assert line.count('"{{') - 2 == line.count('!unsafe "{{')
     assert yaml.safe_load(rem.steps_tasks_yaml("web1", [], [])) == []
+    d = diag(web1=[finding("APP_STOPPED", steps=[step("app_service")])])
+    p = plan(d)
+    no_vars = yaml.safe_load(rem.steps_tasks_yaml("web1", p["hosts"]["web1"]["steps"], p["findings"]))
+    assert no_vars[0]["vars"] == {"app_service_run_id": "{{ remediate_run }}", "app_service_backup_dir": "{{ remediate_backup_dir }}"}
 
 
 def test_ansible_loads_the_tasks_file_with_unsafe_values():
