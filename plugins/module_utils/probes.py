@@ -10,6 +10,10 @@ queue of a unix socket is full: connect() is non-blocking there, as nginx does i
 
 URL forms (as nginx writes them): ``http://unix:/run/app.sock:/path``, ``http://127.0.0.1:8000/path``,
 ``http://[::1]:8000/path``, ``https://127.0.0.1/path``.
+
+``as_user`` (and optionally ``as_group``): the probes run in a child process with that user's
+uid, primary gid and supplementary groups, as nginx's workers do after ``initgroups``, so a
+unix-socket probe proves what nginx's worker can do (root passes every permission check).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import socket
 import ssl
 import time
 
+from ansible_collections.badgateway.doctor.plugins.module_utils._access import identity, run_as
 from ansible_collections.badgateway.doctor.plugins.module_utils._proc import error
 
 USER_AGENT = "badgateway.doctor-probe"
@@ -119,8 +124,20 @@ def _errno_name(exc):
 
 # ---------------------------------------------------------------- one probe
 
-def http_probe(url, timeout=3.0, path="/", host_header=None):
-    """Probe ``url`` once. Returns ``(status, latency, error_name)``; never raises."""
+def http_probe(url, timeout=3.0, path="/", host_header=None, as_user=None, as_group=None):
+    """Probe ``url`` once. Returns ``(status, latency, error_name)``; never raises.
+
+    With ``as_user`` the probe runs as that user (see the module docstring); when that is not
+    possible the error name is ``EINVAL`` (no such user or group) or ``EPERM`` (not root)."""
+    if as_user:
+        try:
+            ident = identity(as_user, as_group)
+        except ValueError:
+            return None, None, "EINVAL"
+        value, err = run_as(ident, http_probe, (url, timeout, path, host_header), timeout=_budget(1, 1, timeout))
+        if err is not None:
+            return None, None, "EPERM"
+        return tuple(value)
     start = time.monotonic()
     try:
         parts = parse_url(url)
@@ -404,16 +421,46 @@ def _run_probes(keys, timeout, path, workers):
     return outcomes
 
 
-def collect_probes(targets, timeout=3.0, path="/", host_header=None, workers=DEFAULT_WORKERS, skipped=0):
+def _budget(count, workers, timeout):
+    """How long ``count`` probes ``workers`` at a time may take at most (name resolution included)."""
+    rounds = -(-max(1, count) // max(1, int(workers or 1)))
+    return rounds * (float(timeout) + 2.0) + 10.0
+
+
+def _run_probes_listed(keys, timeout, path, workers):
+    """``_run_probes`` with a JSON-friendly answer (it crosses a process boundary for ``as_user``)."""
+    outcomes = _run_probes([tuple(k) for k in keys], timeout, path, workers)
+    return [[url, host, status, latency, err] for (url, host), (status, latency, err) in outcomes.items()]
+
+
+def _run_probes_as(keys, timeout, path, workers, as_user, as_group):
+    """Run the probes as ``as_user``; return ``(outcomes, error sentence)``."""
+    try:
+        ident = identity(as_user, as_group)
+    except ValueError as exc:
+        return {}, "cannot probe as %s: %s" % (as_user, exc)
+    if not keys:
+        return {}, None
+    value, err = run_as(ident, _run_probes_listed, ([list(k) for k in keys], timeout, path, workers),
+                        timeout=_budget(len(keys), workers, timeout))
+    if err is not None:
+        return {}, "cannot probe as %s: %s" % (ident.name, err)
+    return {(url, host): (status, latency, name) for url, host, status, latency, name in value}, None
+
+
+def collect_probes(targets, timeout=3.0, path="/", host_header=None, workers=DEFAULT_WORKERS, skipped=0,
+                   as_user=None, as_group=None):
     """Probe every target; return the ``probes`` section. Never raises.
 
     ``targets``: list of ``{route, endpoint, via, url[, host_header]}``.  ``path`` is used when
     a URL has no path; ``host_header`` when a target has none.  ``ok`` is true when an HTTP
     reply came back with a status below 500.  Identical probes are sent once, up to ``workers``
     at a time.  ``skipped`` (targets left out by a limit, see ``plan_probes``) is returned as is.
+    ``as_user``/``as_group``: probe as that user (``as_user`` in the section); when that is not
+    possible there are no results and an error says why.
     """
     errors = []
-    result = {"results": [], "skipped": int(skipped or 0), "errors": errors}
+    result = {"results": [], "skipped": int(skipped or 0), "as_user": as_user or None, "errors": errors}
     keys = []
     seen = set()
     valid = []
@@ -426,11 +473,17 @@ def collect_probes(targets, timeout=3.0, path="/", host_header=None, workers=DEF
         if key not in seen:
             seen.add(key)
             keys.append(key)
-    try:
-        outcomes = _run_probes(keys, timeout, path, workers)
-    except Exception as exc:  # pylint: disable=broad-except  # e.g. no threads on this host: one at a time
-        errors.append(error("probe", None, "cannot probe concurrently (%r); probing one at a time" % (exc,)))
-        outcomes = _run_probes(keys, timeout, path, 1)
+    if as_user:
+        outcomes, problem = _run_probes_as(keys, timeout, path, workers, as_user, as_group)
+        if problem:
+            errors.append(error("probe", None, problem))
+            return result
+    else:
+        try:
+            outcomes = _run_probes(keys, timeout, path, workers)
+        except Exception as exc:  # pylint: disable=broad-except  # e.g. no threads on this host: one at a time
+            errors.append(error("probe", None, "cannot probe concurrently (%r); probing one at a time" % (exc,)))
+            outcomes = _run_probes(keys, timeout, path, 1)
     reported = set()
     for target, key in valid:
         try:
@@ -455,9 +508,9 @@ def collect_probes(targets, timeout=3.0, path="/", host_header=None, workers=DEF
 
 
 def collect_from_nginx(nginx_section, timeout=3.0, path="/", host_header=None, route_limit=DEFAULT_ROUTE_LIMIT,
-                       endpoint_limit=DEFAULT_ENDPOINT_LIMIT, workers=DEFAULT_WORKERS):
+                       endpoint_limit=DEFAULT_ENDPOINT_LIMIT, workers=DEFAULT_WORKERS, as_user=None, as_group=None):
     """The ``probes`` section for the routes of the ``nginx`` section, within the limits (see
     ``plan_probes``; ``path`` here is only the fallback for URLs without one)."""
     targets, skipped = plan_probes(nginx_section, route_limit=route_limit, endpoint_limit=endpoint_limit)
     return collect_probes(targets, timeout=timeout, path=path, host_header=host_header, workers=workers,
-                          skipped=skipped)
+                          skipped=skipped, as_user=as_user, as_group=as_group)

@@ -86,12 +86,26 @@ options:
     description: At most this many probes are in flight at once.
     type: int
     default: 16
+  as_user:
+    description:
+      - Send the probes as this user (a name or uid), from a child process with the user's uid, primary group and
+        supplementary groups - the identity nginx's worker processes have after C(initgroups). A unix-socket probe as
+        nginx's worker user (for example V(www-data)) then proves whether nginx itself can connect, C(EACCES) when
+        a directory on the way or the socket denies it.
+      - Needs root (C(become)) unless it is the user the module already runs as.
+      - By default the probes run as the user the module runs as.
+    type: str
+  as_group:
+    description:
+      - With O(as_user), the primary group to take instead of the user's own, as nginx's C(user www-data web;) does.
+        The user's supplementary groups are added as C(initgroups) does.
+    type: str
 notes:
   - Runs on the target with the Python standard library only. The requests are plain GETs; nothing is changed.
   - A result is C(ok) when an HTTP reply with a status below 500 came back.
   - Identical requests are sent once; several are sent at the same time (O(workers)).
-  - Run as root, a direct unix-socket probe is not subject to the socket's permissions; see
-    M(badgateway.doctor.socket_path_facts) for what the nginx worker user can reach.
+  - Run as root, a direct unix-socket probe is not subject to the socket's permissions; probe with O(as_user) set to
+    nginx's worker user, and see M(badgateway.doctor.socket_path_facts) for which path component blocks it.
 seealso:
   - module: badgateway.doctor.gateway_facts
   - module: badgateway.doctor.nginx_facts
@@ -114,6 +128,13 @@ EXAMPLES = r"""
         route: app
     timeout: 2
 
+- name: Probe the gunicorn socket as nginx's worker user (EACCES when nginx could not connect either)
+  badgateway.doctor.upstream_probe:
+    targets:
+      - url: http://unix:/run/gunicorn/gunicorn.sock:/
+    as_user: www-data
+  become: true
+
 - name: Only through nginx, with an explicit Host header
   badgateway.doctor.upstream_probe:
     via: [nginx]
@@ -132,7 +153,7 @@ probes:
   type: dict
   sample: {"results": [{"route": "_:80 /", "endpoint": {"kind": "unix", "path": "/run/gunicorn/gunicorn.sock"}, "via": "direct",
            "url": "http://unix:/run/gunicorn/gunicorn.sock:/", "ok": false, "status": null, "latency": 0.0003, "error": "ENOENT"}],
-           "skipped": 0, "errors": []}
+           "skipped": 0, "as_user": null, "errors": []}
 ansible_facts:
   description: Facts to add to the host's facts.
   returned: always
@@ -199,6 +220,11 @@ ansible_facts:
               type: int
               returned: always
               sample: 0
+            as_user:
+              description: The user the probes ran as (O(as_user)), null when they ran as the module's own user.
+              type: str
+              returned: always
+              sample: www-data
             errors:
               description: Targets that could not be probed, each with C(source), C(path) and C(message).
               type: list
@@ -207,8 +233,11 @@ ansible_facts:
               sample: []
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.badgateway.doctor.plugins.module_utils._access import identity
 from ansible_collections.badgateway.doctor.plugins.module_utils.probes import collect_probes, plan_probes
 
 
@@ -230,6 +259,8 @@ def main():
             limit=dict(type="int", default=64),
             endpoint_limit=dict(type="int", default=256),
             workers=dict(type="int", default=16),
+            as_user=dict(type="str"),
+            as_group=dict(type="str"),
         ),
         supports_check_mode=True,
     )
@@ -241,6 +272,16 @@ def main():
             module.fail_json(msg="Option %s must be 0 (no limit) or positive, got %d." % (name, p[name]))
     if p["workers"] < 1:
         module.fail_json(msg="Option workers must be at least 1, got %d." % p["workers"])
+    if p["as_group"] and not p["as_user"]:
+        module.fail_json(msg="Option as_group needs as_user.")
+    if p["as_user"]:
+        try:
+            ident = identity(p["as_user"], p["as_group"])
+        except ValueError as exc:
+            module.fail_json(msg="Option as_user: %s." % exc)
+        if os.geteuid() not in (0, ident.uid):
+            module.fail_json(msg="Option as_user: probing as %s needs root (the module runs as uid %d); use become: true."
+                             % (ident.name, os.geteuid()))
     skipped = 0
     if p["targets"]:
         targets = p["targets"]
@@ -248,7 +289,7 @@ def main():
         targets, skipped = plan_probes(p["nginx"] or {}, via=p["via"], path=p["path"], host_header=p["host_header"],
                                        route_limit=p["limit"], endpoint_limit=p["endpoint_limit"])
     probes = collect_probes(targets, timeout=p["timeout"], path=p["path"] or "/", host_header=p["host_header"],
-                            workers=p["workers"], skipped=skipped)
+                            workers=p["workers"], skipped=skipped, as_user=p["as_user"], as_group=p["as_group"])
     module.exit_json(changed=False, probes=probes, ansible_facts={"badgateway": {"probes": probes}})
 
 

@@ -367,3 +367,57 @@ def test_collect_probes_runs_concurrently_and_reports_skipped(server):
     assert facts["skipped"] == 7
     serial = P.collect_probes(targets[:2], timeout=0.3, workers=1)
     assert [r["error"] for r in serial["results"]] == ["ETIMEDOUT"] * 2 and serial["skipped"] == 0
+
+
+# ---------------------------------------------------------------- as_user
+
+@pytest.fixture
+def private_dir():
+    """A directory under /tmp (not under pytest's 0700 tree), removed after the test."""
+    import shutil
+    import tempfile
+    path = tempfile.mkdtemp(prefix="bgd-probe-", dir="/tmp")
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
+def test_collect_probes_as_user_sees_what_that_user_sees(private_dir, supplementary_member):
+    import grp
+
+    member, group = supplementary_member
+    locked = os.path.join(private_dir, "locked")      # 0700 root:root
+    shared = os.path.join(private_dir, "shared")      # 0750 root:<member's supplementary group>
+    for path, mode, gid in ((locked, 0o700, 0), (shared, 0o750, grp.getgrnam(group).gr_gid)):
+        os.mkdir(path)
+        os.chown(path, 0, gid)
+        os.chmod(path, mode)
+    servers = [Server("http", os.path.join(locked, "app.sock")), Server("http", os.path.join(shared, "app.sock"))]
+    try:
+        for srv in servers:
+            os.chmod(srv.url[len("http://unix:"):-2], 0o777)
+        targets = [{"route": "locked", "url": servers[0].url}, {"route": "shared", "url": servers[1].url}]
+
+        def outcome(**kw):
+            facts = P.collect_probes(targets, timeout=1, **kw)
+            assert facts["errors"] == [] and facts["as_user"] == kw.get("as_user")
+            return [(r["status"], r["error"]) for r in facts["results"]]
+
+        assert outcome() == [(200, None), (200, None)]                               # root passes everything
+        assert outcome(as_user="nobody") == [(None, "EACCES"), (None, "EACCES")]
+        assert outcome(as_user=member) == [(None, "EACCES"), (200, None)]            # supplementary group
+        assert outcome(as_user="nobody", as_group=group) == [(None, "EACCES"), (200, None)]  # like `user nobody <group>;`
+        assert P.http_probe(servers[0].url, timeout=1, as_user="nobody")[2] == "EACCES"
+        assert P.http_probe(servers[1].url, timeout=1, as_user=member)[0] == 200
+        assert P.http_probe(servers[1].url, as_user="no-such-user-bgd") == (None, None, "EINVAL")
+    finally:
+        for srv in servers:
+            srv.close()
+
+
+def test_collect_probes_as_unknown_user_is_an_error_not_a_probe():
+    facts = P.collect_probes([{"url": "http://127.0.0.1:9/"}], as_user="no-such-user-bgd")
+    assert facts["results"] == []
+    assert facts["errors"] == [{"source": "probe", "path": None,
+                                "message": "cannot probe as no-such-user-bgd: there is no user no-such-user-bgd on this host"}]

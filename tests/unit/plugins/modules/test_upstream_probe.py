@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
@@ -53,3 +54,22 @@ def test_upstream_probe_limits_from_nginx(capsys, tmp_path):
 def test_upstream_probe_bad_limits(capsys, args, msg):
     out = run(upstream_probe, args, capsys)
     assert out["failed"] and msg in out["msg"]
+
+
+@pytest.mark.parametrize("args, msg", [
+    ({"as_user": "no-such-user-bgd"}, "Option as_user: there is no user no-such-user-bgd on this host."),
+    ({"as_user": "nobody", "as_group": "no-such-group-bgd"}, "Option as_user: there is no group no-such-group-bgd on this host."),
+    ({"as_group": "www-data"}, "Option as_group needs as_user."),
+])
+def test_upstream_probe_bad_as_user(capsys, args, msg):
+    out = run(upstream_probe, args, capsys)
+    assert out["failed"] and out["msg"] == msg
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
+def test_upstream_probe_as_user(capsys, tmp_path):
+    out = run(upstream_probe, {"targets": [{"url": "http://unix:%s:/" % (tmp_path / "x.sock")}], "as_user": "nobody",
+                               "timeout": 1}, capsys)
+    assert out["probes"]["as_user"] == "nobody"
+    # pytest's tmp_path is under a 0700 directory of root's: nobody cannot even look
+    assert out["probes"]["results"][0]["error"] == "EACCES"
