@@ -147,8 +147,9 @@ def verdicts(the_plan, before, after, changed, apply_errors=None, **evidence):
     apply_errors = _d(apply_errors)
     for host, h in _d(the_plan.get("hosts")).items():
         if apply_errors.get(host):
-            out[host] = {"better": False, "restore": True, "reasons": [f"applying the fix failed: {apply_errors[host]}"],
-                         "checked": []}
+            # restore what the steps before the failing one changed (nothing recorded: nothing to restore)
+            out[host] = {"better": False, "restore": bool(_d(changed).get(host)),
+                         "reasons": [f"applying the fix failed: {apply_errors[host]}"], "checked": []}
             continue
         if not _l(h.get("steps")):
             out[host] = {"better": True, "restore": False, "reasons": [], "checked": ["nothing to change"]}

@@ -153,7 +153,8 @@ def summary_line(host, sec):
         return f"{host}: FIXED {codes} ({what}); new diagnosis: {sec['after_status']}"
     if st in ("restored", "restore_failed"):
         why = "; ".join(_l(_d(sec["verdict"]).get("reasons"))[:3]) or sec.get("error") or "-"
-        rest = ", ".join(sec["restore"]["restored"]) or "no file"
+        undone = [" ".join(str(x) for x in (u.get("step"), u.get("target")) if x) for u in sec["restore"]["undone"]]
+        rest = ", ".join(sec["restore"]["restored"] + undone) or "nothing left to put back (the failing step had restored its files)"
         head = "RESTORED" if st == "restored" else "RESTORE INCOMPLETE"
         return f"{host}: {head} after trying {codes}: put back {rest} because {why}"
     if st == "not_fixed":

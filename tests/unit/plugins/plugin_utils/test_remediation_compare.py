@@ -132,5 +132,7 @@ def test_verdicts_per_host_and_restore_decision():
     assert out["web1"]["restore"] and not out["web1"]["better"]
     assert out["web2"] == {"better": True, "restore": False, "reasons": [], "checked": ["nothing to change"]}
     assert out["web3"]["restore"] and out["web3"]["reasons"] == ["applying the fix failed: nginx -t failed"]
+    out = cmp.verdicts(the_plan, d, after, changed={}, apply_errors={"web3": "refused"})
+    assert not out["web3"]["restore"] and not out["web3"]["better"]     # the failing step changed nothing
     out = cmp.verdicts(the_plan, d, after, changed={}, probes_before=PROBES_BEFORE, probes_after=GOOD_PROBES)
     assert not out["web1"]["better"] and not out["web1"]["restore"]    # nothing changed: nothing to restore

@@ -58,7 +58,7 @@ def test_statuses_and_summaries():
     assert {h: v["status"] for h, v in hosts.items()} == {"web1": "fixed", "web2": "manual", "web3": "restored", "web4": "locked"}
     assert hosts["web1"]["summary"].startswith("web1: FIXED APP_STOPPED (1 file(s), 1 unit action(s)); new diagnosis: ok")
     assert hosts["web2"]["summary"].startswith("web2: BY HAND APP_BOOT_IMPORT_ERROR: fix APP_BOOT_IMPORT_ERROR by hand")
-    assert hosts["web3"]["summary"] == ("web3: RESTORED after trying SOCKET_DIR_PERMISSION: put back /run/g because "
+    assert hosts["web3"]["summary"] == ("web3: RESTORED after trying SOCKET_DIR_PERMISSION: put back /run/g, restart gunicorn.service because "
                                         "SOCKET_DIR_PERMISSION is still found on web3")
     assert hosts["web4"]["summary"].startswith("web4: LOCKED BY ANOTHER RUN: The remediate lock")
     assert hosts["web2"]["final_status"] == "critical" and hosts["web2"]["remaining"][0]["code"] == "APP_BOOT_IMPORT_ERROR"
