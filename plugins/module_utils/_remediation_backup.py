@@ -31,6 +31,8 @@ import pwd
 import re
 import stat
 
+from ansible_collections.badgateway.doctor.plugins.module_utils import _safe_io
+
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -164,33 +166,25 @@ def kind_of(st):
     return "of an unknown type"
 
 
-def read_file(path, max_bytes=MAX_FILE_BYTES):
-    """``(bytes, stat, xattrs)`` of a regular file, read without following a final symlink and without
-    blocking on a FIFO swapped in after the check; raise BackupError otherwise."""
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+def read_file(path, max_bytes=None, expect=None):
+    """``(bytes, stat, xattrs)`` of a regular file, through the one safe reader; raise BackupError
+    otherwise. ``expect`` (an ``lstat`` result): the file opened must be that one (not a symlink or
+    another file swapped in since)."""
+    max_bytes = max_bytes or MAX_FILE_BYTES
     try:
-        fd = os.open(path, flags)
+        fh = _safe_io.open_regular(path)
     except OSError as exc:
-        raise BackupError("Cannot read %s: %s." % (path, exc.strerror or exc)) from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise BackupError("Cannot save %s: it is %s, not a regular file." % (path, kind_of(st)))
+        raise BackupError("Cannot save %s: %s." % (path, getattr(exc, "reason", None) or exc.strerror or exc)) from None
+    with fh:
+        st = os.fstat(fh.fileno())
+        if expect is not None and (st.st_dev, st.st_ino) != (expect.st_dev, expect.st_ino):
+            raise BackupError("Cannot save %s: it changed while being saved." % path)
         if st.st_size > max_bytes:
             raise BackupError("Cannot save %s: it is larger than %d MiB (the cap)." % (path, max_bytes // 1048576))
-        chunks = []
-        total = 0
-        while True:
-            chunk = os.read(fd, 1024 * 1024)
-            if not chunk:
-                break
-            total += len(chunk)
-            if total > max_bytes:
-                raise BackupError("Cannot save %s: it grew beyond %d MiB while being read." % (path, max_bytes // 1048576))
-            chunks.append(chunk)
-        return b"".join(chunks), st, _xattrs(fd)
-    finally:
-        os.close(fd)
+        data = fh.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise BackupError("Cannot save %s: it grew beyond %d MiB while being read." % (path, max_bytes // 1048576))
+        return data, st, _xattrs(fh.fileno())
 
 
 def current_state(path):
@@ -204,7 +198,7 @@ def current_state(path):
     kind = kind_of(st)
     entry = {"path": path, "existed": True, "type": kind}
     if kind == "file":
-        data, st, xattrs = read_file(path)
+        data, st, xattrs = read_file(path, expect=st)
         entry.update(_meta(st))
         entry.update({"size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "xattrs": xattrs})
         return entry, data
@@ -244,8 +238,7 @@ class Store:
         if not self.exists():
             return self.empty_manifest()
         try:
-            with open(self.manifest_path, "rb") as fh:
-                data = json.loads(fh.read(MAX_FILE_BYTES).decode("utf-8"))
+            data = json.loads(_safe_io.read_bytes(self.manifest_path, MAX_FILE_BYTES).decode("utf-8"))
         except (OSError, ValueError) as exc:
             raise BackupError("The manifest %s cannot be read: %s." % (self.manifest_path, exc)) from None
         if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
@@ -294,10 +287,9 @@ class Store:
     def read_blob(self, entry):
         path = self.blob_path(entry)
         try:
-            with open(path, "rb") as fh:
-                data = fh.read(MAX_FILE_BYTES + 1)
+            data = _safe_io.read_bytes(path, MAX_FILE_BYTES)
         except OSError as exc:
-            raise BackupError("The backup of %s (%s) cannot be read: %s." % (entry["path"], path, exc.strerror or exc)) from None
+            raise BackupError("The backup of %s cannot be read: %s." % (entry["path"], exc)) from None
         if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
             raise BackupError("The backup of %s (%s) does not match its checksum; not restoring it." % (entry["path"], path))
         return data

@@ -19,11 +19,12 @@ import base64
 import os
 import stat
 
+from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_text
 from ansible_collections.badgateway.doctor.plugins.module_utils._remediation_backup import (
     BackupError, XATTRS, current_state, in_nginx_tree, kind_of, needs_daemon_reload, now,
 )
 
-DIFF_MAX_BYTES = 64 * 1024
+DIFF_MAX_BYTES = 64 * 1024  # larger or binary files: the diff says their size only; text is masked
 
 
 def _describe(entry):
@@ -44,7 +45,7 @@ def _text(data):
         return ""
     if len(data) > DIFF_MAX_BYTES or b"\0" in data:
         return "(%d bytes, not shown)\n" % len(data)
-    return data.decode("utf-8", "replace")
+    return mask_text(data.decode("utf-8", "replace"))
 
 
 def _diff(path, cur, cur_data, saved, saved_data):

@@ -12,13 +12,20 @@ Every step is tried; the result lists each with ``ok`` and a message.
 
 from __future__ import annotations
 
-from ansible_collections.badgateway.doctor.plugins.module_utils import systemd
+from ansible_collections.badgateway.doctor.plugins.module_utils import _runner, systemd
 
 UNIT_TIMEOUT = 120
 
 
-def unit_before(unit, run=systemd.run):
+def _run(argv, timeout=30):
+    """``(rc, stdout, stderr)`` through the one command runner; rc None when it did not run to its end."""
+    res = _runner.run(argv, timeout=timeout, max_bytes=1024 * 1024)
+    return res.rc, res.stdout, res.error or res.stderr
+
+
+def unit_before(unit, run=None):
     """``{active_state, sub_state, unit_file_state}`` of a unit now (None values when unknown)."""
+    run = run or _run
     rc, out, _err = run(["systemctl", "show", "--no-pager", "-p", "ActiveState,SubState,UnitFileState", "--", unit],
                         timeout=30)
     props = systemd.parse_show(out)[0] if rc == 0 and out.strip() else {}
@@ -39,8 +46,9 @@ def _systemctl(steps, run, verb, unit):
     _step(steps, verb, unit, rc, out, err)
 
 
-def run_undo(plan, run=systemd.run):
+def run_undo(plan, run=None):
     """Execute ``plan`` (see ``_remediation_restore.undo_plan``). Returns the list of steps."""
+    run = run or _run
     steps = []
     if plan.get("daemon_reload"):
         rc, out, err = run(["systemctl", "daemon-reload"], timeout=UNIT_TIMEOUT)

@@ -55,7 +55,7 @@ def snapshot(lab):
 
 def test_save_change_restore_on_a_lab_host(lab):
     run_id = "lab-backup-1"
-    lab.run(HOST, "rm -rf /var/lib/badgateway-doctor")
+    lab.run(HOST, "rm -rf /var/lib/badgateway-doctor; rmdir %s 2>/dev/null; true" % DROPIN_DIR)
     before = snapshot(lab)
     assert DROPIN + " absent" in before and "/etc/nginx/sites-enabled/lab symbolic link" in before
 

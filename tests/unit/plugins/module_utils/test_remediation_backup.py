@@ -85,7 +85,6 @@ def test_large_file_refused(store, tmp_path, monkeypatch):
     big = tmp_path / "big"
     big.write_bytes(b"x" * 100)
     monkeypatch.setattr(rb, "MAX_FILE_BYTES", 10)
-    monkeypatch.setattr(rb.read_file, "__defaults__", (10,))
     with pytest.raises(rb.BackupError, match="larger than"):
         rb.save_paths(store, [str(big)])
 
@@ -375,3 +374,13 @@ def test_mark_restored(store, tmp_path):
     manifest = store.load()
     assert manifest["restores"][0]["restored"] == [str(f)] and manifest["actions"][0]["undone"]
     assert rr.plan_is_empty(rr.undo_plan(manifest, []))
+
+
+def test_restore_diff_is_masked(store, tmp_path):
+    f = tmp_path / "unit.conf"
+    f.write_text("[Service]\nEnvironment=SECRET_KEY=s3cr3t-value\n")
+    rb.save_paths(store, [str(f)])
+    f.write_text("[Service]\nEnvironment=DATABASE_URL=postgres://app:pw-hidden@db/app\n")
+    diff = restore(store, check_mode=True)[0][0]["diff"]
+    assert "s3cr3t-value" not in diff["after"] and "pw-hidden" not in diff["before"]
+    assert "SECRET_KEY=" in diff["after"] and "[Service]" in diff["before"]
