@@ -5,13 +5,14 @@
 from __future__ import annotations
 
 from ansible.module_utils.common.text.converters import to_text
-from ansible.plugins.action import ActionBase
+
+from ansible_collections.badgateway.doctor.plugins.plugin_utils.remediation_action import ActionFailed, RemediationAction
 
 BACKUP_MODULE = "badgateway.doctor.remediation_backup"
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
+class ActionModule(RemediationAction):
+    _requires_connection = True
     _VALID_ARGS = frozenset(("run_id", "backup_dir"))
     _preview = False
 
@@ -22,21 +23,13 @@ class ActionModule(ActionBase):
             module_args["_ansible_check_mode"] = True
             module_args["_ansible_diff"] = True
 
-    def run(self, tmp=None, task_vars=None):
-        task_vars = task_vars or {}
-        result = super().run(tmp, task_vars)
-        result["changed"] = False
-        unknown = sorted(set(self._task.args) - self._VALID_ARGS)
-        if unknown:
-            result.update(failed=True, msg=f"unsupported option(s): {', '.join(unknown)}")
-            return result
-        base = {"run_id": to_text(self._task.args.get("run_id") or "")}
-        if self._task.args.get("backup_dir"):
-            base["backup_dir"] = to_text(self._task.args["backup_dir"])
+    def work(self, args, task_vars):
+        base = {"run_id": to_text(args.get("run_id") or "")}
+        if args.get("backup_dir"):
+            base["backup_dir"] = to_text(args["backup_dir"])
         listed = self._execute_module(module_name=BACKUP_MODULE, module_args=dict(base, state="manifest"), task_vars=task_vars)
         if listed.get("failed"):
-            result.update(failed=True, msg=listed.get("msg") or "listing the run's backups failed")
-            return result
+            raise ActionFailed(listed.get("msg") or "listing the run's backups failed")
         manifest = listed.get("manifest") or {}
         files = []
         if manifest.get("files"):
@@ -46,12 +39,10 @@ class ActionModule(ActionBase):
             finally:
                 self._preview = False
             if preview.get("failed"):
-                result.update(failed=True, msg=preview.get("msg") or "reading the run's changes failed", manifest=manifest)
-                return result
+                raise ActionFailed(preview.get("msg") or "reading the run's changes failed", manifest=manifest)
             for change, diff in zip(preview.get("changes") or [], preview.get("diff") or []):
                 diff = diff if isinstance(diff, dict) else {}
                 files.append({"path": change.get("path"), "change": change.get("change"),
                               "before": diff.get("after"), "after": diff.get("before")})
-        result.update(manifest=manifest, files=files, actions=manifest.get("actions") or [],
-                      changed_anything=bool(manifest.get("files") or manifest.get("actions")))
-        return result
+        return {"manifest": manifest, "files": files, "actions": manifest.get("actions") or [],
+                "changed_anything": bool(manifest.get("files") or manifest.get("actions"))}

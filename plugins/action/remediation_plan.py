@@ -9,10 +9,15 @@ import os
 import stat
 
 from ansible.module_utils.common.text.converters import to_text
-from ansible.plugins.action import ActionBase
 
-from ansible_collections.badgateway.doctor.plugins.action.diagnose_evaluate import _plain
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import remediation, reports
+from ansible_collections.badgateway.doctor.plugins.plugin_utils.remediation_action import (
+    ActionFailed,
+    RemediationAction,
+    absolute_path,
+    host_facts,
+    plain,
+)
 from ansible_collections.badgateway.doctor.plugins.plugin_utils.remediation_compare import signature_counts
 
 MAX_FINDINGS_BYTES = 32 * 1024 * 1024
@@ -40,38 +45,22 @@ def safe_name(host):
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in host)[:200] or "_"
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(RemediationAction):
     _VALID_ARGS = frozenset(("diagnosis", "findings", "codes", "prefer", "steps_dir", "hosts"))
 
-    def run(self, tmp=None, task_vars=None):
-        task_vars = task_vars or {}
-        result = super().run(tmp, task_vars)
-        result["changed"] = False
-        args = self._task.args
-        unknown = sorted(set(args) - self._VALID_ARGS)
-        if unknown:
-            result.update(failed=True, msg=f"unsupported option(s): {', '.join(unknown)}")
-            return result
-        live = _plain(args.get("diagnosis"))
-        findings_path = to_text(args.get("findings") or "")
+    def work(self, args, task_vars):
+        live = plain(args.get("diagnosis"))
         hosts = [to_text(h) for h in (args.get("hosts") or task_vars.get("ansible_play_hosts") or [])]
-        steps_dir = to_text(args.get("steps_dir") or "")
-        if not steps_dir:
-            result.update(failed=True, msg="steps_dir is required (where the steps' tasks files are written)")
-            return result
+        if not args.get("steps_dir"):
+            raise ActionFailed("steps_dir is required (where the steps' tasks files are written)")
+        steps_dir = absolute_path(args.get("steps_dir"), "")
+        findings_path = absolute_path(args.get("findings"), "") if args.get("findings") else ""
         try:
-            source = live
-            if findings_path:
-                if not os.path.isabs(findings_path):
-                    findings_path = os.path.join(os.getcwd(), findings_path)
-                source = read_findings(findings_path)
-            the_plan = remediation.plan(source, hosts, codes=_plain(args.get("codes")), prefer=to_text(args.get("prefer") or "nginx"),
+            source = read_findings(findings_path) if findings_path else live
+            the_plan = remediation.plan(source, hosts, codes=plain(args.get("codes")), prefer=to_text(args.get("prefer") or "nginx"),
                                         live=live)
         except remediation.PlanError as exc:
-            result.update(failed=True, msg=f"badgateway.doctor remediation: {exc}")
-            return result
+            raise ActionFailed(f"badgateway.doctor remediation: {exc}") from exc
         files = {}
         try:
             for host, hp in the_plan["hosts"].items():
@@ -79,23 +68,13 @@ class ActionModule(ActionBase):
                     path = os.path.join(steps_dir, safe_name(host) + ".yml")
                     files[host] = reports.write_atomic(path, remediation.steps_tasks_yaml(host, hp["steps"], the_plan["findings"]))
         except (OSError, ValueError) as exc:
-            result.update(failed=True, msg=f"cannot write the steps into {steps_dir}: {exc}")
-            return result
-        hostvars = task_vars.get("hostvars", {})
-        signatures = {}
-        for host in hosts:
-            try:
-                facts = _plain((hostvars[host].get("ansible_facts") or {}).get("badgateway"))
-            except KeyError:
-                facts = None
-            signatures[host] = signature_counts(facts)
+            raise ActionFailed(f"cannot write the steps into {steps_dir}: {exc}") from exc
         replays = {h: [] for h in hosts}
         for rec in the_plan["findings"]:
             if rec["status"] == "planned" and rec["host"] in replays:
                 for req in rec["replay"]:
                     replays[rec["host"]].append(dict(req, id=rec["id"], route=rec["route"], code=rec["code"]))
-        result.update(plan=the_plan, files=files, replays=replays, signatures_before=signatures, before=live,
-                      source=f"findings file {findings_path}" if findings_path else "diagnosis",
-                      summary=remediation.plan_summary(the_plan),
-                      steps={h: len(hp["steps"]) for h, hp in the_plan["hosts"].items()})
-        return result
+        return {"plan": the_plan, "files": files, "replays": replays, "before": live,
+                "signatures_before": {h: signature_counts(host_facts(task_vars, h)) for h in hosts},
+                "source": f"findings file {findings_path}" if findings_path else "diagnosis",
+                "summary": remediation.plan_summary(the_plan), "steps": {h: len(hp["steps"]) for h, hp in the_plan["hosts"].items()}}

@@ -13,6 +13,8 @@ description:
     file the run saved how it differs from the original - and returns that as a diff from the original to now.
 author:
   - badgateway.doctor maintainers (@badgateway)
+extends_documentation_fragment:
+  - badgateway.doctor.remediation_action
 options:
   run_id:
     description: The remediation run.
@@ -22,21 +24,10 @@ options:
     description: The directory of the runs' backups (the default of M(badgateway.doctor.remediation_backup) when left out).
     type: path
 attributes:
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
-    support: full
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: Only reads.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
     details: The diffs are returned in RV(files), not as a task diff.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 notes:
   - Contents are returned only for text files up to 64 KiB (as M(badgateway.doctor.remediation_backup) diffs them); they
     may hold secrets, so the reports mask them.

@@ -22,6 +22,8 @@ description:
     in O(steps_dir), every string tagged C(!unsafe) so that nothing from the facts is ever templated.
 author:
   - badgateway.doctor maintainers (@badgateway)
+extends_documentation_fragment:
+  - badgateway.doctor.remediation_action
 options:
   diagnosis:
     description: The diagnosis made just now (the C(diagnosis) returned by M(badgateway.doctor.diagnose_evaluate)).
@@ -53,20 +55,8 @@ options:
     type: list
     elements: str
 attributes:
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
-    support: full
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: Nothing on the hosts is changed; the tasks files are written on the controller in check mode too.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 notes:
   - The C(badgateway.doctor.remediate) role runs it with C(run_once) and C(delegate_to=localhost).
 seealso:

@@ -18,6 +18,8 @@ description:
   - Reads each host's evidence from the variables the C(badgateway.doctor.remediate) role registers.
 author:
   - badgateway.doctor maintainers (@badgateway)
+extends_documentation_fragment:
+  - badgateway.doctor.remediation_action
 options:
   report_dir:
     description: Directory for the reports; created when missing. A relative path is taken from the working directory of C(ansible-playbook).
@@ -57,20 +59,8 @@ options:
     type: str
     default: ''
 attributes:
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
-    support: full
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: The reports are written on the controller in check mode too (they say so).
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 seealso:
   - module: badgateway.doctor.remediation_plan
   - module: badgateway.doctor.remediation_verdict

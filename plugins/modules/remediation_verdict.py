@@ -18,6 +18,8 @@ description:
     C(remediate_apply_error)) and the hosts' C(badgateway) facts (the new diagnosis' logs).
 author:
   - badgateway.doctor maintainers (@badgateway)
+extends_documentation_fragment:
+  - badgateway.doctor.remediation_action
 options:
   plan:
     description: The C(plan) returned by M(badgateway.doctor.remediation_plan).
@@ -36,20 +38,8 @@ options:
     type: dict
     default: {}
 attributes:
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
-    support: full
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: Only compares; changes nothing.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 seealso:
   - module: badgateway.doctor.remediation_plan
   - module: badgateway.doctor.remediation_report

@@ -9,16 +9,14 @@ import pytest
 from test_remediate_lab import assert_fixed, heal, inject, record, remediate, snapshot
 
 
-@pytest.fixture(scope="module")
-def split_healed_at_end(split_lab):
-    yield split_lab
-    heal(split_lab)
-
-
 @pytest.fixture
-def pristine_split(split_healed_at_end):
-    heal(split_healed_at_end)
-    return split_healed_at_end
+def pristine_split(split_lab):
+    """Both hosts healed before and after each case (two cases: cheap)."""
+    heal(split_lab)
+    try:
+        yield split_lab
+    finally:
+        heal(split_lab)
 
 
 @pytest.mark.parametrize("fault", ["cross_host_loopback", "cross_host_not_listening"])
