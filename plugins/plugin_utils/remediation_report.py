@@ -25,7 +25,7 @@ MAX_DIFF_LINES = 200
 STATUS_TEXT = {
     "fixed": "fixed", "restored": "not better: restored", "restore_failed": "not better: RESTORE INCOMPLETE",
     "not_fixed": "not fixed (nothing changed)", "planned": "check mode: would change", "nothing": "nothing to do",
-    "manual": "needs a person", "locked": "locked by another run", "failed": "failed before the plan",
+    "manual": "needs a person", "locked": "locked by another run", "failed": "run failed",
 }
 STATUS_COLOUR = {"fixed": "ok", "nothing": "ok", "planned": "info", "manual": "warning", "restored": "critical",
                  "restore_failed": "critical", "not_fixed": "critical", "locked": "warning", "failed": "critical"}
@@ -119,10 +119,6 @@ def host_section(host, ev, the_plan, before, after, verdict, check_mode):
         sec["status"] = "locked"
     elif ev.get("failed_early"):
         sec["status"] = "failed"
-    elif check_mode:
-        sec["status"] = "planned" if steps else ("manual" if _l(ph.get("manual")) else "nothing")
-        sec["after"] = []
-        sec["after_status"] = None
     elif restore:
         undone = [u for u in _l(restore.get("undone")) if isinstance(u, dict)]
         ok = not restore.get("failed") and not _l(restore.get("errors")) and all(u.get("ok") for u in undone)
@@ -132,12 +128,19 @@ def host_section(host, ev, the_plan, before, after, verdict, check_mode):
                           "errors": [_m(json.dumps(e), 500) for e in _l(restore.get("errors"))],
                           "msg": _m(restore.get("msg"), 1000) or None}
         sec["status"] = "restored" if ok else "restore_failed"
+    elif sec["error"]:
+        sec["status"] = "not_fixed" if steps else "failed"
+    elif check_mode:
+        sec["status"] = "planned" if steps else ("manual" if _l(ph.get("manual")) else "nothing")
     elif steps and verdict and not _d(verdict).get("better"):
         sec["status"] = "not_fixed"
     elif steps:
         sec["status"] = "fixed"
     elif _l(ph.get("manual")):
         sec["status"] = "manual"
+    if check_mode:
+        sec["after"] = []
+        sec["after_status"] = None
     sec["summary"] = summary_line(host, sec)
     if sec["status"] in ("fixed", "nothing") and sec["remaining"]:
         sec["summary"] += f"; still {sec['final_status']}: " + ", ".join(f["code"] for f in sec["remaining"])
@@ -158,7 +161,7 @@ def summary_line(host, sec):
         head = "RESTORED" if st == "restored" else "RESTORE INCOMPLETE"
         return f"{host}: {head} after trying {codes}: put back {rest} because {why}"
     if st == "not_fixed":
-        return f"{host}: NOT FIXED {codes}: " + ("; ".join(_l(_d(sec["verdict"]).get("reasons"))[:3]) or "-")
+        return f"{host}: NOT FIXED {codes}: " + ("; ".join(_l(_d(sec["verdict"]).get("reasons"))[:3]) or sec.get("error") or "-")
     if st == "planned":
         return f"{host}: WOULD APPLY " + ", ".join(s["role"].rsplit(".", 1)[-1] for s in sec["steps"]) + f" for {codes} (check mode)"
     if st in ("locked", "failed"):
@@ -350,7 +353,7 @@ def write_reports(diagnosis, section, report_dir, formats=("json", "junit", "htm
 EVIDENCE_VARS = {
     "lock": "remediate_lock", "probes_before": "remediate_probe_before", "probes_after": "remediate_probe_after",
     "probes_restored": "remediate_probe_restored", "replays": "remediate_replays", "changes": "remediate_changes",
-    "restore": "remediate_restored", "apply_error": "remediate_apply_error",
+    "restore": "remediate_restored", "apply_error": "remediate_apply_error", "run_error": "remediate_error",
 }
 
 
@@ -381,8 +384,8 @@ def host_evidence(values, active=True):
     if ev["locked"] or lock.get("failed"):
         ev["error"] = lock.get("msg")
         ev["locked"] = True
-    elif v.get("apply_error"):
-        ev["error"] = str(v.get("apply_error"))
+    elif v.get("apply_error") or v.get("run_error"):
+        ev["error"] = str(v.get("apply_error") or v.get("run_error"))
     if not active and not ev["locked"] and not ev["restore"]:
         ev["failed_early"] = True
         ev["error"] = ev["error"] or "the host failed or became unreachable during the run (see the play output)"

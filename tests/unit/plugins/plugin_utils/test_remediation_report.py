@@ -135,3 +135,15 @@ def test_evidence_from_registered_variables():
     assert not rr.host_changed(rr.host_evidence({"changes": {"manifest": {"files": [], "actions": []}}}))
     assert rr.host_changed(rr.host_evidence({"changes": {"manifest": {"files": [], "actions": [{"kind": "started"}]}}}))
     assert rr.host_evidence({"probes_before": {"skipped": True}})["probes_before"] == []
+
+
+def test_errors_without_a_restore():
+    ev = evidence()
+    ev["web1"] = rr.host_evidence({"lock": {}, "apply_error": "step 1/1: app_service: unit_ready timed out"})
+    ev["web4"] = rr.host_evidence({"lock": {}, "run_error": "Stop when the plan could not be made: not JSON"})
+    sec = rr.build_section({"run_id": "r1"}, PLAN, BEFORE, AFTER, {}, ev, False)
+    assert sec["hosts"]["web1"]["status"] == "not_fixed" and "unit_ready timed out" in sec["hosts"]["web1"]["summary"]
+    assert sec["hosts"]["web4"]["status"] == "failed" and sec["hosts"]["web4"]["summary"] == (
+        "web4: RUN FAILED: Stop when the plan could not be made: not JSON")
+    check = rr.build_section({"run_id": "r1"}, PLAN, BEFORE, None, {}, ev, True)
+    assert check["hosts"]["web4"]["status"] == "failed" and check["hosts"]["web3"]["status"] == "restored"
