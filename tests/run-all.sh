@@ -45,6 +45,8 @@ stage sanity env VENV="${BIN%/bin}" bash tests/sanity.sh
 stage lint "$BIN/ansible-lint" --profile production
 stage build-install-doc build_and_doc
 stage molecule "$BIN/molecule" test -s diagnose
+stage molecule-nginx_proxy "$BIN/molecule" test -s nginx_proxy
+stage molecule-nginx_reload "$BIN/molecule" test -s nginx_reload
 stage integration "$BIN/python" -m pytest tests/integration -q -rs -p no:cacheprovider
 
 echo

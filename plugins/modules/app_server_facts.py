@@ -11,10 +11,12 @@ description:
   - Finds app servers as running processes (from C(/proc)) and as systemd service units whose C(ExecStart)
     runs one, including stopped and failed units. For each it returns the binds (unix sockets, host and port,
     inherited file descriptors), timeouts, keepalive, workers, worker class, backlog and the application
-    (C(module:callable)), with the source of every setting (command line, C(GUNICORN_CMD_ARGS), config file,
-    or the server's default).
-  - The gunicorn config file is read with Python's C(ast) module and never executed; only the settings named
-    in the return values are returned as values, all other names in it as key names only.
+    (C(module:callable)), with the source of every setting (command line, environment - C(GUNICORN_CMD_ARGS),
+    C(UVICORN_*), C(UWSGI_*), C(PORT), C(WEB_CONCURRENCY) - config file, or the server's default), read the
+    way each server reads its own options and defaults.
+  - Config files are read, never executed - gunicorn's with Python's C(ast) module, hypercorn's TOML, uWSGI's
+    ini; only the settings named in the return values are returned as values, all other names in them as key
+    names only.
   - Reads the units with one C(systemctl show) call for many units (drop-ins are merged by systemd itself) -
     user, working directory, environment files (existence, readability by the unit's user and KEY NAMES ONLY),
     the C(ExecStart) binary, C(RuntimeDirectory=), C(PrivateTmp=), restart policy, state, restarts and the
@@ -137,7 +139,8 @@ ansible_facts:
                   description:
                     - Where the server listens, as Endpoint dicts like the nginx routes' endpoints - C(kind=unix) with C(path),
                       or C(kind=tcp) with C(host), C(port), C(family), C(addresses) - plus C(kind=fd) with C(fd) for an inherited
-                      file descriptor; every bind has a C(protocol) key (V(http), V(uwsgi) or V(fastcgi)).
+                      file descriptor; every bind has a C(protocol) key (V(http), V(uwsgi), V(fastcgi) or V(scgi); gunicorn 24+
+                      C(--protocol uwsgi) speaks uwsgi).
                     - For a socket-activated service these are the C(ListenStream=) of its C(.socket) unit.
                   type: list
                   elements: dict
@@ -145,7 +148,8 @@ ansible_facts:
                   sample: [{"kind": "unix", "path": "/run/gunicorn/gunicorn.sock", "protocol": "http"}]
                 timeout:
                   description:
-                    - Worker timeout in seconds (gunicorn C(--timeout), default 30; uWSGI C(harakiri); PHP-FPM C(request_terminate_timeout)).
+                    - Worker timeout in seconds (gunicorn C(--timeout), default 30; uWSGI C(harakiri); daphne C(--http-timeout);
+                      PHP-FPM C(request_terminate_timeout)).
                     - Null when the server has none.
                   type: float
                   returned: always
@@ -173,7 +177,7 @@ ansible_facts:
                   returned: always
                   sample: 0
                 backlog:
-                  description: Listen backlog the server asks for (gunicorn and uvicorn default 2048).
+                  description: Listen backlog the server asks for (gunicorn and uvicorn default 2048, hypercorn and uWSGI 100).
                   type: int
                   returned: always
                   sample: 2048
@@ -184,16 +188,19 @@ ansible_facts:
                   sample: project.wsgi:application
                 config_file:
                   description:
-                    - The server's config file (gunicorn C(-c) or C(./gunicorn.conf.py) in the working directory, uWSGI C(--ini),
-                      the PHP-FPM main config) with C(path), C(exists) and C(keys) (all names assigned in it; values only for
-                      the settings above). Null when there is none.
+                    - The server's config file (gunicorn C(-c) or C(./gunicorn.conf.py) in the working directory, hypercorn C(-c),
+                      uWSGI C(--ini), the PHP-FPM main config) with C(path), C(exists) and C(keys) (all names assigned in it; values
+                      only for the settings above). Null when there is none.
+                    - For a config given as a Python module (C(python:module)) C(path) and C(exists) are null and C(module) names it.
                   type: dict
                   returned: always
                   sample: {"path": "/srv/app/gunicorn.conf.py", "exists": true, "keys": ["bind", "workers", "SECRET_KEY"]}
                 settings_source:
                   description:
-                    - Where each setting came from - V(cmdline), V(env) (C(GUNICORN_CMD_ARGS)), V(config) or V(default).
-                    - V(socket_unit) for the binds of a socket-activated service.
+                    - Where each setting came from - V(cmdline), V(env) (C(GUNICORN_CMD_ARGS), C(UVICORN_*), C(UWSGI_*),
+                      or the C(PORT) / C(WEB_CONCURRENCY) gunicorn and uvicorn take their defaults from), V(config) or V(default).
+                    - V(socket_unit) for the binds of a socket-activated service (gunicorn takes every listener of its C(.socket)
+                      unit; other servers' C(fd) binds are the listener systemd passed as that descriptor).
                   type: dict
                   returned: always
                   sample: {"bind": "cmdline", "timeout": "default", "workers": "config"}

@@ -18,8 +18,16 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.badgateway.doctor.plugins.module_utils import _apps_binds as binds
+from ansible_collections.badgateway.doctor.plugins.module_utils import _apps_kinds as kinds
+from ansible_collections.badgateway.doctor.plugins.module_utils import _apps_php_fpm as fpm
+from ansible_collections.badgateway.doctor.plugins.module_utils import _apps_settings as layers
+from ansible_collections.badgateway.doctor.plugins.module_utils import _apps_units as units
 from ansible_collections.badgateway.doctor.plugins.module_utils import apps as A
 from ansible_collections.badgateway.doctor.plugins.module_utils import systemd as sd
+from ansible_collections.badgateway.doctor.plugins.module_utils._apps_cmdline import detect_kind
+from ansible_collections.badgateway.doctor.plugins.module_utils._apps_files import read_python_config
+from ansible_collections.badgateway.doctor.plugins.module_utils._apps_spec import parse_args
 
 FIX = Path(__file__).resolve().parent / "fixtures"
 PLANTED = "planted-DO-NOT-LEAK-91c2"
@@ -62,7 +70,7 @@ def test_parse_exec_quoted_and_ex_variants():
          "start_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }")
     (ex,) = sd.parse_exec([v])
     assert ex["argv"] == ["/bin/sh", "-c", "exec /srv/v/bin/uvicorn main:app --uds /run/u.sock"]
-    assert A.detect_kind(ex["argv"])[0] == "uvicorn"
+    assert detect_kind(ex["argv"])[0] == "uvicorn"
 
 
 def test_env_files_optional_and_environment():
@@ -102,16 +110,18 @@ def test_unit_file_reader_merges_dropins(tmp_path):
     (["/usr/sbin/nginx", "-g", "daemon off;"], None, []),
 ])
 def test_detect_kind(argv, kind, rest):
-    assert A.detect_kind(argv) == (kind, rest)
+    assert detect_kind(argv) == (kind, rest)
 
 
-def endpoints(kind, argv, layers=()):
-    k, args = A.detect_kind(argv)
-    settings, pos = A.parse_args(k, args)
-    if pos:
+def endpoints(kind, argv, extra_layers=()):
+    k, args = detect_kind(argv)
+    assert k == kind
+    spec = kinds.get(k)
+    settings, pos = parse_args(spec, args)
+    if pos and spec.app_positional:
         settings["app"] = pos[0]
-    srv = A._new_server(k, "x", None)
-    A._apply_settings(srv, k, list(layers) + [("cmdline", {a: b for a, b in settings.items() if a not in ("config", "env")})])
+    srv = A.new_server(k, "x", None)
+    layers.apply_settings(srv, spec, list(extra_layers) + [("cmdline", {a: b for a, b in settings.items() if a != "config"})])
     return srv
 
 
@@ -127,7 +137,7 @@ def test_gunicorn_binds_and_defaults():
     assert (srv["timeout"], srv["graceful_timeout"], srv["keepalive"], srv["backlog"]) == (30.0, 30.0, 2.0, 2048)
     assert srv["settings_source"]["timeout"] == "default" and srv["settings_source"]["bind"] == "cmdline"
     plain = endpoints("gunicorn", ["gunicorn", "wsgi"])
-    assert plain["binds"] == [A.tcp_endpoint("127.0.0.1", 8000)] and plain["settings_source"]["bind"] == "default"
+    assert plain["binds"] == [binds.tcp("127.0.0.1", 8000)] and plain["settings_source"]["bind"] == "default"
 
 
 def test_uvicorn_hypercorn_daphne_uwsgi_binds():
@@ -150,7 +160,7 @@ def test_uvicorn_hypercorn_daphne_uwsgi_binds():
 def test_mask_argv_hides_env_values():
     argv = ["gunicorn", "-e", "DB_PASSWORD=" + PLANTED, "--env=TOKEN=" + PLANTED, "-eX=" + PLANTED, "--bind", "unix:/x",
             "--paste", "postgres://u:" + PLANTED + "@db/x", "app:app"]
-    out = A.mask_argv("gunicorn", argv)
+    out = A.mask_argv(argv)
     assert PLANTED not in json.dumps(out)
     assert out[:4] == ["gunicorn", "-e", "DB_PASSWORD=********", "--env=TOKEN=********"]
     assert out[-1] == "app:app"
@@ -182,7 +192,7 @@ def test_gunicorn_config_read_with_ast_never_executed(tmp_path):
     flag = tmp_path / "executed.flag"
     cfg = tmp_path / "gunicorn.conf.py"
     cfg.write_text(CONFIG.format(flag=str(flag), planted=PLANTED))
-    values, keys, problem = A.read_gunicorn_config(str(cfg))
+    values, keys, problem = read_python_config(str(cfg), kinds.GUNICORN)
     assert problem is None
     assert not flag.exists()
     assert values == {"bind": ["unix:/run/gunicorn/app.sock", "127.0.0.1:9000"], "workers": None, "timeout": 120, "keepalive": 75,
@@ -194,8 +204,8 @@ def test_gunicorn_config_read_with_ast_never_executed(tmp_path):
 def test_gunicorn_config_syntax_error_and_missing(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("bind = [\n")
-    assert A.read_gunicorn_config(str(bad))[2].startswith("Cannot parse gunicorn config")
-    assert A.read_gunicorn_config(str(tmp_path / "nope.py"))[2].startswith("Cannot read gunicorn config")
+    assert read_python_config(str(bad), kinds.GUNICORN)[2].startswith("Cannot parse gunicorn config")
+    assert read_python_config(str(tmp_path / "nope.py"), kinds.GUNICORN)[2].startswith("Cannot read gunicorn config")
 
 
 def _props(tmp_path, exec_start, env_file_mode=0o640, extra=None):
@@ -223,8 +233,9 @@ def _props(tmp_path, exec_start, env_file_mode=0o640, extra=None):
 
 def describe(props, socket_props=None):
     errors = []
-    srv = A._new_server(A._unit_kind(props)[0], props["Id"], props["Id"])
-    (out,) = A._describe(srv, {props["Id"]: props}, socket_props or {}, errors, True)
+    srv = A.new_server(units.unit_kind(props)[0], props["Id"], props["Id"])
+    ctx = {"unit_props": {props["Id"]: props}, "socket_props": socket_props or {}, "errors": errors, "have_systemd": True}
+    (out,) = A.describe(srv, None, ctx)
     return out, errors
 
 
@@ -306,8 +317,8 @@ def test_php_fpm_pools(tmp_path):
     (tmp_path / "pool.d" / "www.conf").write_text(
         "[www]\nuser = www-data\ngroup = www-data\nlisten = /run/php/php8.2-fpm.sock\nlisten.owner = www-data\n"
         ";listen.mode = 0666\npm.max_children = 5\n\n[api]\nuser = api\ngroup = api\nlisten = 127.0.0.1:9001\nlisten.mode = 0600\n")
-    srv = A._new_server("php-fpm", "php8.2-fpm.service", "php8.2-fpm.service")
-    out = A._describe_fpm(srv, None, ["php-fpm: master process (%s)" % conf], [])
+    srv = A.new_server("php-fpm", "php8.2-fpm.service", "php8.2-fpm.service")
+    out = fpm.describe_pools(srv, fpm.config_path(["php-fpm: master process (%s)" % conf], {}), {}, [])
     assert [s["name"] for s in out] == ["php8.2-fpm.service:www", "php8.2-fpm.service:api"]
     assert out[0]["php_fpm_pool"] == {"name": "www", "file": str(tmp_path / "pool.d" / "www.conf"), "listen": "/run/php/php8.2-fpm.sock",
                                       "owner": "www-data", "group": "www-data", "mode": "0660"}
