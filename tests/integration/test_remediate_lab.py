@@ -115,9 +115,14 @@ def loud(host_result: dict) -> list:
 
 def heal(the_lab) -> None:
     """Every host back to pristine (lab-heal also drops the remediation roles' drop-ins and nginx's extra groups)."""
-    for h in the_lab.hosts:
+    def one(h):
         the_lab.memory_limit_remove(h)
         the_lab.run(h, "rm -f /etc/nginx/sites-enabled/fault-* /etc/nginx/sites-available/lab-broken; lab-heal", check=False, timeout=120)
+    threads = [threading.Thread(target=one, args=(h,)) for h in the_lab.hosts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     for h in the_lab.hosts:
         res = the_lab.wait_routes(h, timeout=20)
         assert all(v == 200 for v in res.values()), f"{h} did not heal: {res}"
