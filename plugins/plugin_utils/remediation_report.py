@@ -370,7 +370,7 @@ def host_evidence(values, active=True):
         fid = _d(item.get("item")).get("id")
         replays.setdefault(str(fid), []).extend(probe_results(item))
     ev = {
-        "locked": bool(lock.get("failed")) and "held by" in str(lock.get("msg") or ""),
+        "locked": bool(lock.get("failed")) and "is held by" in str(lock.get("msg") or ""),
         "probes_before": probe_results(v.get("probes_before")),
         "probes_after": probe_results(v.get("probes_after")),
         "probes_restored": probe_results(v.get("probes_restored")),
@@ -381,9 +381,8 @@ def host_evidence(values, active=True):
         "restore": _d(v.get("restore")) if _d(v.get("restore")) and not _d(v.get("restore")).get("skipped") else {},
         "error": None,
     }
-    if ev["locked"] or lock.get("failed"):
-        ev["error"] = lock.get("msg")
-        ev["locked"] = True
+    if lock.get("failed"):     # held by another run, or no safe place for the lock
+        ev["error"] = lock.get("msg") or "the host's lock could not be taken"
     elif v.get("apply_error") or v.get("run_error"):
         ev["error"] = str(v.get("apply_error") or v.get("run_error"))
     if not active and not ev["locked"] and not ev["restore"]:

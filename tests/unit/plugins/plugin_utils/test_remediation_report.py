@@ -126,7 +126,9 @@ def test_hostile_texts_are_escaped(tmp_path):
 
 def test_evidence_from_registered_variables():
     ev = rr.host_evidence({"lock": {"failed": True, "msg": "cannot create the lock directory"}}, active=False)
-    assert ev["locked"] and ev["error"] == "cannot create the lock directory"
+    assert not ev["locked"] and ev["error"] == "cannot create the lock directory" and ev["failed_early"]
+    ev = rr.host_evidence({"lock": {"failed": True, "msg": "The remediate lock on web1 is held by run r2 since ..."}}, active=False)
+    assert ev["locked"] and "r2" in ev["error"] and not ev.get("failed_early")
     ev = rr.host_evidence({"lock": {}, "apply_error": "step 1/1: nginx_proxy: nginx -t failed"})
     assert not ev["locked"] and ev["error"].endswith("nginx -t failed")
     ev = rr.host_evidence({}, active=False)
