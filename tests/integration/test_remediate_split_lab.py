@@ -3,10 +3,11 @@
 """``badgateway.doctor.remediate`` across hosts: proxy1's 502 is caused on app1, and app1 is what changes."""
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
-from test_remediate_lab import assert_fixed, heal, inject, record, remediate, snapshot
+from test_remediate_lab import GATHER_DELAY, assert_fixed, diagnose, heal, inject, record, remediate, snapshot
 
 
 @pytest.fixture
@@ -27,7 +28,16 @@ def test_cross_host_fault_is_fixed_on_the_host_that_needs_the_change(pristine_sp
     started = time.time()
     inject(the_lab, {app: fault})
     proxy_before = snapshot(the_lab, proxy)
-    res = remediate(the_lab, tmp_path, since=time.time() - started)
+    extra = []
+    if fault == "cross_host_not_listening":
+        # from a findings.json written earlier (an alert's diagnosis), as badgateway_findings
+        found = diagnose(the_lab, tmp_path, since=time.time() - started + GATHER_DELAY)
+        path = tmp_path / "alert-findings.json"
+        path.write_text(json.dumps(found))
+        extra = ["-e", f"badgateway_findings={path}"]
+    res = remediate(the_lab, tmp_path, *extra, since=time.time() - started)
+    if extra:
+        assert res["report"]["remediation"]["source"] == f"findings file {path}"
     record(fault, res, {app: fault})
     assert_fixed(the_lab, tmp_path, res, {app: fault}, observe={app: proxy})
     hosts = res["report"]["remediation"]["hosts"]
