@@ -125,9 +125,14 @@ def flatten(findings):
             yield from flatten(f.get("consequences"))
 
 
+def route_of(f):
+    """A finding's route id as the plan and the comparison keep it (None for host-level findings)."""
+    return None if f.get("route") is None else _text(f.get("route"), 2000)
+
+
 def finding_key(host, f):
     """What identifies a finding across two diagnoses: (host, code, route)."""
-    return (str(host), str(f.get("code")), f.get("route") if f.get("route") is None else str(f.get("route")))
+    return (str(host), str(f.get("code")), route_of(f))
 
 
 def diagnosis_hosts(diagnosis, what="the diagnosis"):
@@ -299,7 +304,7 @@ def plan(diagnosis, play_hosts, codes=None, prefer="nginx", live=None, classes=N
                 continue
             code = _text(f.get("code"), 80)
             fhost = str(f.get("host") or host)
-            rec = {"id": len(records), "host": fhost, "code": code, "route": f.get("route") if f.get("route") is None else _text(f.get("route"), 300),
+            rec = {"id": len(records), "host": fhost, "code": code, "route": route_of(f),
                    "severity": f.get("severity"), "summary": _text(f.get("summary")),
                    "fix_summary": _text(_d(f.get("fix")).get("summary")), "status": "planned", "reason": "",
                    "steps": [], "changes_on": [], "replay": replay_requests(f), "side": None}
