@@ -41,7 +41,10 @@ MEASURED = REPO / "tests" / "output" / "remediate-measured.json"
 GATHER_DELAY = 30.0
 OPT_IN = ["default", "WORKER_TIMEOUT", "UPSTREAM_TIMEOUT"]
 
-# one run, two hosts: (fault on the first host, fault on the second host, remediate codes)
+# Every fault of the lab's catalog whose class the catalog marks automatable (and the opt-in ones, with their
+# codes), two per run - one per host. db_down_at_boot's class is automatable but its database (a bare port,
+# no unit) is not something the roles can start: it belongs with the faults that must change nothing.
+# backlog_full (opt-in BACKLOG_FULL) is left out: the brief's opt-in cases are the two timeouts.
 PAIRS = [
     ("app_stopped", "wrong_socket_path", None),
     ("wrong_port", "socket_dir_permission", None),
@@ -49,9 +52,11 @@ PAIRS = [
     ("private_tmp_socket", "ip_family_mismatch", None),
     ("config_not_reloaded", "header_too_big", None),
     ("protocol_mismatch", "db_unit_stopped", None),
+    ("socket_missing", "socket_group_not_shared", None),
     ("worker_timeout", "upstream_timeout_504", OPT_IN),
 ]
-MANUAL_PAIRS = [("boot_failure_module", "env_file_missing"), ("exec_missing", "workdir_missing"), ("config_invalid", "oom_kill")]
+MANUAL_PAIRS = [("boot_failure_module", "env_file_missing"), ("exec_missing", "workdir_missing"), ("config_invalid", "oom_kill"),
+                ("crash_loop", "db_down_at_boot"), ("no_live_upstreams", None)]
 
 SNAPSHOT = r"""
 find /etc/nginx /etc/systemd/system /etc/default -xdev \( -type f -o -type l \) -print0 2>/dev/null | sort -z | xargs -0 sha256sum 2>&1
@@ -217,14 +222,14 @@ def test_automatable_faults_are_fixed(pristine, tmp_path, first, second, codes):
 @pytest.mark.parametrize("first, second", MANUAL_PAIRS, ids=[f"{a}+{b}" for a, b in MANUAL_PAIRS])
 def test_faults_that_cannot_be_automated_change_nothing_and_say_what_to_do(pristine, tmp_path, first, second):
     the_lab = pristine
-    h1, h2 = the_lab.hosts[:2]
+    faults = {h: f for h, f in zip(the_lab.hosts[:2], (first, second)) if f}
     started = time.time()
-    inject(the_lab, {h1: first, h2: second})
-    before = {h: snapshot(the_lab, h) for h in (h1, h2)}
+    inject(the_lab, faults)
+    before = {h: snapshot(the_lab, h) for h in faults}
     res = remediate(the_lab, tmp_path, since=time.time() - started)
     assert res["report"], tail(res)
     hosts = res["report"]["remediation"]["hosts"]
-    for host, fault in ((h1, first), (h2, second)):
+    for host, fault in faults.items():
         after = snapshot(the_lab, host)
         assert not changed_files(before[host], after), f"{fault}: files changed: {changed_files(before[host], after)}"
         sec = hosts[host]
