@@ -160,9 +160,10 @@ def record(name: str, res: dict, hosts: dict) -> None:
     rows = json.loads(MEASURED.read_text()) if MEASURED.exists() else []
     rows = [r for r in rows if r["case"] != name]
     for host, fault in hosts.items():
+        sec = (res["report"] or {}).get("remediation", {}).get("hosts", {}).get(host) or {}
         rows.append({"case": name, "fault": fault, "host": host, "seconds": round(res["seconds"], 1),
-                     "changed": res["recap"].get(host, {}).get("changed"),
-                     "status": ((res["report"] or {}).get("remediation", {}).get("hosts", {}).get(host) or {}).get("status")})
+                     "changed": res["recap"].get(host, {}).get("changed"), "status": sec.get("status"),
+                     "roles": [st["role"].rsplit(".", 1)[-1] for st in sec.get("steps") or []]})
     MEASURED.write_text(json.dumps(rows, indent=1) + "\n")
 
 
