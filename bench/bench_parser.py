@@ -40,7 +40,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 BENCH_VENV = os.path.join(REPO, ".bench-venv")
 BENCH_PYTHON = os.path.join(BENCH_VENV, "bin", "python")
-MODULE_UTILS = os.path.join(REPO, "plugins", "module_utils")
+# the collection as Ansible imports it (`make collection-link` makes this tree)
+COLLECTIONS = os.path.join(REPO, "tests", "output", "collections")
 CORPUS = os.path.normpath(os.path.join(REPO, "..", "shared", "corpus", "nginx"))
 CROSSPLANE_VERSION = "0.5.8"
 
@@ -51,12 +52,12 @@ from gen_config import generate  # noqa: E402  (bench/ is not a package)
 # print {"parse_seconds", "files", "statuses"} as JSON.
 CHILD = r"""
 import json, sys, time
-impl, module_utils, listing = sys.argv[1], sys.argv[2], sys.argv[3]
+impl, collections, listing = sys.argv[1], sys.argv[2], sys.argv[3]
 with open(listing) as handle:
     paths = json.load(handle)
 if impl == "ours":
-    sys.path.insert(0, module_utils)
-    from nginx_parser import parse
+    sys.path.insert(0, collections)
+    from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_parser import parse
     call = parse
 else:
     import crossplane
@@ -110,7 +111,7 @@ def corpus_main_configs():
 def run_child(python, impl, listing):
     """Run one child; return (wall seconds, peak RSS in KiB, child's JSON report)."""
     start = time.perf_counter()
-    proc = subprocess.Popen([python, "-c", CHILD, impl, MODULE_UTILS, listing], stdout=subprocess.PIPE)
+    proc = subprocess.Popen([python, "-c", CHILD, impl, COLLECTIONS, listing], stdout=subprocess.PIPE)
     out = proc.stdout.read()
     proc.stdout.close()
     _pid, status, usage = os.wait4(proc.pid, 0)

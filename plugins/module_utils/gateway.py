@@ -15,6 +15,8 @@ import threading
 import time
 import traceback
 
+from ansible_collections.badgateway.doctor.plugins.module_utils import _endpoints as E
+
 SECTIONS = ("system", "nginx", "listeners", "apps", "sockets", "logs", "probes")
 SCHEMA_VERSION = 1
 FREEZE_AFTER = 200000   # objects allocated during one collect_all (see its end)
@@ -42,14 +44,21 @@ def _guard(section, func, *args, **kwargs):
 
 
 def unix_socket_paths(nginx, apps):
-    """Unix socket paths to walk: nginx's endpoints first, then the app servers' own binds."""
+    """Unix socket paths to walk: nginx's endpoints first, then the app servers' own binds.
+
+    Paths are compared as the endpoint model normalises them (``//run/./x.sock`` is
+    ``/run/x.sock``), so a socket both sides name is walked once; abstract names are left out
+    (no file to walk)."""
     paths = []
     seen = set()
 
     def add(ep):
         if isinstance(ep, dict) and ep.get("kind") == "unix":
-            path = ep.get("path")
-            if path and path not in seen:
+            try:
+                path = E.normalize_unix_path(ep.get("path"))
+            except ValueError:
+                return
+            if path not in seen and not path.startswith("@"):
                 seen.add(path)
                 paths.append(path)
 

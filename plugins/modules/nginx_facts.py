@@ -87,6 +87,9 @@ options:
     description:
       - Also return the parsed configuration (a crossplane-compatible payload) as the return value
         C(tree). It is not stored in the facts.
+      - Secrets in it are masked (credentials and secret-looking query parameters of URLs, the values
+        of headers, parameters and environment variables with secret names), and blocks nested deeper
+        than 50 levels are emptied (with an entry in C(errors)).
     type: bool
     default: false
   comments:
@@ -349,8 +352,11 @@ ansible_facts:
                                                  "file": "/etc/nginx/sites-enabled/app", "line": 2}]}}
             routes:
               description:
-                - One entry per location (nested and named ones included) that passes requests on, directly or in an
-                  C(if) block.
+                - One entry per pass directive of a location (nested and named ones included) - directly in it, or in
+                  an C(if) or C(limit_except) block in it. C(conditional) is V(true) for one in such a block (nginx uses it
+                  only when the condition holds), and C(condition) says which (C(if ($arg_x)), C(limit_except GET)).
+                  A location with its own pass directive and one in an C(if) block gives two routes.
+                - C(target) is the argument as written with secrets masked (user:password@, C(?token=)).
                 - C(id) is C(first_server_name:port location) (C(_) for a server without name, a C(#2) suffix when the
                   same id occurs again), C(location) joins nested locations with C( > ).
                 - C(endpoints) are C({kind=unix, path}) or C({kind=tcp, host, port, family, addresses}); for a target
@@ -366,6 +372,7 @@ ansible_facts:
                         "listen": [{"raw": "80", "host": "*", "port": 80, "unix": null, "ssl": false, "default_server": false, "ipv6": false}],
                         "protocol": "http", "target": "http://wsgi_app", "upstream": "wsgi_app", "dynamic": false,
                         "endpoints": [{"kind": "unix", "path": "/run/gunicorn/gunicorn.sock"}],
+                        "conditional": false, "condition": null,
                         "timeouts": {"connect": 60.0, "read": 60.0, "send": 60.0},
                         "buffers": {"buffer_size": 4096, "buffers": {"number": 8, "size": 4096}, "busy_buffers_size": 8192},
                         "http_version": "1.0", "connection_header_cleared": false, "keepalive_in_use": false,
@@ -380,7 +387,8 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_facts import collect_nginx, test_option_mode
+from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_test_policy import test_option_mode
+from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_facts import collect_nginx, collect_nginx_and_tree
 
 
 def main():
@@ -404,20 +412,18 @@ def main():
     if run_test is None:
         module.fail_json(msg="Option test must be one of auto, always, never (or a boolean: true means always, "
                              "false never), got %r." % (p["test"],))
-    facts = collect_nginx(
-        conf_path=p["conf_path"],
-        source=p["source"],
-        binary=p["binary"],
-        resolve=p["resolve"],
-        run_test=run_test,
-        tree=p["tree"],
-        tree_options=dict(comments=p["comments"], single_file=p["single_file"], combine=p["combine"],
-                          ignore=p["ignore"]),
-    )
+    options = dict(conf_path=p["conf_path"], source=p["source"], binary=p["binary"], resolve=p["resolve"],
+                   run_test=run_test)
     result = dict(changed=False)
-    tree = facts.pop("tree", None)
-    if p["tree"] and tree is not None:
-        result["tree"] = tree
+    if p["tree"]:
+        facts, tree = collect_nginx_and_tree(
+            tree_options=dict(comments=p["comments"], single_file=p["single_file"], combine=p["combine"],
+                              ignore=p["ignore"]),
+            **options)
+        if tree is not None:
+            result["tree"] = tree
+    else:
+        facts = collect_nginx(**options)
     result["ansible_facts"] = {"badgateway": {"nginx": facts}}
     module.exit_json(**result)
 

@@ -28,6 +28,15 @@ def test_unix_socket_paths_nginx_first_then_apps_no_duplicates():
     assert gateway.unix_socket_paths(None, None) == []
 
 
+def test_unix_socket_paths_compare_normalised_paths():
+    nginx = {"routes": [{"endpoints": [{"kind": "unix", "path": "/run/app.sock"}]}]}
+    apps = {"servers": [{"binds": [{"kind": "unix", "path": "//run/./app.sock"},
+                                   {"kind": "unix", "path": "/run//other.sock"},
+                                   {"kind": "unix", "path": "@abstract"},
+                                   {"kind": "unix", "path": ""}, {"kind": "unix"}, {"kind": "fd", "fd": 3}]}]}
+    assert gateway.unix_socket_paths(nginx, apps) == ["/run/app.sock", "/run/other.sock"]
+
+
 def test_unit_names_include_socket_units_extras_and_nginx():
     assert gateway.unit_names(APPS, ["worker.service"]) == [
         "gunicorn.service", "gunicorn.socket", "worker.service", "nginx.service"]

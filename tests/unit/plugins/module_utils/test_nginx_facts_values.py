@@ -11,44 +11,80 @@ from ansible_collections.badgateway.doctor.plugins.module_utils import _endpoint
 from ansible_collections.badgateway.doctor.plugins.module_utils import _nginx_values as V
 
 
-@pytest.mark.parametrize("text, seconds", [
-    ("60", 60.0),
-    ("60s", 60.0),
-    ("1m30s", 90.0),
-    ("1m 30s", 90.0),
-    ("500ms", 0.5),
-    ("1s500ms", 1.5),
-    ("2h", 7200.0),
-    ("1h 30m", 5400.0),
-    ("1d", 86400.0),
-    ("1w", 604800.0),
-    ("1M", 30 * 86400.0),
-    ("1y", 365 * 86400.0),
-    ("0", 0.0),
-    ("1m30", 90.0),  # a bare number at the end is seconds
+# What ngx_parse_time (src/core/ngx_parse.c) gives, in seconds: msec is how ngx_conf_set_msec_slot
+# reads a value (the timeouts), sec how ngx_parse_time(value, 1) does (fail_timeout=); None: an error.
+MAX = 2 ** 63 - 1
+
+
+@pytest.mark.parametrize("text, msec, sec", [
+    ("60", 60.0, 60.0),
+    ("60s", 60.0, 60.0),
+    ("1m30s", 90.0, 90.0),
+    ("1m 30s", 90.0, 90.0),
+    ("500ms", 0.5, None),               # no ms where nginx counts seconds
+    ("1s500ms", 1.5, None),
+    ("2h", 7200.0, 7200.0),
+    ("1h 30m", 5400.0, 5400.0),
+    ("1d", 86400.0, 86400.0),
+    ("1w", 604800.0, 604800.0),
+    ("1M", None, 30 * 86400.0),         # no months or years in milliseconds
+    ("1y", None, 365 * 86400.0),
+    ("0", 0.0, 0.0),
+    ("1m30", 90.0, 90.0),               # a bare number at the end is seconds
+    ("10 20", 30.0, 30.0),              # ... even after a blank: nginx adds them
+    ("30s ", 30.0, 30.0),
+    (" 30s", None, None),
+    ("", None, None), ("abc", None, None), ("30s1m", None, None), ("1x", None, None), ("s", None, None),
+    ("1.5s", None, None), ("-1s", None, None), ("+1s", None, None), ("1mm", None, None), ("1h1h", None, None),
+    ("\u0661s", None, None),            # an Arabic-Indic digit: str.isdigit() is True, nginx's is not
+    # nginx's own limit: NGX_MAX_INT_T_VALUE (milliseconds for the timeouts)
+    ("99999999999999999999999d", None, None),
+    ("%dms" % MAX, MAX / 1000.0, None),
+    ("%dms" % (MAX + 1), None, None),
+    ("%ds" % (MAX // 1000), (MAX // 1000) * 1.0, (MAX // 1000) * 1.0),
+    ("%ds" % (MAX // 1000 + 1), None, (MAX // 1000 + 1) * 1.0),
+    ("%ds" % (MAX + 1), None, None),
+    ("%dd" % (MAX // 86400 + 1), None, None),
+    ("%dh 1807s" % (MAX // 3600), None, float(MAX)),
+    ("%dh 1808s" % (MAX // 3600), None, None),    # each fits alone, the sum overflows
 ])
-def test_parse_duration(text, seconds):
-    assert V.parse_duration(text) == seconds
+def test_parse_time_as_nginx(text, msec, sec):
+    for parse, expect in ((V.parse_msec, msec), (V.parse_sec, sec)):
+        if expect is None:
+            with pytest.raises(ValueError) as exc:
+                parse(text)
+            assert repr(text) in str(exc.value)
+        else:
+            assert parse(text) == pytest.approx(expect), parse.__name__
 
 
-@pytest.mark.parametrize("text", ["", "abc", "30s1m", "1x", "10 20", "s", "1.5s", "-1s", "1mm"])
-def test_parse_duration_rejects(text):
-    with pytest.raises(ValueError):
-        V.parse_duration(text)
-
-
-@pytest.mark.parametrize("text, size", [
-    ("8192", 8192), ("16k", 16384), ("16K", 16384), ("1m", 1048576), ("4M", 4194304),
-    ("1g", 1073741824), ("0", 0),
+@pytest.mark.parametrize("text, size, offset", [
+    ("8192", 8192, 8192), ("16k", 16384, 16384), ("16K", 16384, 16384), ("1m", 1048576, 1048576),
+    ("4M", 4194304, 4194304), ("0", 0, 0),
+    ("1g", None, 1073741824), ("1G", None, 1073741824),       # g: offsets only (ngx_parse_offset)
+    ("%d" % MAX, MAX, MAX), ("%d" % (MAX + 1), None, None),
+    ("%dk" % (MAX // 1024), MAX // 1024 * 1024, MAX // 1024 * 1024), ("%dk" % (MAX // 1024 + 1), None, None),
+    ("%dg" % (MAX // 1024 ** 3 + 1), None, None),
+    ("", None, None), ("k", None, None), ("1.5m", None, None), ("10kb", None, None), ("1t", None, None),
+    ("-1", None, None), ("+1", None, None), ("1 k", None, None), ("\u0661k", None, None),
 ])
-def test_parse_size(text, size):
-    assert V.parse_size(text) == size
+def test_parse_size_and_offset_as_nginx(text, size, offset):
+    for parse, expect in ((V.parse_size, size), (V.parse_offset, offset)):
+        if expect is None:
+            with pytest.raises(ValueError):
+                parse(text)
+        else:
+            assert parse(text) == expect, parse.__name__
 
 
-@pytest.mark.parametrize("text", ["", "k", "1.5m", "10kb", "1t", "-1", "1 k"])
-def test_parse_size_rejects(text):
-    with pytest.raises(ValueError):
-        V.parse_size(text)
+@pytest.mark.parametrize("text, number", [("0", 0), ("32", 32), ("%d" % MAX, MAX), ("%d" % (MAX + 1), None),
+                                          ("", None), ("-1", None), ("+1", None), ("1e3", None), ("\u0661", None)])
+def test_parse_int_as_ngx_atoi(text, number):
+    if number is None:
+        with pytest.raises(ValueError):
+            V.parse_int(text)
+    else:
+        assert V.parse_int(text) == number
 
 
 def test_page_size_is_the_machines():

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from ansible_collections.badgateway.doctor.plugins.module_utils import nginx_parser
+from ansible_collections.badgateway.doctor.plugins.module_utils import _nginx_lexer
 from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_parser import (
     NginxParseError,
     lex,
@@ -169,8 +169,8 @@ def test_fast_and_slow_tokenizers_agree_on_corner_cases():
         "a #c\n;", "x { y } z;", "$${a}{b};", "a \\${x} y;", "q 'a\nb' c;\n", "#", "a b\\\n\\\nc;",
     ]
     for text in samples:
-        fast_tokens, fast_error = nginx_parser._tokenize_fast(text, "f")
-        slow_tokens, slow_error = nginx_parser._tokenize_slow(text, "f")
+        fast_tokens, fast_error = _nginx_lexer._tokenize_fast(text, "f")
+        slow_tokens, slow_error = _nginx_lexer._tokenize_slow(text, "f")
         assert (fast_tokens, str(fast_error)) == (slow_tokens, str(slow_error)), text
 
 
@@ -363,14 +363,14 @@ class TestIncludes:
         main = write(tmp_path, "nginx.conf", "include secret.conf;\ninclude g/*.conf;\nok;\n")
         write(tmp_path, "secret.conf", "a;\n")
         write(tmp_path, "g/other.conf", "a;\n")
-        real_open = open
+        real_open = os.open
 
         def fake_open(path, *args, **kwargs):
             if str(path).endswith(("secret.conf", "other.conf")):
                 raise PermissionError(13, "Permission denied", path)
             return real_open(path, *args, **kwargs)
 
-        monkeypatch.setattr("builtins.open", fake_open)
+        monkeypatch.setattr("os.open", fake_open)
         payload = parse(main)
         assert [(e["file"], e["line"]) for e in payload["errors"]] == [(main, 1), (str(tmp_path / "g/other.conf"), None)]
         assert "Permission denied" in payload["errors"][0]["error"]

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.badgateway.doctor.plugins.module_utils import nginx_parser
+from ansible_collections.badgateway.doctor.plugins.module_utils import _nginx_lexer
 from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_parser import NginxParseError, lex, parse
 
 CORPUS = (Path(__file__).resolve().parents[4] / ".." / "shared" / "corpus" / "nginx").resolve()
@@ -87,9 +87,9 @@ def test_random_bytes_never_crash(data):
 @SETTINGS
 @given(text=NGINX_TEXT.filter(lambda t: "_by_lua_block" not in t))
 def test_fast_tokenizer_equals_slow_tokenizer(text):
-    text = nginx_parser._decode(text)
-    fast_tokens, fast_error = nginx_parser._tokenize_fast(text, "f")
-    slow_tokens, slow_error = nginx_parser._tokenize_slow(text, "f")
+    text = _nginx_lexer.decode(text)
+    fast_tokens, fast_error = _nginx_lexer._tokenize_fast(text, "f")
+    slow_tokens, slow_error = _nginx_lexer._tokenize_slow(text, "f")
     assert fast_tokens == slow_tokens
     assert str(fast_error) == str(slow_error)
 

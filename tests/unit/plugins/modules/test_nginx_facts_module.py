@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.badgateway.doctor.plugins.modules import nginx_facts
 
+ANSIBLE = os.path.join(os.path.dirname(sys.executable), "ansible")
 SITE = """\
 upstream wsgi_app {
     server unix:/run/gunicorn/gunicorn.sock fail_timeout=0;
@@ -135,3 +139,84 @@ def test_test_option_rejects_other_values(conf, capsys, value):
     rc, result = run_module({"conf_path": conf, "test": value}, capsys)
     assert rc == 1 and result["failed"] is True
     assert result["msg"].startswith("Option test must be one of auto, always, never") and repr(value) in result["msg"]
+
+
+DEEP = 3000    # blocks: past Python's recursion limit, and past what JSON encoders nest
+
+
+def _deep_conf(tmp_path):
+    conf = tmp_path / "deep.conf"
+    conf.write_text("http {\n server { listen 80;\n location /a { proxy_pass http://127.0.0.1:8001;\n"
+                    + "location /n {\n" * DEEP + "}\n" * DEEP
+                    + "}\n location /sibling { proxy_pass http://127.0.0.1:8003; }\n }\n"
+                    " server { listen 81; location / { proxy_pass http://127.0.0.1:8004; } }\n}\n")
+    return str(conf)
+
+
+def _depth(stmts):
+    """How many levels of statements (the top level is 1)."""
+    depth, level = 0, [stmts]
+    while level:
+        depth += 1
+        level = [s["block"] for stmts_ in level for s in stmts_ if s.get("block")]
+    return depth
+
+
+def test_tree_of_deeply_nested_blocks_is_cut_not_a_traceback(tmp_path, capsys):
+    rc, result = run_module({"conf_path": _deep_conf(tmp_path), "test": False, "resolve": False, "tree": True}, capsys)
+    assert rc == 0 and "failed" not in result
+    nginx = result["ansible_facts"]["badgateway"]["nginx"]
+    assert [r["id"] for r in nginx["routes"]] == ["_:80 /a", "_:80 /sibling", "_:81 /"]
+    messages = [e["message"] for e in nginx["errors"]]
+    assert any("nested deeper than 50 blocks" in m for m in messages)
+    assert any("block location nested deeper than 50 levels: its content is left out of the tree" in m for m in messages)
+    parsed = result["tree"]["config"][0]["parsed"]
+    assert _depth(parsed) == 50
+    assert [s["args"] for s in parsed[0]["block"][1]["block"]] == [["81"], ["/"]]
+
+
+@pytest.mark.skipif(not os.path.exists(ANSIBLE), reason="ansible is not installed next to this Python")
+def test_tree_of_deeply_nested_blocks_through_ansible(tmp_path):
+    """The whole way a user runs it: module on the target, JSON back, the controller's result handling."""
+    proc = subprocess.run([ANSIBLE, "localhost", "-c", "local", "-e", "ansible_python_interpreter=%s" % sys.executable,
+                           "-m", "badgateway.doctor.nginx_facts",
+                           "-a", "conf_path=%s tree=true test=never resolve=false" % _deep_conf(tmp_path)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "Traceback" not in proc.stdout + proc.stderr and "RecursionError" not in proc.stdout + proc.stderr
+    assert '"id": "_:81 /"' in proc.stdout
+
+
+def test_tree_secrets_are_masked(tmp_path, capsys):
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("""
+        env SECRET_KEY=django-insecure-123;
+        http {
+            server {
+                location / {
+                    proxy_set_header Authorization "Bearer eyJhbGciOi.abc.def";
+                    proxy_set_header X-Api-Key 0123456789abcdef;
+                    proxy_set_header Host $host;
+                    proxy_pass http://127.0.0.1:8000/?access_token=tok-42&page=1;
+                }
+                location /php {
+                    fastcgi_param DB_PASSWORD hunter2;
+                    fastcgi_param HTTP_AUTHORIZATION $http_authorization;
+                    fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
+                    fastcgi_pass unix:/run/php/php-fpm.sock;
+                }
+            }
+        }
+    """)
+    rc, result = run_module({"conf_path": str(conf), "test": False, "resolve": False, "tree": True}, capsys)
+    assert rc == 0
+    text = json.dumps(result)
+    for secret in ("django-insecure-123", "eyJhbGciOi", "0123456789abcdef", "tok-42", "hunter2"):
+        assert secret not in text
+    http = result["tree"]["config"][0]["parsed"][1]
+    root, php = http["block"][0]["block"]
+    assert root["block"][2]["args"] == ["Host", "$host"]
+    assert root["block"][3]["args"] == ["http://127.0.0.1:8000/?access_token=********&page=1"]
+    assert php["block"][1]["args"] == ["HTTP_AUTHORIZATION", "$http_authorization"]
+    assert php["block"][2]["args"] == ["SCRIPT_FILENAME", "$document_root$fastcgi_script_name"]
+    assert result["tree"]["config"][0]["parsed"][0]["args"] == ["SECRET_KEY=********"]

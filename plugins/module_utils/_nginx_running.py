@@ -1,0 +1,188 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The running nginx: its binary, its build settings, its processes, and staleness.
+
+- :func:`find_binary` and :func:`parse_nginx_V` (``nginx -V``: version and ``configure`` options);
+- :func:`scan_processes` and :func:`select_master`: the master and worker processes in ``/proc``
+  and which master runs the configuration that was parsed;
+- :func:`stale_files`: configuration files modified after the oldest running worker started
+  (workers are started anew on every reload: edited, not reloaded).
+
+Target side: Python standard library only.  Nothing here raises for bad host state.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import time
+
+from ansible_collections.badgateway.doctor.plugins.module_utils import _proc
+
+DEFAULT_CONF_PATH = "/etc/nginx/nginx.conf"
+DEFAULT_PREFIX = "/usr/local/nginx"
+BINARY_CANDIDATES = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx",
+                     "/usr/bin/nginx", "/usr/local/openresty/nginx/sbin/nginx")
+# Tolerance for "file newer than the workers": process start times come in clock ticks and
+# the boot time from /proc/uptime (10 ms); the /proc/stat btime fallback is whole seconds.
+STALE_SLACK_PRECISE = 0.1
+STALE_SLACK_BTIME = 1.0
+
+
+def find_binary(binary=None):
+    """Path of the nginx binary: ``binary`` if given, else PATH, else the usual places."""
+    if binary:
+        return binary if os.path.isfile(binary) and os.access(binary, os.X_OK) else None
+    found = shutil.which("nginx")
+    if found:
+        return found
+    for candidate in BINARY_CANDIDATES:
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def parse_nginx_V(text):  # noqa: N802 (named after the nginx option)
+    """Return ``{version, configure: {option: value}}`` from ``nginx -V`` output."""
+    version = None
+    configure = {}
+    for line in text.splitlines():
+        m = re.match(r"\s*nginx version:\s*[^/\s]+/(\S+)", line)
+        if m:
+            version = m.group(1)
+            continue
+        if line.startswith("configure arguments:"):
+            args_text = line[len("configure arguments:"):]
+            try:
+                args = shlex.split(args_text)
+            except ValueError:
+                args = args_text.split()
+            for arg in args:
+                if not arg.startswith("--"):
+                    continue
+                name, sep, value = arg.partition("=")
+                configure[name[2:]] = value if sep else True
+    return {"version": version, "configure": configure}
+
+
+def configure_value(configure, name):
+    """A ``configure`` option given with a value (``--conf-path=...``, ``--user=...``), or None."""
+    value = configure.get(name)
+    return value if isinstance(value, str) and value else None
+
+
+def full_path(path, prefix):
+    """``path`` as nginx reads it: relative paths are under the prefix (``--prefix``)."""
+    if not path or path.startswith("/"):
+        return path
+    return os.path.join(prefix or DEFAULT_PREFIX, path)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def _precise_boot_time(proc):
+    """Boot time from /proc/uptime (10 ms resolution); ``(value, precise)``."""
+    try:
+        uptime = float(_proc.read_text(os.path.join(proc, "uptime")).split()[0])
+        return time.time() - uptime, True
+    except (OSError, ValueError, IndexError):
+        return _proc.boot_time(proc), False
+
+
+def _parse_stat_ppid(text):
+    end = text.rfind(")")
+    fields = text[end + 2:].split() if end >= 0 else []
+    try:
+        return int(fields[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def scan_processes(proc="/proc"):
+    """Find nginx master and worker processes.
+
+    Returns ``(processes, precise, errors)``; ``processes`` is a list of
+    ``{pid, ppid, role: master|worker, title, user, start_time}``; ``precise`` tells whether
+    the start times are precise to 10 ms (else to the second).
+    """
+    errors = []
+    boot, precise = _precise_boot_time(proc)
+    try:
+        ticks_per_second = float(os.sysconf("SC_CLK_TCK"))
+    except (ValueError, OSError, AttributeError):
+        ticks_per_second = 100.0
+    found = []
+    for pid in _proc.list_pids(proc):
+        base = os.path.join(proc, str(pid))
+        try:
+            with open(os.path.join(base, "cmdline"), "rb") as f:
+                raw = f.read(4096)
+        except OSError:
+            continue
+        title = raw.replace(b"\0", b" ").decode("utf-8", "replace").strip()
+        if title.startswith("nginx: master process"):
+            role = "master"
+        elif title.startswith("nginx: worker process"):
+            if "is shutting down" in title:
+                continue  # an old worker finishing its requests after a reload
+            role = "worker"
+        else:
+            continue
+        entry = {"pid": pid, "ppid": None, "role": role, "title": title, "user": None, "start_time": None}
+        try:
+            stat = _proc.read_text(os.path.join(base, "stat"))
+            entry["ppid"] = _parse_stat_ppid(stat)
+            ticks = _proc.parse_stat_starttime(stat)
+            if ticks is not None and boot is not None:
+                entry["start_time"] = boot + ticks / ticks_per_second
+        except OSError:
+            continue  # gone
+        try:
+            entry["user"] = _proc.user_name(_proc.parse_status_uid(_proc.read_text(os.path.join(base, "status"))))
+        except OSError:
+            errors.append(_proc.error("proc", base, "cannot read the owner of nginx process %d" % pid))
+        found.append(entry)
+    return found, precise, errors
+
+
+def title_option(title, flag):
+    """The value after ``flag`` (such as ``-c``) in a master's process title, or None."""
+    parts = title.split()
+    for i, part in enumerate(parts[:-1]):
+        if part == flag:
+            return parts[i + 1]
+    return None
+
+
+def select_master(processes, pid_from_file=None, conf_path=None):
+    """Pick the master process this configuration belongs to (or None)."""
+    masters = [p for p in processes if p["role"] == "master"]
+    if not masters:
+        return None
+    if pid_from_file is not None:
+        for p in masters:
+            if p["pid"] == pid_from_file:
+                return p
+    if conf_path:
+        for p in masters:
+            if title_option(p["title"], "-c") == conf_path:
+                return p
+    return sorted(masters, key=lambda p: p["pid"])[0]
+
+
+def running_conf_matches(master, conf_path, compiled_conf_full, prefix):
+    """Does the running master use the configuration file that was parsed?"""
+    running = title_option(master.get("title") or "", "-c")
+    if running:
+        return full_path(running, prefix) == conf_path
+    return compiled_conf_full is not None and compiled_conf_full == conf_path
+
+
+def stale_files(file_mtimes, workers_started, slack=0.0):
+    """Files (``[(path, mtime)]``) modified after the oldest running worker started."""
+    if workers_started is None:
+        return []
+    return [{"path": path, "mtime": mtime} for path, mtime in file_mtimes
+            if mtime is not None and mtime > workers_started + slack]
