@@ -12,20 +12,6 @@ import types
 from unittest import mock
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
-
-
-@pytest.fixture
-def run_module(capsys):
-    """``run_module(module, args) -> result``: run a module's ``main()`` as Ansible runs it on a target
-    (in-process, arguments through ``patch_module_args``) and return the JSON it printed."""
-    def run(module, args=None):
-        capsys.readouterr()  # drop what earlier output the test made
-        with patch_module_args(dict(args or {})):
-            with pytest.raises(SystemExit):
-                module.main()
-        return json.loads(capsys.readouterr().out)
-    return run
 
 
 def _install_patch_module_args_backport() -> None:
@@ -55,6 +41,22 @@ def _install_patch_module_args_backport() -> None:
 
 
 _install_patch_module_args_backport()
+
+
+@pytest.fixture
+def run_module(capsys):
+    """``run_module(module, args) -> result``: run a module's ``main()`` as Ansible runs it on a target
+    (in-process, arguments through ``patch_module_args``) and return the JSON it printed."""
+    # imported here: the target-side tests (tests/unit/plugins/module_utils) also run without ansible-core
+    from ansible.module_utils.testing import patch_module_args  # pylint: disable=import-outside-toplevel
+
+    def run(module, args=None):
+        capsys.readouterr()  # drop what earlier output the test made
+        with patch_module_args(dict(args or {})):
+            with pytest.raises(SystemExit):
+                module.main()
+        return json.loads(capsys.readouterr().out)
+    return run
 
 
 @pytest.fixture
