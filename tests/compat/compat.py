@@ -350,7 +350,7 @@ def main() -> int:
     for release in releases:
         if release is None:
             spec, support = "ansible-core~=%d.%d.0" % FIRST_CORE, None
-            plan = [(v, True) for v in pys if v >= (3, 10)][:1]       # 2.17's oldest controller Python
+            plan = [v for v in pys if v >= (3, 10)][:1]       # 2.17's oldest controller Python (its Requires-Python)
         else:
             spec = f"ansible-core=={release}"
             support = core_support(core_wheel(release, newest_py))
@@ -360,8 +360,8 @@ def main() -> int:
                                     "seconds": 0, "detail": f"no supported Python here (needs one of "
                                     f"{', '.join(vtext(v) for v in support['controller'])})"})
                 continue
-            plan = [(have[0], True)] + ([(have[-1], True)] if have[-1] != have[0] else [])
-        for i, (pv, _unused) in enumerate(plan):
+            plan = sorted({have[0], have[-1]})               # the oldest and the newest it supports
+        for i, pv in enumerate(plan):
             try:
                 venv = ensure_venv(f"core-{release or '%d.%d.x' % FIRST_CORE}-py{vtext(pv)}", pys[pv], [spec] + TEST_DEPS)
             except RuntimeError as exc:
@@ -380,7 +380,7 @@ def main() -> int:
                     matrix.job("target-smoke", core, vtext(pv), vtext(tv),
                                lambda venv=venv, tv=tv: target_smoke(venv, pys[tv]))
         if release is not None:
-            lab_cores.append((release, plan[-1][0], VENVS / f"core-{release}-py{vtext(plan[-1][0])}"))
+            lab_cores.append((release, plan[-1], VENVS / f"core-{release}-py{vtext(plan[-1])}"))
 
     if not args.quick and not args.no_lab:
         lab_cores = [c for c in lab_cores if (c[2] / "bin" / "ansible-playbook").exists()]
