@@ -120,9 +120,10 @@ class EngineClient:
         """The body of ``GET path?params`` (2xx only)."""
         return self._request("GET", path, params)[1]
 
-    def _request(self, method, path, params=None, accept=()):
-        """``(status, body)`` of ``method path?params``: a 2xx answer or one of ``accept`` (such as 304), else
-        EngineError. This class calls it with GET only; ``_engine_control`` (remediation) adds POST."""
+    def _request(self, method, path, params=None, accept=(), body=None):
+        """``(status, body)`` of ``method path?params`` (``body``: a JSON document to send): a 2xx answer or one of
+        ``accept`` (such as 304), else EngineError. This class calls it with GET only; ``_engine_control``
+        (remediation) adds POST."""
         url = path + ("?" + urlencode(params) if params else "")
         what = "%s %s" % (method, path)
         deadline = time.monotonic() + self.timeout
@@ -130,9 +131,13 @@ class EngineClient:
         try:
             try:
                 headers = {"Host": "localhost", "Accept": "application/json"}
+                data = None
+                if body is not None:
+                    data = json.dumps(body).encode("utf-8")
+                    headers["Content-Type"] = "application/json"
                 if method != "GET":
-                    headers["Content-Length"] = "0"
-                conn.request(method, url, headers=headers)
+                    headers["Content-Length"] = str(len(data or b""))
+                conn.request(method, url, body=data, headers=headers)
                 resp = conn.getresponse()
                 body = self._read(resp, deadline)
             except socket.timeout:

@@ -12,7 +12,8 @@ Public API:
 ``EngineControl(socket_path, timeout=10.0)``
     ``.start(ref)`` / ``.restart(ref, stop_timeout=10)`` / ``.stop(ref, stop_timeout=10)`` /
     ``.unpause(ref)`` -> True when the engine changed something (HTTP 204), False when it was already
-    so (HTTP 304); EngineError otherwise.
+    so (HTTP 304); EngineError otherwise. ``.exec_run(ref, argv, timeout=30)`` -> ``(exit code, output
+    lines)`` of a command run in the container (``docker exec``), such as ``nginx -s reload``.
 ``find(ref, sockets=None, timeout=10.0)`` -> ``(EngineControl, inspect dict)``; ControlError when no
     engine or several have a container of that name / id, or an engine cannot be asked.
 ``summary(info)`` -> the container's state as the module returns it.
@@ -21,11 +22,12 @@ Public API:
 """
 from __future__ import annotations
 
+import json
 import time
 from urllib.parse import quote
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import containers as _containers
-from ansible_collections.badgateway.doctor.plugins.module_utils._engine_api import EngineClient, EngineError
+from ansible_collections.badgateway.doctor.plugins.module_utils._engine_api import EngineClient, EngineError, demux_stream
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_text
 from ansible_collections.badgateway.doctor.plugins.module_utils._unit_ready import check_listeners
 
@@ -42,16 +44,49 @@ class ControlError(Exception):
 class EngineControl(EngineClient):
     """EngineClient plus the calls that change a container (``POST``)."""
 
-    def post(self, path, params=None, timeout=None):
-        """``POST path?params``; True for 2xx, False for 304 (nothing to do)."""
+    def post(self, path, params=None, timeout=None, body=None, answer=None):
+        """``POST path?params``; True for 2xx, False for 304 (nothing to do); with ``answer="json"`` the decoded JSON
+        answer, with ``answer="raw"`` the answer's bytes."""
         saved = self.timeout
         if timeout is not None:
             self.timeout = max(self.timeout, float(timeout))
         try:
-            status, _body = self._request("POST", path, params, accept=(304,))
+            status, data = self._request("POST", path, params, accept=(304,), body=body)
         finally:
             self.timeout = saved
+        if answer == "raw":
+            return data
+        if answer == "json":
+            try:
+                return json.loads(data.decode("utf-8", "replace"))
+            except ValueError:
+                raise EngineError("the engine at %s answered POST %s with something that is not JSON: %r"
+                                  % (self.socket_path, path, data[:80]), kind="protocol")
         return status != 304
+
+    def exec_run(self, ref, argv, timeout=30.0, clock=time.monotonic, sleep=time.sleep):
+        """Run ``argv`` in the running container ``ref`` (``docker exec``): ``(exit code, output lines)``.
+
+        The start is attached (the engine streams the output and closes the connection when the command ends;
+        Podman 4.3 keeps a detached exec "Running" long after it ended), bounded by ``timeout``."""
+        made = self.post(self._path(ref, "exec"), body={"Cmd": list(argv), "AttachStdout": True, "AttachStderr": True},
+                         answer="json")
+        exec_id = made.get("Id") if isinstance(made, dict) else None
+        if not exec_id:
+            raise EngineError("the engine at %s made no exec instance in %s: %r" % (self.socket_path, ref, made), kind="protocol")
+        stream = self.post("/exec/%s/start" % quote(str(exec_id), safe=""), body={"Detach": False, "Tty": False},
+                           timeout=timeout, answer="raw")
+        output = demux_stream(stream).decode("utf-8", "replace").splitlines()
+        deadline = clock() + 5.0
+        pause = FIRST_PAUSE
+        while True:
+            state = self.json("/exec/%s/json" % quote(str(exec_id), safe=""))
+            if isinstance(state, dict) and not state.get("Running") and state.get("ExitCode") is not None:
+                return int(state["ExitCode"]), output
+            if clock() >= deadline:
+                raise EngineError("%s in %s did not finish within %.0f s" % (" ".join(argv), ref, timeout), kind="timeout")
+            sleep(pause)
+            pause = min(pause * 1.5, MAX_PAUSE)
 
     def _path(self, ref, verb):
         return "/containers/%s/%s" % (quote(str(ref), safe=""), verb)

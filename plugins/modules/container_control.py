@@ -16,6 +16,9 @@ description:
     so the action is idempotent. The engine's own start call is used - the container keeps its configuration, Compose
     labels and restart policy; nothing is recreated.
   - V(restart) - restarts it even when it runs (reports a change on every run).
+  - V(reload_nginx) - runs C(nginx -s reload) in the running container (C(docker exec)): the nginx in it reads its
+    configuration again and resolves the names of its upstreams again - what an nginx in front of a container that
+    was started again (with a new address) needs. Fails when the command exits non-zero.
   - After V(start) or V(restart) the module waits, bounded by O(wait_timeout), until the container runs (not
     restarting), its health check passes when it has one, and every listener in O(listen) accepts a connection, then
     checks a second later that it is still the same process. A container that exits again, is restarted by its policy
@@ -39,9 +42,10 @@ options:
         C(/run/podman/podman.sock), C(/run/user/*/podman/podman.sock)); the container must be on exactly one.
     type: path
   action:
-    description: V(status) reads, V(start) starts when not running, V(restart) always restarts.
+    description: V(status) reads, V(start) starts when not running, V(restart) always restarts, V(reload_nginx) reloads the
+      nginx in it.
     type: str
-    choices: [status, start, restart]
+    choices: [status, start, restart, reload_nginx]
     default: status
   listen:
     description:
@@ -125,10 +129,17 @@ container:
   type: dict
   sample: {"name": "shop_web_1", "state": "running", "health": {"status": "healthy", "failing_streak": 0}}
 action_taken:
-  description: V(started), V(unpaused), V(restarted), or null when nothing was (or in check mode, would be) done.
+  description: V(started), V(unpaused), V(restarted), V(reloaded), or null when nothing was (or in check mode, would be)
+    done.
   returned: always
   type: str
   sample: started
+output:
+  description: With V(reload_nginx), the last lines C(nginx -s reload) wrote (masked).
+  returned: with O(action=reload_nginx)
+  type: list
+  elements: str
+  sample: ["2026/12/02 08:05:11 [notice] 10#10: signal process started"]
 ready:
   description: The wait - C(state) (V(ready), V(exited), V(crash_loop), V(unhealthy), V(timeout)), C(ready), C(elapsed),
     C(listeners) (C(listen), C(ok), C(error) per listener), C(msg) and the last C(logs) lines when not ready.
@@ -140,11 +151,13 @@ ready:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.badgateway.doctor.plugins.module_utils._engine_api import EngineError
+from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_text
 from ansible_collections.badgateway.doctor.plugins.module_utils._engine_control import (
     ControlError, Waiter, find, summary,
 )
 from ansible_collections.badgateway.doctor.plugins.module_utils._unit_ready import ListenError, parse_listen
 
+RELOAD = ["nginx", "-s", "reload"]
 REFUSED = {
     "restarting": "the engine is restarting it by its restart policy ({policy}): it is crash-looping and starting it "
                   "changes nothing; read its logs",
@@ -153,12 +166,33 @@ REFUSED = {
 }
 
 
+def _reload_nginx(module, client, ref, name, before, result):
+    if state_not_running(before):
+        module.fail_json(msg="Container %s is %s: there is no nginx running in it to reload." % (name, before["state"]), **result)
+    result.update(action_taken="reloaded", changed=True)
+    if module.check_mode:
+        module.exit_json(**result)
+    try:
+        code, output = client.exec_run(ref, RELOAD)
+    except EngineError as exc:
+        module.fail_json(msg="Container %s: %s." % (name, exc), **result)
+    result["output"] = [mask_text(x)[:300] for x in output[-10:]]
+    if code != 0:
+        module.fail_json(msg="%s in container %s exited %d: %s; nothing was reloaded." % (
+            " ".join(RELOAD), name, code, " | ".join(result["output"][-3:]) or "(no output)"), **result)
+    module.exit_json(**result)
+
+
+def state_not_running(c):
+    return c["state"] != "running" or c["restarting"] or c["paused"]
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             container=dict(type="str", required=True),
             socket=dict(type="path"),
-            action=dict(type="str", choices=["status", "start", "restart"], default="status"),
+            action=dict(type="str", choices=["status", "start", "restart", "reload_nginx"], default="status"),
             listen=dict(type="list", elements="str", default=[]),
             wait_timeout=dict(type="int", default=60),
             wait_health=dict(type="bool", default=True),
@@ -190,6 +224,8 @@ def main():
     state = before["state"]
     if p["action"] == "status":
         module.exit_json(**result)
+    if p["action"] == "reload_nginx":
+        _reload_nginx(module, client, ref, name, before, result)
     if state in REFUSED:
         reason = REFUSED[state].format(policy=before["restart_policy"]["name"])
         module.fail_json(msg="Container %s is not started: %s." % (name, reason), **result)

@@ -251,6 +251,19 @@ def _through_nginx(cs, c):
                 yield nr, nep, d
 
 
+def _nginx_in_front(view, d):
+    """Names of the running containers whose nginx proxies to container ``d`` by a fixed name (no variable): nginx
+    resolved it once, at its start or last reload."""
+    cs = containers(view)
+    out = []
+    for c in cs:
+        if c.get("state") != "running" or c is d:
+            continue
+        if any(target is d and not nr.get("dynamic") for nr, _nep, target in _through_nginx(cs, c)):
+            out.append(str(c.get("name") or c.get("id")))
+    return out
+
+
 def served_routes(view):
     """(route, endpoint, container, how) for every route endpoint a container serves: a tcp endpoint of
     this host published by it, a container behind the nginx of such a container (Compose's nginx in
@@ -326,7 +339,8 @@ def _state_finding(view, c, served):
         # another container's nginx in front of it; a dead or removed container needs recreating, not a start
         listen = list(dict.fromkeys(listen_text(e) for _r, e, _m in served
                                     if (e.get("kind") == "unix" or _publishes(c, e)) and listen_text(e)))
-        steps = sequence(container_service(view.name, c, listen or None)) if state not in ("dead", "removing") else []
+        steps = sequence(container_service(view.name, c, listen or None, _nginx_in_front(view, c))) \
+            if state not in ("dead", "removing") else []
         return _make(
             view, "CONTAINER_STOPPED", "critical", r, ep, c,
             f"route '{r.get('id')}': {mapping}, which is {what}: users get 502 Bad Gateway{also}", ev,

@@ -9,9 +9,10 @@ by docker-compose 1.29 over that API, nginx on the host in front of it.
 * the healthy containerised app gives no finding of ``warning`` or above;
 * every fault of ``faults_containers.toml`` is injected, the symptom checked through nginx (status,
   error.log), then ``ansible-playbook badgateway.doctor.diagnose`` must name it first;
-* the stopped container is started by the remediation role its finding names (``fix.steps``), in check mode,
-  for real, a second time (no change), and the run is undone; a container that exits again fails the role in
-  seconds and is left as it was.
+* the stopped container is started by the remediation role its finding names (``fix.steps``): the role in
+  check mode (nothing changes), ``ansible-playbook badgateway.doctor.remediate`` (fixed, the 502 gone), the
+  role again (no change), and the run is undone; a container that exits again fails the role in seconds and
+  is left as it was.
 
 ``BGD_RECORD_FIXTURES=1`` also writes the facts each diagnosis gathered to tests/unit/fixtures/facts/lab/
 (the unit tests run the rules on them).
@@ -98,6 +99,18 @@ def role(the_lab, tmp_path, name, variables, check=False):
     out = proc.stdout + proc.stderr
     assert not any(secret in out for secret in SECRETS) and "MODULE FAILURE" not in out, out[-4000:]
     return proc.returncode, out, time.monotonic() - t0
+
+
+def remediate(the_lab, tmp_path, run_id):
+    """``ansible-playbook badgateway.doctor.remediate`` as a user runs it; returns its findings.json."""
+    report = tmp_path / f"remediate-{time.monotonic_ns()}"
+    cmd = [_tool("ansible-playbook"), "-i", str(the_lab.inventory_path), "badgateway.doctor.remediate",
+           "-e", f"badgateway_report_dir={report}", "-e", f"badgateway_run_id={run_id}", "-e", "badgateway_since=600"]
+    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600, check=False)
+    path = report / "findings.json"
+    assert proc.returncode == 0 and path.exists(), f"rc={proc.returncode}\n{proc.stdout[-5000:]}\n{proc.stderr[-2000:]}"
+    assert not any(secret in proc.stdout for secret in SECRETS)
+    return json.loads(path.read_text())
 
 
 def state_of(the_lab, name):
@@ -248,22 +261,26 @@ def test_stopped_container_is_started_by_its_fix_steps_and_undone(ctr_lab, tmp_p
         svars = dict(svars, container_service_run_id=run_id)
 
         rc, out, _s = role(ctr_lab, tmp_path, "container_service", svars, check=True)
-        assert rc == 0 and "changed=2" in out, out[-3000:]                           # would record, would start
+        assert rc == 0 and "changed=3" in out, out[-3000:]             # would record, start, reload the edge
         assert state_of(ctr_lab, "shop_web_1") == ["exited", "unless-stopped"]      # check mode changed nothing
 
-        rc, out, seconds = role(ctr_lab, tmp_path, "container_service", svars)
-        assert rc == 0 and "changed=2" in out, out[-3000:]                           # recorded, started
+        # the remediation playbook plans the finding's steps, applies them, checks that the 502 is gone
+        res = remediate(ctr_lab, tmp_path, run_id)
+        section = res["remediation"]["hosts"][HOST]
+        assert section["status"] == "fixed", json.dumps(section)[:3000]
         assert state_of(ctr_lab, "shop_web_1") == ["running", "unless-stopped"]     # its own restart policy kept
-        assert ctr_lab.routes_ok(HOST)["/ctr/"] == 200
-        assert seconds < 60, seconds
+        # the edge's nginx was reloaded: it dials web's new address
+        assert svars["container_service_reload_nginx"] == ["shop_edge_1"]
+        assert {r: s for r, s in ctr_lab.routes_ok(HOST).items() if r in ("/ctr/", "/ctr-sock/", "/edge/")} == {
+            "/ctr/": 200, "/ctr-sock/": 200, "/edge/": 200}
 
         rc, out, _s = role(ctr_lab, tmp_path, "container_service", svars)
         assert rc == 0 and "changed=0" in out, out[-3000:]                           # idempotent
 
         manifest = json.loads(ctr_lab.run(HOST, f"cat /var/lib/badgateway-doctor/backups/{run_id}/manifest.json").stdout)
-        (action,) = manifest["actions"]
+        (action,) = [a for a in manifest["actions"] if a["kind"].startswith("container_")]
         assert action["kind"] == "container_started" and action["before"]["state"] == "exited"
-        # what the remediation playbook does to undo the run: the container is stopped again
+        # what the remediation playbook does to undo a run: the container is stopped again
         out = subprocess.run([_tool("ansible"), "-i", str(ctr_lab.inventory_path), HOST, "-m",
                               "badgateway.doctor.remediation_backup", "-a",
                               json.dumps({"run_id": run_id, "state": "restore", "undo": True})],

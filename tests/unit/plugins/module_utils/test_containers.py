@@ -53,6 +53,14 @@ class Engine:
                     if not chunk:
                         break
                     data += chunk
+                head, _sep, rest = data.partition(b"\r\n\r\n")
+                length = int(next((h.split(b":", 1)[1] for h in head.split(b"\r\n")
+                                   if h.lower().startswith(b"content-length:")), b"0") or 0)
+                while len(rest) < length:      # read a request's body before answering (POST)
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    rest += chunk
                 line = data.split(b"\r\n", 1)[0].decode()
                 target = line.split(" ")[1] if " " in line else "/"
                 self.requests.append(target)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from test_containers import INSPECT, _j, engine  # noqa: F401  pylint: disable=unused-import  # the fake engine fixture
+from test_containers import INSPECT, _j, engine, frame  # noqa: F401  pylint: disable=unused-import  # the fake engine fixture
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _engine_control as E
 from ansible_collections.badgateway.doctor.plugins.module_utils._engine_api import EngineClient, EngineError
@@ -46,6 +46,24 @@ def test_start_stop_restart_unpause_are_posts_and_304_means_no_change(engine):
     assert c.restart(CID) is True and c.unpause(CID) is True
     assert e.requests == [f"/containers/{CID}/start", f"/containers/{CID}/stop?t=3", f"/containers/{CID}/restart?t=10",
                           f"/containers/{CID}/unpause"]
+
+
+def test_exec_run_waits_for_the_exit_code(engine):
+    out = frame(2, 'nginx: [emerg] host not found in upstream "web" in /etc/nginx/nginx.conf:17\n')
+    e = engine({f"/containers/{CID}/exec": (201, b'{"Id": "ex1"}'), "/exec/ex1/start": (200, out),
+                "/exec/ex1/json": _j({"Running": False, "ExitCode": 1, "ID": "ex1"})})
+    assert E.EngineControl(e.path, timeout=2).exec_run(CID, ["nginx", "-s", "reload"]) == (
+        1, ['nginx: [emerg] host not found in upstream "web" in /etc/nginx/nginx.conf:17'])
+    assert e.requests == [f"/containers/{CID}/exec", "/exec/ex1/start", "/exec/ex1/json"]
+
+
+def test_exec_run_that_never_ends_is_bounded(engine):
+    e = engine({f"/containers/{CID}/exec": (201, b'{"Id": "ex2"}'), "/exec/ex2/start": (200, b""),
+                "/exec/ex2/json": _j({"Running": True, "ExitCode": None})})
+    clock = Clock()
+    with pytest.raises(EngineError, match="did not finish within 5 s"):  # the stream closed, the engine says: running
+        E.EngineControl(e.path, timeout=2).exec_run(CID, ["nginx", "-s", "reload"], timeout=5, clock=clock,
+                                                    sleep=clock.sleep)
 
 
 def test_post_error_names_the_engine_message(engine):
@@ -207,6 +225,19 @@ def test_module_starts_an_exited_one_and_check_mode_does_not(served, run_module)
 def test_module_unpauses(served, run_module):
     run, e = served("paused", run_module)
     assert run(action="start")["action_taken"] == "unpaused" and f"/containers/{CID}/unpause" in e.requests
+
+
+def test_module_reloads_nginx_in_a_running_container(served, run_module, monkeypatch):
+    run, _e = served("running", run_module)
+    calls = []
+    monkeypatch.setattr(E.EngineControl, "exec_run", lambda self, ref, argv, timeout=30.0: calls.append(argv) or (0, []))
+    assert run(action="reload_nginx", _ansible_check_mode=True)["changed"] is True and calls == []
+    res = run(action="reload_nginx")
+    assert res["changed"] is True and res["action_taken"] == "reloaded" and calls == [["nginx", "-s", "reload"]]
+    monkeypatch.setattr(E.EngineControl, "exec_run", lambda self, ref, argv, timeout=30.0: (1, ["[emerg] token=s3cr3t bad"]))
+    res = run(action="reload_nginx")
+    assert res["failed"] and "nginx -s reload in container shop_web_1 exited 1: [emerg]" in res["msg"]
+    assert "s3cr3t" not in json.dumps(res)
 
 
 def test_module_refuses_a_crash_loop(served, run_module):

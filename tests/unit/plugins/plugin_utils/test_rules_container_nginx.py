@@ -84,13 +84,21 @@ def test_app_behind_the_containers_nginx_is_judged_for_that_route_too():
     f = fs[0]
     assert "so are the routes '_:80 /edge/'" in f["summary"]
     assert any("whose nginx proxies to web:8000" in e for e in f["evidence"]), f["evidence"]
-    # the step waits for what nginx dials directly, not for the edge's port (no proof that the app serves)
+    # the step waits for what nginx dials directly, not for the edge's port (no proof that the app serves), and
+    # reloads the edge's nginx, which resolved 'web' (its old address) when it started
     assert f["fix"]["steps"][0]["vars"]["container_service_listen"] == ["127.0.0.1:8080"]
+    assert f["fix"]["steps"][0]["vars"]["container_service_reload_nginx"] == ["shop_edge_1"]
     # behind the edge only: no listener to wait for
     (f,) = findings(facts([edge(), web], routes=ROUTES[1:]))
     assert f["code"] == "CONTAINER_STOPPED" and f["route"] == "_:80 /edge/"
     assert f["fix"]["steps"][0]["vars"] == {"container_service_name": "shop_web_1",
-                                            "container_service_socket": "/run/podman/podman.sock"}
+                                            "container_service_socket": "/run/podman/podman.sock",
+                                            "container_service_reload_nginx": ["shop_edge_1"]}
+    # an nginx that resolves at request time (a variable and a resolver) needs no reload
+    dyn = edge()
+    dyn["nginx"]["routes"][0]["dynamic"] = True
+    (f,) = findings(facts([dyn, web], routes=ROUTES[1:]))
+    assert "container_service_reload_nginx" not in f["fix"]["steps"][0]["vars"]
     bound = container(listeners={"tcp": [{"family": "inet", "address": "127.0.0.1", "port": 8000}], "unix": [],
                                  "shares_host_network": False, "error": None})
     assert ("CONTAINER_LOOPBACK_BIND", "_:80 /edge/") in codes(findings(facts([edge(), bound], routes=ROUTES)))
