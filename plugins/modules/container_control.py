@@ -16,7 +16,7 @@ description:
     so the action is idempotent. The engine's own start call is used - the container keeps its configuration, Compose
     labels and restart policy; nothing is recreated.
   - V(restart) - restarts it even when it runs (reports a change on every run).
-  - V(reload_nginx) - runs C(nginx -s reload) in the running container (C(docker exec)): the nginx in it reads its
+  - V(reload_nginx) - runs C(nginx -s reload) in the running container (C(docker exec)) - the nginx in it reads its
     configuration again and resolves the names of its upstreams again - what an nginx in front of a container that
     was started again (with a new address) needs. Fails when the command exits non-zero.
   - After V(start) or V(restart) the module waits, bounded by O(wait_timeout), until the container runs (not
