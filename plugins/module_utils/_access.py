@@ -8,10 +8,11 @@ questions *as that user*.
 
 Public API (stable):
 
-``identity(user, group=None) -> Identity``
+``identity(user, group=None, supplementary=()) -> Identity``
     ``name, uid, gid, gids, groups`` for a user name (or numeric uid); ``group`` overrides the
-    primary group (nginx's ``user www-data web;``). ``gids`` are what ``initgroups(name, gid)``
-    gives: the primary group first, then every group listing the user. Raises ``ValueError``
+    primary group (nginx's ``user www-data web;``, systemd's ``Group=``). ``gids`` are what
+    ``initgroups(name, gid)`` gives: the primary group first, then every group listing the user,
+    then the ``supplementary`` groups (systemd's ``SupplementaryGroups=``). Raises ``ValueError``
     with a sentence for an unknown user or group.
 ``may_access(mode, owner_uid, owner_gid, uid, gids, want, acl=None)``
     The kernel's permission decision (owner, named users, groups, ACL mask, others; root
@@ -23,7 +24,8 @@ Public API (stable):
     The ``namei -l``-like walk behind both (components, first blocker, the final component).
 ``run_as(ident, func, args=(), timeout=30)`` -> ``(value, error)``
     Calls ``func(*args)`` in a child process that took ``ident``'s uid, gid and supplementary
-    groups (``initgroups``, ``setgid``, ``setuid`` - the order nginx's workers use). ``value``
+    groups (``setgroups`` with the groups ``initgroups`` gives, ``setgid``, ``setuid`` - the order
+    nginx's workers use). ``value``
     must be JSON-serialisable. ``error`` is a sentence (and ``value`` None) when the switch is
     impossible (not root), the child failed or it did not finish within ``timeout``.
 """
@@ -103,11 +105,17 @@ def _grouplist(name, gid):
     return out
 
 
-def identity(user, group=None):
-    """The :class:`Identity` of ``user`` (name or uid) with primary group ``group`` (default: its own)."""
+def identity(user, group=None, supplementary=()):
+    """The :class:`Identity` of ``user`` (name or uid) with primary group ``group`` (default: its own)
+    and, after the groups ``initgroups`` gives, the groups ``supplementary`` names (systemd's
+    ``SupplementaryGroups=``)."""
     pw = _lookup_user(user)
     gid = pw.pw_gid if group in (None, "") else _lookup_group(group)
     gids = _grouplist(pw.pw_name, gid)
+    for extra in supplementary or ():
+        extra_gid = _lookup_group(extra)
+        if extra_gid not in gids:
+            gids.append(extra_gid)
     return Identity(pw.pw_name, pw.pw_uid, gid, gids, [_gid_name(g) for g in gids])
 
 
@@ -411,7 +419,7 @@ def _child(ident, func, args, wfd):
     code = 0
     try:
         try:
-            os.initgroups(ident.name, ident.gid)
+            os.setgroups(ident.gids)    # what initgroups(name, gid) sets, plus any supplementary groups
             os.setgid(ident.gid)
             os.setuid(ident.uid)
             if os.getuid() != ident.uid or os.geteuid() != ident.uid:

@@ -28,10 +28,15 @@ Public API (other fact gatherers may import these; keep them stable):
     user name for a uid (cached), the number as string when unknown.
 ``list_pids(proc)``
     all numeric entries of ``/proc`` as ints, sorted.
-``process_info(pid, proc, btime)``
+``process_info(pid, proc, btime, cmdline=None)``
     ``{pid, ppid, name, cmdline, uid, user, unit, start_time}`` for one process, or ``None``
     when it vanished.  Values that cannot be read are ``None``.  ``cmdline`` is the raw argv:
-    whatever returns it in facts masks it first (``_mask.mask_argv``).
+    whatever returns it in facts masks it first (``_mask.mask_argv``).  An argv already read
+    can be passed as ``cmdline``.
+``scan(proc, btime, want=None)``
+    The one process scan: ``process_info`` of every process whose argv ``want(argv)``
+    accepts (default: every process with a command line; kernel threads have none), in pid
+    order.  The command line is read first, so a narrow ``want`` (nginx's titles) reads little.
 ``socket_owners(inodes, proc)``
     map of socket inode -> sorted pids holding an fd ``socket:[inode]``, for the given inodes
     only (``None`` = all sockets), plus the number of processes whose fds were unreadable
@@ -193,12 +198,12 @@ def list_pids(proc=PROC):
     return sorted(int(n) for n in names if n.isdigit())
 
 
-def process_info(pid, proc=PROC, btime=None):
+def process_info(pid, proc=PROC, btime=None, cmdline=None):
     """Return a dict describing process ``pid`` or None when it no longer exists.
 
     Keys: pid, ppid, name (comm), cmdline (list, raw: mask before returning it as a fact), uid,
     user, unit, start_time (epoch float when ``btime`` is given, else None).  Fields that
-    cannot be read are None.
+    cannot be read are None.  ``cmdline``: the argv when the caller has read it already.
     """
     base = os.path.join(proc, str(pid))
     info = {"pid": pid, "ppid": None, "name": None, "cmdline": None, "uid": None, "user": None,
@@ -209,10 +214,13 @@ def process_info(pid, proc=PROC, btime=None):
         return None
     except OSError:
         pass
-    try:
-        info["cmdline"] = parse_cmdline(read_bytes(os.path.join(base, "cmdline")))
-    except OSError:
-        pass
+    if cmdline is not None:
+        info["cmdline"] = cmdline
+    else:
+        try:
+            info["cmdline"] = parse_cmdline(read_bytes(os.path.join(base, "cmdline")))
+        except OSError:
+            pass
     try:
         info["uid"] = parse_status_uid(read_text(os.path.join(base, "status")))
         info["user"] = user_name(info["uid"])
@@ -235,6 +243,21 @@ def process_info(pid, proc=PROC, btime=None):
             except (OSError, ValueError):
                 pass
     return info
+
+
+def scan(proc=PROC, btime=None, want=None):
+    """Yield :func:`process_info` of every process whose argv ``want(argv)`` accepts (default:
+    any non-empty argv), in pid order; processes that vanish meanwhile are left out."""
+    for pid in list_pids(proc):
+        try:
+            argv = parse_cmdline(read_bytes(os.path.join(proc, str(pid), "cmdline")))
+        except OSError:
+            continue
+        if not (want(argv) if want is not None else argv):
+            continue
+        info = process_info(pid, proc, btime, cmdline=argv)
+        if info is not None:
+            yield info
 
 
 def socket_owners(inodes=None, proc=PROC):

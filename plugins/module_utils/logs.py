@@ -492,9 +492,9 @@ def _read_kernel(events, sources, errors, start, max_bytes, have_journal):
     journal_empty = False
     if have_journal:
         try:
-            entries, nbytes, capped, problem = read_journal(["-k"], start, max_bytes)
+            entries, nbytes, _capped, problem = read_journal(["-k"], start, max_bytes)
         except (OSError, ValueError) as exc:
-            entries, nbytes, capped, problem = None, 0, False, str(exc)
+            entries, nbytes, _capped, problem = None, 0, False, str(exc)
         if entries is not None:
             sources.append({"kind": "kernel", "name": "journal:kernel", "path": None, "read_bytes": nbytes, "ok": True})
             if entries:

@@ -20,8 +20,8 @@ from ansible_collections.badgateway.doctor.plugins.module_utils._safe_io import 
 SHOW_CHUNK = 150
 
 SERVICE_PROPS = (
-    "Id", "LoadState", "FragmentPath", "DropInPaths", "User", "Group", "WorkingDirectory", "EnvironmentFiles",
-    "Environment", "ExecStart", "RuntimeDirectory", "RuntimeDirectoryMode", "PrivateTmp", "UMask", "Restart",
+    "Id", "LoadState", "FragmentPath", "DropInPaths", "User", "Group", "SupplementaryGroups", "WorkingDirectory",
+    "EnvironmentFiles", "Environment", "ExecStart", "RuntimeDirectory", "RuntimeDirectoryMode", "PrivateTmp", "UMask", "Restart",
     "MemoryMax", "Requires", "After", "ActiveState", "SubState", "Result", "NRestarts", "ExecMainStatus",
     "ExecMainCode", "ActiveEnterTimestampMonotonic", "MainPID", "TriggeredBy",
 )

@@ -221,8 +221,8 @@ HOSTILE = ["x" * 100000, "a=" * 50000, "password: " * 10000, "-" * 100000, ":" *
 @pytest.mark.parametrize("text", HOSTILE, ids=[str(i) for i in range(len(HOSTILE))])
 def test_hostile_text_is_linear(text):
     import time
-    t0 = time.monotonic()
+    cpu = time.process_time()    # CPU time, not the wall clock: a loaded machine does not count
     mask_text(text)
     mask_argv([text, text[:1000]])
     mask_url(text)
-    assert time.monotonic() - t0 < 1.0
+    assert time.process_time() - cpu < 1.0
