@@ -258,7 +258,8 @@ def main():
         log_options=dict(nginx_error_logs=p["nginx_error_logs"], since=since, max_bytes=p["max_log_bytes"],
                          kernel=p["kernel_log"]),
         probe_options=dict(timeout=p["probe_timeout"], path=p["probe_path"], host_header=p["probe_host_header"],
-                           route_limit=p["probe_limit"], endpoint_limit=p["probe_endpoint_limit"]),
+                           route_limit=p["probe_limit"], endpoint_limit=p["probe_endpoint_limit"],
+                           as_user=p["probe_as_user"], as_group=p["probe_as_group"]),
         units=p["units"],
     )
     module.exit_json(changed=False, ansible_facts={"badgateway": facts})

@@ -287,6 +287,30 @@ def _big_nginx(servers):
     return {"routes": routes}
 
 
+def test_a_conditional_route_is_probed_directly_only(tmp_path):
+    """proxy_pass in an if block (or limit_except): a plain request through nginx does not meet the
+    condition, so only the upstream itself is probed for that route; the location's own pass is
+    probed both ways. The routes come from the real parser and analyser."""
+    from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_facts import collect_nginx
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("http { server { listen 127.0.0.1:8080; location /api/ {\n"
+                    "    proxy_pass http://127.0.0.1:8000;\n"
+                    "    if ($arg_debug) { proxy_pass http://127.0.0.1:8001; }\n"
+                    "    limit_except GET { proxy_pass http://127.0.0.1:8002; }\n"
+                    "} } }\n")
+    nginx = collect_nginx(conf_path=str(conf), binary=str(tmp_path / "none"), resolve=False, run_test="never")
+    assert [(r["conditional"], r["condition"]) for r in nginx["routes"]] == [
+        (False, None), (True, "if ($arg_debug)"), (True, "limit_except GET")]
+    targets, skipped = P.plan_probes(nginx)
+    assert [(t["via"], t["url"]) for t in targets] == [
+        ("direct", "http://127.0.0.1:8000/"), ("nginx", "http://127.0.0.1:8080/api/"),
+        ("direct", "http://127.0.0.1:8001/"),
+        ("direct", "http://127.0.0.1:8002/"),
+    ]
+    assert skipped == 0
+    assert P.plan_probes(nginx, route_limit=1) == (targets[:2], 2)   # what is skipped counts no nginx probe either
+
+
 def test_plan_without_limits_is_every_target():
     nginx = _big_nginx(10)
     targets, skipped = P.plan_probes(nginx)
@@ -431,10 +455,10 @@ def test_control_characters_never_reach_the_wire(server, kwargs):
 
 
 @pytest.mark.parametrize("url, message", [
-    ("http://127.0.0.1:65536/", "invalid port in '127.0.0.1:65536'"),
+    ("http://127.0.0.1:65536/", "invalid port in '127.0.0.1:65536': port 65536 is outside 1-65535"),
     ("http://127.0.0.1:0/", "invalid port in '127.0.0.1:0'"),
     ("http://[::1]:99999/", "invalid port in '[::1]:99999'"),
-    ("http://127.0.0.1:80x/", "invalid port in '127.0.0.1:80x'"),
+    ("http://127.0.0.1:80x/", "invalid port in '127.0.0.1:80x': port '80x' is not a number"),
     ("http://::1:80/", "IPv6 addresses need brackets"),
     ("http://[::1]x/", "text after the closing bracket"),
     ("http://:80/", "has no host"),
