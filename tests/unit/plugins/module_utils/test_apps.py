@@ -4,7 +4,7 @@
 
 The systemctl show fixtures were captured on a lab host (Debian bookworm, systemd 252) with
 gunicorn started with a bad module path (``boot_failure_module`` fault); real systemd behaviour
-is tested on the lab (tests/integration/test_host_facts_b_lab.py).
+is tested on the lab (tests/integration/test_app_server_service_log_facts_lab.py).
 """
 from __future__ import annotations
 

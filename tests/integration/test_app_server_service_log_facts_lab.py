@@ -7,7 +7,7 @@ The modules run with ``ansible`` over SSH on web1 and are compared with what the
 injected (app_stopped, boot_failure_module, worker_timeout, env_file_missing, exec_missing). Every module output
 is searched for the lab's planted secrets. Run:
 
-    BGD_LAB_NAME=bgd-hostb BGD_LAB_HOSTS=1 .venv/bin/python -m pytest tests/integration/test_host_facts_b_lab.py
+    BGD_LAB_NAME=bgd-hostb BGD_LAB_HOSTS=1 .venv/bin/python -m pytest tests/integration/test_app_server_service_log_facts_lab.py
 """
 from __future__ import annotations
 
