@@ -84,10 +84,7 @@ def unix(path, protocol=None):
     if len(path.encode("utf-8", "surrogateescape")) >= SUN_PATH_MAX:
         raise ValueError("unix socket path %r is longer than %d bytes (the size of sun_path)"
                          % (path, SUN_PATH_MAX - 1))
-    ep = {"kind": "unix", "path": normal}
-    if protocol is not None:
-        ep["protocol"] = protocol
-    return ep
+    return _endpoint({"kind": "unix", "path": normal}, protocol)
 
 
 def fd(number, protocol=None):
@@ -96,7 +93,11 @@ def fd(number, protocol=None):
         number = int(number)
     except (TypeError, ValueError):
         pass
-    ep = {"kind": "fd", "fd": number}
+    return _endpoint({"kind": "fd", "fd": number}, protocol)
+
+
+def _endpoint(ep, protocol):
+    """``ep`` with its ``protocol`` when the caller gives one."""
     if protocol is not None:
         ep["protocol"] = protocol
     return ep
@@ -237,10 +238,7 @@ def tcp(host, port, protocol=None, addresses=None):
         addrs = [{"family": family, "address": host}]
     else:
         addrs = [dict(a) for a in addresses or ()]
-    ep = {"kind": "tcp", "host": host, "port": port, "family": family, "addresses": addrs}
-    if protocol is not None:
-        ep["protocol"] = protocol
-    return ep
+    return _endpoint({"kind": "tcp", "host": host, "port": port, "family": family, "addresses": addrs}, protocol)
 
 
 def resolve(host, port, getaddrinfo=None):
@@ -280,25 +278,23 @@ def _as_dict(value):
 
 def key(ep):
     """Stable text for an Endpoint: ``unix:/run/x.sock``, ``tcp:127.0.0.1:8000``, ``fd:3``."""
-    ep = _as_dict(ep)
-    kind = ep.get("kind")
-    if kind == "unix":
-        return "unix:%s" % ep.get("path")
-    if kind == "fd":
-        return "fd:%s" % ep.get("fd")
-    return "tcp:%s:%s" % (ep.get("host"), ep.get("port"))
+    return _written(ep, "fd:%s", lambda e: "tcp:%s:%s" % (e.get("host"), e.get("port")))
 
 
 def text(ep):
     """An Endpoint as nginx writes it: ``unix:/run/x.sock``, ``127.0.0.1:8000``, ``[::1]:8000``
     (``fd://3`` for an inherited socket, as gunicorn writes it)."""
+    return _written(ep, "fd://%s", lambda e: address_text(e.get("host") or "?", e.get("port")))
+
+
+def _written(ep, fd_form, tcp_text):
     ep = _as_dict(ep)
     kind = ep.get("kind")
     if kind == "unix":
         return "unix:%s" % ep.get("path")
     if kind == "fd":
-        return "fd://%s" % ep.get("fd")
-    return address_text(ep.get("host") or "?", ep.get("port"))
+        return fd_form % ep.get("fd")
+    return tcp_text(ep)
 
 
 def address_text(address, port):

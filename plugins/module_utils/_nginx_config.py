@@ -77,18 +77,9 @@ class _Level:
     def get(self, name):
         return self.by_name.get(name) or []
 
-    def lookup(self, name):
-        """Innermost ``(stmt, file)`` of a simple directive from here outwards, or None."""
-        level = self
-        while level is not None:
-            found = level.by_name.get(name)
-            if found:
-                return found[0]
-            level = level.parent
-        return None
-
     def lookup_array(self, name):
-        """Array directives: the statements of the innermost level that has any."""
+        """The statements ``name`` of the innermost level, from here outwards, that has any: an
+        array directive's list, or (its first) a simple directive's effective one."""
         level = self
         while level is not None:
             found = level.by_name.get(name)
@@ -265,10 +256,10 @@ class _Analyzer:
         that does not parse is reported once and ``default`` is used wherever it is in effect."""
         if name not in self.seen:
             return default     # written nowhere (in any block walked so far)
-        found = level.lookup(name)
+        found = level.lookup_array(name)
         if not found:
             return default
-        stmt, file = found
+        stmt, file = found[0]
         key = (id(stmt), parser)
         try:
             cached = self._parsed[key]

@@ -35,6 +35,7 @@ import textwrap
 
 from ansible_collections.badgateway.doctor.plugins.module_utils.timeparse import MAX_SECONDS, parse_since, span_text
 
+SINCE_DEFAULT = "1h"
 LOG_BYTES_DEFAULT = 8 * 1024 * 1024
 LOG_BYTES_MIN = 4096
 LOG_BYTES_MAX = 256 * 1024 * 1024
@@ -61,26 +62,27 @@ def _show(value):
     return repr(value)
 
 
-def check_probe_path(text):
-    """None when ``text`` can be the path of a probe request, else why not."""
-    if not isinstance(text, str) or not text.startswith("/"):
-        return "must start with /"
-    if len(text) > PATH_MAX:
-        return "must be at most %d characters" % PATH_MAX
+def _request_text(text, shaped, shape, limit):
+    """None when ``text`` can go into the one request a probe sends, else why not: it must be a
+    string ``shaped`` accepts (else ``shape``), at most ``limit`` characters, with no whitespace
+    or control character (a CR or LF would start a second header or request)."""
+    if not isinstance(text, str) or not shaped(text):
+        return shape
+    if len(text) > limit:
+        return "must be at most %d characters" % limit
     if _UNSAFE.search(text):
         return "must not contain spaces or control characters (such as CR or LF)"
     return None
+
+
+def check_probe_path(text):
+    """None when ``text`` can be the path of a probe request, else why not."""
+    return _request_text(text, lambda t: t.startswith("/"), "must start with /", PATH_MAX)
 
 
 def check_host_header(text):
     """None when ``text`` can be a Host header value, else why not."""
-    if not isinstance(text, str) or not text:
-        return "must not be empty"
-    if len(text) > HOST_HEADER_MAX:
-        return "must be at most %d characters" % HOST_HEADER_MAX
-    if _UNSAFE.search(text):
-        return "must not contain spaces or control characters (such as CR or LF)"
-    return None
+    return _request_text(text, bool, "must not be empty", HOST_HEADER_MAX)
 
 
 def check_unit_name(text):
@@ -135,7 +137,7 @@ def _each(check):
 
 
 CONCEPTS = {
-    "since": (dict(type="raw", default="1h"), _check_since),
+    "since": (dict(type="raw", default=SINCE_DEFAULT), _check_since),
     "log_bytes": (dict(type="int", default=LOG_BYTES_DEFAULT), _int_range(LOG_BYTES_MIN, LOG_BYTES_MAX)),
     "log_samples": (dict(type="int", default=LOG_SAMPLES_MAX), _int_range(0, LOG_SAMPLES_MAX)),
     "kernel_log": (dict(type="bool", default=True), None),

@@ -24,8 +24,8 @@ Public API (other fact gatherers may import these; keep them stable):
 ``precise_boot_time(proc)``
     ``(epoch seconds, precise)``: from ``/proc/uptime`` (10 ms) when readable, else ``btime``
     (whole seconds, ``precise`` False).
-``user_name(uid)``
-    user name for a uid (cached), the number as string when unknown.
+``user_name(uid)`` / ``group_name(gid)``
+    user / group name for a uid / gid (cached), the number as string when unknown.
 ``list_pids(proc)``
     all numeric entries of ``/proc`` as ints, sorted.
 ``process_info(pid, proc, btime, cmdline=None)``
@@ -45,6 +45,7 @@ Public API (other fact gatherers may import these; keep them stable):
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import time
@@ -54,6 +55,7 @@ PROC_MAX_BYTES = 64 * 1024 * 1024  # /proc/net/unix of a busy host is megabytes;
 UNIT_SUFFIXES = (".service", ".socket", ".scope")
 
 _USER_CACHE = {}
+_GROUP_CACHE = {}
 
 
 def error(source, path, message):
@@ -175,18 +177,27 @@ def precise_boot_time(proc=PROC):
         return boot_time(proc), False
 
 
-def user_name(uid):
-    """Return the user name of ``uid`` (cached); the number as a string when unknown."""
-    if uid is None:
+def _cached_name(cache, number, lookup):
+    if number is None:
         return None
-    name = _USER_CACHE.get(uid)
+    name = cache.get(number)
     if name is None:
         try:
-            name = pwd.getpwuid(uid).pw_name
-        except (KeyError, OverflowError):
-            name = str(uid)
-        _USER_CACHE[uid] = name
+            name = lookup(number)
+        except (KeyError, OverflowError, TypeError, ValueError):
+            name = str(number)
+        cache[number] = name
     return name
+
+
+def user_name(uid):
+    """Return the user name of ``uid`` (cached); the number as a string when unknown."""
+    return _cached_name(_USER_CACHE, uid, lambda n: pwd.getpwuid(n).pw_name)
+
+
+def group_name(gid):
+    """Return the group name of ``gid`` (cached); the number as a string when unknown."""
+    return _cached_name(_GROUP_CACHE, gid, lambda n: grp.getgrgid(n).gr_name)
 
 
 def list_pids(proc=PROC):
@@ -206,35 +217,18 @@ def process_info(pid, proc=PROC, btime=None, cmdline=None):
     cannot be read are None.  ``cmdline``: the argv when the caller has read it already.
     """
     base = os.path.join(proc, str(pid))
-    info = {"pid": pid, "ppid": None, "name": None, "cmdline": None, "uid": None, "user": None,
-            "unit": None, "start_time": None}
     try:
-        info["name"] = read_text(os.path.join(base, "comm")).rstrip("\n")
+        name = read_text(os.path.join(base, "comm")).rstrip("\n")
     except FileNotFoundError:
         return None
     except OSError:
-        pass
-    if cmdline is not None:
-        info["cmdline"] = cmdline
-    else:
-        try:
-            info["cmdline"] = parse_cmdline(read_bytes(os.path.join(base, "cmdline")))
-        except OSError:
-            pass
-    try:
-        info["uid"] = parse_status_uid(read_text(os.path.join(base, "status")))
-        info["user"] = user_name(info["uid"])
-    except OSError:
-        pass
-    try:
-        info["unit"] = parse_cgroup_unit(read_text(os.path.join(base, "cgroup")))
-    except OSError:
-        pass
-    try:
-        stat = read_text(os.path.join(base, "stat"))
-    except OSError:
-        stat = ""
-    info["ppid"] = parse_stat_ppid(stat)
+        name = None
+    if cmdline is None:
+        cmdline = _read_parsed(base, "cmdline", parse_cmdline, read_bytes)
+    uid = _read_parsed(base, "status", parse_status_uid)
+    stat = _read_parsed(base, "stat", lambda text: text) or ""
+    info = {"pid": pid, "ppid": parse_stat_ppid(stat), "name": name, "cmdline": cmdline, "uid": uid,
+            "user": user_name(uid), "unit": _read_parsed(base, "cgroup", parse_cgroup_unit), "start_time": None}
     if btime is not None:
         ticks = parse_stat_starttime(stat)
         if ticks is not None:
@@ -243,6 +237,14 @@ def process_info(pid, proc=PROC, btime=None, cmdline=None):
             except (OSError, ValueError):
                 pass
     return info
+
+
+def _read_parsed(base, name, parse, reader=read_text):
+    """``parse`` of the file ``name`` of a process directory, None when it cannot be read."""
+    try:
+        return parse(reader(os.path.join(base, name)))
+    except OSError:
+        return None
 
 
 def scan(proc=PROC, btime=None, want=None):

@@ -16,6 +16,7 @@ import time
 import traceback
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _endpoints as E
+from ansible_collections.badgateway.doctor.plugins.module_utils._proc import error
 
 SECTIONS = ("system", "nginx", "listeners", "apps", "sockets", "logs", "probes")
 SCHEMA_VERSION = 1
@@ -33,14 +34,12 @@ def _guard(section, func, *args, **kwargs):
     except Exception as exc:  # pylint: disable=broad-except
         tb = traceback.extract_tb(exc.__traceback__)
         where = ("%s:%s" % (tb[-1].filename.rsplit("/", 1)[-1], tb[-1].lineno)) if tb else "?"
-        return {
-            "errors": [{
-                "source": section,
-                "path": None,
-                "message": "gathering the %s section failed unexpectedly: %s: %s (at %s)"
-                           % (section, type(exc).__name__, exc, where),
-            }],
-        }
+        return {"errors": [error(section, None, "gathering the %s section failed unexpectedly: %s: %s (at %s)"
+                                 % (section, type(exc).__name__, exc, where))]}
+
+
+def _unfinished(section):
+    return {"errors": [error(section, None, "gathering the %s section did not finish" % section)]}
 
 
 def unix_socket_paths(nginx, apps):
@@ -263,9 +262,8 @@ def _collect_all(sections, nginx_options, socket_user, socket_paths, log_options
     for section, needed in (("system", "system" in wanted),
                             ("listeners", "listeners" in wanted or "sockets" in wanted),
                             ("apps", "apps" in wanted or "sockets" in wanted or "logs" in wanted)):
-        if needed and section not in early:   # the thread died (e.g. out of memory): say so
-            early[section] = {"errors": [{"source": section, "path": None,
-                                          "message": "gathering the %s section did not finish" % section}]}
+        if needed and section not in early:
+            early[section] = _unfinished(section)   # the thread died (e.g. out of memory): say so
     if "system" in early:
         facts["system"] = early["system"]
     listeners = early.get("listeners")
@@ -300,8 +298,7 @@ def _collect_all(sections, nginx_options, socket_user, socket_paths, log_options
     wait_probes()
     for section in ("logs", "probes"):
         if section in wanted:
-            facts[section] = late.get(section) or {"errors": [{
-                "source": section, "path": None, "message": "gathering the %s section did not finish" % section}]}
+            facts[section] = late.get(section) or _unfinished(section)
 
     facts["errors"] = flatten_errors(facts)
     timings["total"] = round(time.monotonic() - begin, 4)

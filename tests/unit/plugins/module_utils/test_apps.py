@@ -80,16 +80,6 @@ def test_env_files_optional_and_environment():
     assert env == {"GUNICORN_CMD_ARGS": "--timeout 60 --workers 3", "FOO": "bar"}
 
 
-def test_unit_file_reader_merges_dropins(tmp_path):
-    (tmp_path / "a.service").write_text("[Service]\nExecStart=/usr/bin/gunicorn app:app\nEnvironment=A=1\nPrivateTmp=true\n")
-    (tmp_path / "a.service.d").mkdir()
-    (tmp_path / "a.service.d" / "10-x.conf").write_text("[Service]\nExecStart=\nExecStart=/usr/bin/gunicorn \\\n  -b unix:/run/a.sock app:app\n")
-    frag, dropins, merged = sd.read_unit("a.service", dirs=(str(tmp_path),))
-    assert frag == str(tmp_path / "a.service") and dropins == [str(tmp_path / "a.service.d" / "10-x.conf")]
-    assert [v.split() for v in merged["Service"]["ExecStart"]] == [["/usr/bin/gunicorn", "-b", "unix:/run/a.sock", "app:app"]]
-    assert merged["Service"]["PrivateTmp"] == ["true"]
-
-
 # --------------------------------------------------------------------------- command lines
 
 
