@@ -15,7 +15,7 @@ import time
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _runner
 from ansible_collections.badgateway.doctor.plugins.module_utils._proc import error
-from ansible_collections.badgateway.doctor.plugins.module_utils._safe_io import open_regular, read_text
+from ansible_collections.badgateway.doctor.plugins.module_utils._safe_io import open_regular
 
 SHOW_CHUNK = 150
 
@@ -268,7 +268,6 @@ SCAN_DIRS = ("/etc/systemd/system", "/run/systemd/transient", "/run/systemd/gene
              "/usr/local/lib/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system",
              "/run/systemd/generator.late")
 _SCAN_MAX_BYTES = 256 * 1024
-_UNIT_MAX_BYTES = 1024 * 1024
 
 
 def scan_unit_files(keywords, dirs=SCAN_DIRS, errors=None):
