@@ -24,10 +24,10 @@ Public API (stable):
     The ``namei -l``-like walk behind both (components, first blocker, the final component).
 ``run_as(ident, func, args=(), timeout=30)`` -> ``(value, error)``
     Calls ``func(*args)`` in a child process that took ``ident``'s uid, gid and supplementary
-    groups (``setgroups`` with the groups ``initgroups`` gives, ``setgid``, ``setuid`` - the order
-    nginx's workers use). ``value``
-    must be JSON-serialisable. ``error`` is a sentence (and ``value`` None) when the switch is
-    impossible (not root), the child failed or it did not finish within ``timeout``.
+    groups (``setgroups`` with ``ident.gids``: what ``initgroups`` sets, and any extra group;
+    ``setgid``; ``setuid`` - the order nginx's workers use). ``value`` must be JSON-serialisable.
+    ``error`` is a sentence (and ``value`` None) when the switch is impossible (not root), the
+    child failed or it did not finish within ``timeout``.
 """
 
 from __future__ import annotations
