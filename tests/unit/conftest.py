@@ -83,9 +83,14 @@ def _call_in_child(func, args, timeout, become=None):
     import select
     import signal
     import traceback
+    import warnings
 
     rfd, wfd = os.pipe()
-    pid = os.fork()
+    with warnings.catch_warnings():
+        # Python >= 3.12 warns about fork() while a test's server thread runs; the child only calls
+        # func, and the timeout below ends a child that would hang anyway
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:  # pragma: no cover - the child: never returns into pytest
         try:
             os.close(rfd)
