@@ -32,6 +32,17 @@ _NGX_EMERG = re.compile(r"\[emerg\]")
 _NGX_UPSTREAM = re.compile(r'upstream: "(?P<up>[^"]*)"')
 _NGX_UPSTREAM_NAME = re.compile(r"no live upstreams while connecting to upstream.*?upstream: \"(?P<up>[^\"]*)\"")
 
+# Why nginx did not start (its own stderr in the unit's journal, or its error.log):
+# "nginx: [emerg] bind() to 0.0.0.0:80 failed (98: Address already in use)"
+# "nginx: [emerg] open() "/var/log/nginx/error.log" failed (13: Permission denied)"
+# "nginx: [emerg] unknown directive "proxy_passs" in /etc/nginx/sites-enabled/app:12"
+_NGX_START_LEVEL = re.compile(r"\[(?P<level>emerg|alert|crit)\] (?:\d+#\d+: )?(?P<msg>.*)$")
+_NGX_START_SYSCALL = re.compile(
+    r"(?P<call>\w+)\(\) (?:\"(?P<path>[^\"]*)\" |to (?P<addr>\S+) )?failed \((?P<errno>\d+): (?P<why>[^)]*)\)")
+_NGX_START_CONF = re.compile(r" in (?P<file>/\S+?):(?P<line>\d+)\s*$")
+_NGX_START_ERRNO = {"98": "address_in_use", "99": "address_unavailable", "13": "permission_denied",
+                    "2": "missing_path", "30": "read_only", "28": "no_space", "24": "too_many_files"}
+
 # --------------------------------------------------------------------------- gunicorn / uvicorn
 
 _GUNI_TIMEOUT = re.compile(r"WORKER TIMEOUT \(pid:\s*(?P<pid>\d+)\)")
@@ -146,6 +157,36 @@ _NGX_LEVEL = re.compile(r"^\S+ \S+ \[\w+\] \d+#\d+: (?:\*\d+ )?")
 def _after_level(text):
     m = _NGX_LEVEL.match(text)
     return text[m.end():] if m else text
+
+
+def classify_nginx_start(text):
+    """Classify a line nginx wrote while it started (journal or error.log).
+
+    Returns ``{"cause", "message", "target"}`` or None. ``cause``: ``address_in_use`` (bind() 98),
+    ``address_unavailable`` (99), ``permission_denied`` (13: a log, pid or temp path, or a port
+    below 1024), ``missing_path`` (2), ``config_error`` (a directive nginx refuses: the message ends
+    with `` in FILE:LINE``, or ``configuration file ... test failed``), ``other`` (any other
+    emerg/alert/crit line). ``target``: the path, address or ``file:line`` the message names."""
+    if "[emerg]" not in text and "[alert]" not in text and "[crit]" not in text:
+        if "test failed" in text and "configuration file" in text:
+            return {"cause": "config_error", "message": _after_level(text).replace("nginx: ", "", 1), "target": None}
+        return None
+    m = _NGX_START_LEVEL.search(text)
+    if not m:
+        return None
+    msg = m.group("msg").strip()
+    sc = _NGX_START_SYSCALL.search(msg)
+    if sc and sc.group("call") != "connect":
+        cause = _NGX_START_ERRNO.get(sc.group("errno"), "other")
+        return {"cause": cause, "message": msg, "target": sc.group("path") or sc.group("addr")}
+    conf = _NGX_START_CONF.search(msg)
+    if conf:
+        return {"cause": "config_error", "message": msg, "target": "%s:%s" % (conf.group("file"), conf.group("line"))}
+    if "still could not bind()" in msg:
+        return {"cause": "address_in_use", "message": msg, "target": None}
+    if "upstream" in msg and "connect()" in msg:
+        return None    # a request-time error, not a start failure
+    return {"cause": "other", "message": msg, "target": None}
 
 
 def classify_app(text):
