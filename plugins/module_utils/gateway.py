@@ -18,6 +18,9 @@ import traceback
 from ansible_collections.badgateway.doctor.plugins.module_utils import _endpoints as E
 
 SECTIONS = ("system", "nginx", "listeners", "apps", "sockets", "logs", "probes")
+# Every top-level key of the facts that holds a section's data: the sections, and ``access``
+# (what users got, from nginx's access logs), which is gathered with ``logs``.
+FACT_KEYS = SECTIONS + ("access",)
 SCHEMA_VERSION = 1
 FREEZE_AFTER = 200000   # objects allocated during one collect_all (see its end)
 
@@ -94,7 +97,7 @@ def access_options(log_options):
 def flatten_errors(facts):
     """Every section's ``errors`` in one list, each entry tagged with its ``section``."""
     errors = []
-    for section in SECTIONS + ("access",):
+    for section in FACT_KEYS:
         data = facts.get(section)
         if isinstance(data, dict):
             for err in data.get("errors") or []:
