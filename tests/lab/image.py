@@ -14,7 +14,9 @@ PACKAGES = [
     "iproute2", "procps", "openssh-server", "curl", "acl", "util-linux",
 ]
 # Pinned so the image (and its log wording) does not drift between runs.
-PIP_PACKAGES = ["gunicorn==23.0.0", "uvicorn==0.34.0", "click==8.1.8", "h11==0.14.0", "packaging==24.2"]
+PIP_PACKAGES = ["gunicorn==23.0.0", "uvicorn==0.34.0", "click==8.1.8", "h11==0.14.0", "packaging==24.2",
+                # the small Django site (DJANGO_FILES): its settings errors are real Django's
+                "Django==5.2.19", "asgiref==3.13.0", "sqlparse==0.6.1"]
 
 # Bumped by hand when the build procedure itself (not a file below) changes.
 BUILD_VERSION = "4"
@@ -105,6 +107,47 @@ async def app(scope, receive, send):
     await send({"type": "http.response.start", "status": status, "headers": hdrs})
     await send({"type": "http.response.body", "body": body})
 '''
+
+# A small Django site under /srv/app/djsite (not served by default: a fault points gunicorn at it).
+# Its settings take the secret from the environment, the usual production recipe, and say so with
+# Django's own ImproperlyConfigured when it is missing.
+DJANGO_FILES = {
+    "djsite/__init__.py": "",
+    "djsite/settings.py": '''"""Settings of the lab's small Django site: the secret comes from the environment."""
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+def env(name):
+    try:
+        return os.environ[name]
+    except KeyError:
+        raise ImproperlyConfigured("Set the %s environment variable" % name) from None
+
+
+SECRET_KEY = env("DJANGO_SECRET_KEY")
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+ROOT_URLCONF = "djsite.urls"
+INSTALLED_APPS = []
+MIDDLEWARE = []
+DATABASES = {}
+USE_TZ = True
+''',
+    "djsite/urls.py": '''from django.http import HttpResponse
+from django.urls import path
+
+urlpatterns = [path("", lambda request: HttpResponse("django ok\\n", content_type="text/plain"))]
+''',
+    "djsite/wsgi.py": '''import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "djsite.settings")
+application = get_wsgi_application()
+''',
+}
 
 GUNICORN_UNIT = """[Unit]
 Description=Gunicorn WSGI app (badgateway.doctor lab)
