@@ -3,7 +3,7 @@
 """Runs service_log_facts; by default on nginx's error logs and the app servers' units."""
 from __future__ import annotations
 
-from ansible_collections.badgateway.doctor.plugins.module_utils.gateway import error_log_paths
+from ansible_collections.badgateway.doctor.plugins.module_utils.gateway import error_log_paths, unit_names
 from ansible_collections.badgateway.doctor.plugins.plugin_utils.facts_action import FactsActionBase
 
 
@@ -13,12 +13,11 @@ class ActionModule(FactsActionBase):
     def default_args(self, args, facts):
         nginx = facts.get("nginx") or {}
         apps = facts.get("apps") or {}
-        if not args.get("nginx_error_logs"):
+        if args.get("nginx_error_logs") is None:
             paths = error_log_paths(nginx)
             if paths:
                 args["nginx_error_logs"] = paths
-        if not args.get("units"):
-            units = [s["unit"] for s in apps.get("servers") or [] if s.get("unit")]
-            if units:
-                args["units"] = sorted(set(units)) + (["nginx.service"] if nginx.get("present") else [])
+        if args.get("units") is None and apps.get("servers"):
+            # the same list gateway_facts reads: app units, their socket units, nginx.service
+            args["units"] = unit_names(apps)
         return args

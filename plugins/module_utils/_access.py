@@ -13,6 +13,14 @@ Public API (stable):
     primary group (nginx's ``user www-data web;``). ``gids`` are what ``initgroups(name, gid)``
     gives: the primary group first, then every group listing the user. Raises ``ValueError``
     with a sentence for an unknown user or group.
+``may_access(mode, owner_uid, owner_gid, uid, gids, want, acl=None)``
+    The kernel's permission decision (owner, named users, groups, ACL mask, others; root
+    passes), pure, over stat values and decoded ACL entries (``decode_acl`` / ``read_acl``).
+``check_path(path, user=None, want="r", group=None)`` -> ``(allowed, reason)``
+    May that user read / write / execute ``path``, searching every directory on the way?
+    The one answer to "may this user reach this path" (apps: EnvironmentFile, sockets: the walk).
+``walk(path, uid, gids, user, ...)``
+    The ``namei -l``-like walk behind both (components, first blocker, the final component).
 ``run_as(ident, func, args=(), timeout=30)`` -> ``(value, error)``
     Calls ``func(*args)`` in a child process that took ``ident``'s uid, gid and supplementary
     groups (``initgroups``, ``setgid``, ``setuid`` - the order nginx's workers use). ``value``
@@ -28,8 +36,25 @@ import os
 import pwd
 import select
 import signal
+import stat
+import struct
 import time
 import warnings
+
+from ansible_collections.badgateway.doctor.plugins.module_utils._proc import error
+
+ACL_XATTR = "system.posix_acl_access"
+ACL_USER_OBJ = 0x01
+ACL_USER = 0x02
+ACL_GROUP_OBJ = 0x04
+ACL_GROUP = 0x08
+ACL_MASK = 0x10
+ACL_OTHER = 0x20
+ACL_UNDEFINED_ID = 0xFFFFFFFF
+MAX_SYMLINKS = 40
+
+_PERM_BITS = {"r": 4, "w": 2, "x": 1}
+_VERB = {"x": "search", "w": "write", "r": "read"}
 
 
 class Identity:
@@ -46,13 +71,6 @@ class Identity:
 
     def __repr__(self):
         return "Identity(%s uid=%d gid=%d groups=%s)" % (self.name, self.uid, self.gid, ",".join(self.groups))
-
-
-def _group_name(gid):
-    try:
-        return grp.getgrgid(gid).gr_name
-    except (KeyError, OverflowError):
-        return str(gid)
 
 
 def _lookup_user(user):
@@ -90,7 +108,300 @@ def identity(user, group=None):
     pw = _lookup_user(user)
     gid = pw.pw_gid if group in (None, "") else _lookup_group(group)
     gids = _grouplist(pw.pw_name, gid)
-    return Identity(pw.pw_name, pw.pw_uid, gid, gids, [_group_name(g) for g in gids])
+    return Identity(pw.pw_name, pw.pw_uid, gid, gids, [_gid_name(g) for g in gids])
+
+
+# ---------------------------------------------------------------- permissions (pure)
+
+def decode_acl(blob):
+    """Decode a ``system.posix_acl_access`` xattr value.
+
+    Returns a list of ``(tag, id, perm)`` tuples (id None for the *_OBJ/MASK/OTHER entries)
+    or None when the blob is not a version 2 ACL.
+    """
+    if len(blob) < 4 or struct.unpack_from("<I", blob)[0] != 2:
+        return None
+    entries = []
+    for offset in range(4, len(blob) - 7, 8):
+        tag, perm, ident = struct.unpack_from("<HHI", blob, offset)
+        entries.append((tag, None if ident == ACL_UNDEFINED_ID or tag not in (ACL_USER, ACL_GROUP) else ident,
+                        perm & 7))
+    return entries
+
+
+def _perm_text(perm):
+    return "".join(c if perm & b else "-" for c, b in (("r", 4), ("w", 2), ("x", 1)))
+
+
+def acl_to_text(entries, user_name=None, group_name=None):
+    """Render decoded ACL entries like ``getfacl``: ``["user::rwx", "user:www-data:r-x", ...]``."""
+    user_name = user_name or _uid_name
+    group_name = group_name or _gid_name
+    names = {ACL_USER_OBJ: "user", ACL_USER: "user", ACL_GROUP_OBJ: "group", ACL_GROUP: "group",
+             ACL_MASK: "mask", ACL_OTHER: "other"}
+    out = []
+    for tag, ident, perm in entries:
+        qualifier = ""
+        if tag == ACL_USER:
+            qualifier = user_name(ident)
+        elif tag == ACL_GROUP:
+            qualifier = group_name(ident)
+        out.append("%s:%s:%s" % (names.get(tag, "tag%d" % tag), qualifier, _perm_text(perm)))
+    return out
+
+
+def may_access(mode, owner_uid, owner_gid, uid, gids, want, acl=None):
+    """Decide whether user ``uid`` with groups ``gids`` has permission ``want`` ('r', 'w', 'x').
+
+    ``mode`` is ``st_mode`` (or just the permission bits); ``acl`` the decoded ACL entries
+    (``decode_acl``) or None.  Follows the kernel's POSIX ACL check: owner, named users
+    (masked), owning and named groups (masked; any matching group granting is enough),
+    others.  uid 0 always passes (root's DAC override for search and write on sockets).
+    """
+    bit = _PERM_BITS[want]
+    if uid == 0:
+        return True
+    gids = set(gids)
+    if not acl:
+        if uid == owner_uid:
+            return bool((mode >> 6) & bit)
+        if owner_gid in gids:
+            return bool((mode >> 3) & bit)
+        return bool(mode & bit)
+    mask = 7
+    for tag, _ident, perm in acl:
+        if tag == ACL_MASK:
+            mask = perm
+    # owner
+    if uid == owner_uid:
+        for tag, _ident, perm in acl:
+            if tag == ACL_USER_OBJ:
+                return bool(perm & bit)
+        return bool((mode >> 6) & bit)
+    for tag, ident, perm in acl:
+        if tag == ACL_USER and ident == uid:
+            return bool(perm & mask & bit)
+    group_matched = False
+    for tag, ident, perm in acl:
+        if (tag == ACL_GROUP_OBJ and owner_gid in gids) or (tag == ACL_GROUP and ident in gids):
+            group_matched = True
+            if perm & mask & bit:
+                return True
+    if group_matched:
+        return False
+    for tag, _ident, perm in acl:
+        if tag == ACL_OTHER:
+            return bool(perm & bit)
+    return bool(mode & bit)
+
+
+# ---------------------------------------------------------------- walking a path
+
+def _uid_name(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except (KeyError, OverflowError, TypeError):
+        return str(uid)
+
+
+def _gid_name(gid):
+    try:
+        return grp.getgrgid(gid).gr_name
+    except (KeyError, OverflowError, TypeError):
+        return str(gid)
+
+
+def _components(path):
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    return parts
+
+
+def read_acl(path):
+    try:
+        blob = os.getxattr(path, ACL_XATTR, follow_symlinks=False)
+    except (OSError, AttributeError):
+        return None
+    return decode_acl(blob)
+
+
+def _ftype(mode):
+    if stat.S_ISDIR(mode):
+        return "dir"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISLNK(mode):
+        return "symlink"
+    return "other"
+
+
+class Cache:
+    """Memoised ``lstat``, ACL and owner name look-ups for the paths of one collection run.
+
+    Thousands of socket paths usually share their parent directories (``/``, ``/run``,
+    ``/run/app``); each of those is inspected once per run instead of once per socket.
+    """
+
+    def __init__(self, lstat=None, read_acl=None):
+        self._lstat = lstat or os.lstat
+        self._read_acl = read_acl or globals()['read_acl']
+        self._stats = {}
+        self._acls = {}
+        self._users = {}
+        self._groups = {}
+
+    def lstat(self, path):
+        try:
+            found = self._stats[path]
+        except KeyError:
+            try:
+                found = self._stats[path] = (self._lstat(path), None)
+            except OSError as exc:
+                found = self._stats[path] = (None, exc)
+        if found[1] is not None:
+            raise found[1]
+        return found[0]
+
+    def read_acl(self, path):
+        try:
+            return self._acls[path]
+        except KeyError:
+            acl = self._acls[path] = self._read_acl(path)
+            return acl
+
+    def user_name(self, uid):
+        try:
+            return self._users[uid]
+        except KeyError:
+            name = self._users[uid] = _uid_name(uid)
+            return name
+
+    def group_name(self, gid):
+        try:
+            return self._groups[gid]
+        except KeyError:
+            name = self._groups[gid] = _gid_name(gid)
+            return name
+
+
+def walk(path, uid, gids, user, lstat=os.lstat, readlink=os.readlink, read_acl=read_acl,
+         user_name=None, group_name=None):
+    """Walk ``path`` component by component like ``namei -l``, following symlinks, as user
+    ``uid`` with groups ``gids`` (``user`` is the name used in the sentences).
+
+    Returns ``(result, errors, last)``: ``result`` is ``{path, exists, components, blocker}``
+    (each component ``{path, type, owner, group, mode, acl, searchable, writable}``, the first
+    blocker a ``{path, reason}`` or None), ``errors`` error entries, and ``last`` - the final
+    component when the walk reached it: ``{comp, st, acl, type, desc}`` - for the caller to
+    decide what it needs there (read a file, write a socket). The I/O functions are parameters
+    so tests can feed a synthetic tree (and a run over many paths can pass a :class:`Cache`).
+    """
+    user_name = user_name or _uid_name
+    group_name = group_name or _gid_name
+    errors = []
+    result = {"path": path, "exists": False, "components": [], "blocker": None}
+    comps = result["components"]
+    if not isinstance(path, str) or not path.startswith("/"):
+        result["blocker"] = {"path": path, "reason": "%s is not an absolute path" % (path,)}
+        return result, errors, None
+    pending = _components(path)
+    current = "/"
+    links = 0
+    first = True
+    while first or pending:
+        if first:
+            here = "/"
+        else:
+            name = pending.pop(0)
+            if name == "..":
+                current = os.path.dirname(current.rstrip("/")) or "/"
+                continue
+            here = current.rstrip("/") + "/" + name
+        first = False
+        last = not pending
+        try:
+            st = lstat(here)
+        except FileNotFoundError:
+            comps.append({"path": here, "type": "missing", "owner": None, "group": None, "mode": None,
+                          "acl": None, "searchable": None, "writable": None})
+            if result["blocker"] is None:
+                result["blocker"] = {"path": here, "reason": "%s does not exist" % here}
+            return result, errors, None
+        except OSError as exc:
+            reason = "%s cannot be inspected: %s" % (here, exc.strerror or exc)
+            comps.append({"path": here, "type": "other", "owner": None, "group": None, "mode": None,
+                          "acl": None, "searchable": None, "writable": None})
+            errors.append(error("socket_path", here, reason))
+            if result["blocker"] is None:
+                result["blocker"] = {"path": here, "reason": reason}
+            return result, errors, None
+        ftype = _ftype(st.st_mode)
+        acl = read_acl(here) if ftype != "symlink" else None
+        comp = {"path": here, "type": ftype, "owner": user_name(st.st_uid), "group": group_name(st.st_gid),
+                "mode": "%04o" % stat.S_IMODE(st.st_mode), "acl": acl_to_text(acl, user_name, group_name) if acl else None,
+                "searchable": None, "writable": None}
+        comps.append(comp)
+        desc = "%s is %s %s:%s%s" % (here, comp["mode"], comp["owner"], comp["group"],
+                                     " with ACL %s" % ",".join(comp["acl"]) if comp["acl"] else "")
+        if ftype == "symlink":
+            links += 1
+            if links > MAX_SYMLINKS:
+                result["blocker"] = {"path": here, "reason": "%s: too many levels of symbolic links" % here}
+                return result, errors, None
+            try:
+                target = readlink(here)
+            except OSError as exc:
+                result["blocker"] = {"path": here, "reason": "%s cannot be read: %s" % (here, exc.strerror or exc)}
+                return result, errors, None
+            pending = _components(target) + pending
+            if target.startswith("/"):
+                current = "/"
+                first = True  # list "/" again, as namei does for an absolute link
+            continue
+        if ftype == "dir":
+            comp["searchable"] = may_access(st.st_mode, st.st_uid, st.st_gid, uid, gids, "x", acl)
+            if not comp["searchable"] and result["blocker"] is None and not last:
+                result["blocker"] = {"path": here, "reason": "%s; %s cannot search it" % (desc, user)}
+            current = here
+            if last:
+                result["exists"] = True
+                return result, errors, {"comp": comp, "st": st, "acl": acl, "type": ftype, "desc": desc}
+            continue
+        # a non-directory: must be the last component
+        if not last:
+            if result["blocker"] is None:
+                result["blocker"] = {"path": here, "reason": "%s is a %s, not a directory" % (here, ftype)}
+            return result, errors, None
+        result["exists"] = True
+        return result, errors, {"comp": comp, "st": st, "acl": acl, "type": ftype, "desc": desc}
+    return result, errors, None
+
+
+def check_path(path, user=None, want="r", group=None, ident=None):
+    """May ``user`` (with ``group`` as primary group, and its supplementary groups) ``want``
+    (``"r"``, ``"w"`` or ``"x"``) the file ``path``, searching every directory on the way?
+
+    Mode bits, owner, supplementary groups and POSIX ACLs decide, as the kernel does; root
+    passes (``user`` None or ``""`` means root, as systemd's ``User=``). Returns
+    ``(allowed, reason)``: ``(True, None)``; ``(False, "<what blocks and why>")``; or
+    ``(None, "<why it cannot be told>")`` for an unknown user or a path that cannot be inspected.
+    ``ident`` (an :class:`Identity`) can be passed instead of ``user``/``group``.
+    """
+    if ident is None:
+        try:
+            ident = identity(user or "root", group)
+        except ValueError as exc:
+            return None, str(exc)
+    result, errors, last = walk(path, ident.uid, ident.gids, ident.name)
+    if errors:
+        return None, errors[0]["message"]
+    if result["blocker"] is not None:
+        return False, result["blocker"]["reason"]
+    st, acl = last["st"], last["acl"]
+    if may_access(st.st_mode, st.st_uid, st.st_gid, ident.uid, ident.gids, want, acl):
+        return True, None
+    return False, "%s; %s cannot %s it" % (last["desc"], ident.name, _VERB[want])
 
 
 # ---------------------------------------------------------------- running as a user

@@ -3,12 +3,16 @@
 """Precompiled patterns that classify nginx / gunicorn / uvicorn / systemd / kernel log lines.
 
 Pure functions, no I/O. ``classify_line(kind, text)`` returns ``(class, detail, targets)`` or
-``None``; multi-line Python tracebacks are handled by :class:`TracebackTracker`.
+``None``; multi-line Python tracebacks are handled by :class:`TracebackTracker`; the
+timestamps at the start of a line by ``parse_nginx_ts`` / ``parse_generic_ts`` (also importable
+from ``logs``).
 """
 
 from __future__ import annotations
 
+import calendar
 import re
+import time
 
 # --------------------------------------------------------------------------- nginx
 
@@ -529,3 +533,85 @@ class TracebackTracker:
             exc = m.group("exc")
             self.pending = (exc.rsplit(".", 1)[-1], body.strip(), self.last_frame, ts, raw if raw is not None else text)
         return out
+
+
+# --------------------------------------------------------------------------- timestamps
+
+_NGX_TS = re.compile(r"(\d{4})/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)")
+_ISO_TS = re.compile(r"\[?(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:[.,](\d+))?\s?(Z|[+-]\d\d:?\d\d)?")
+_SYSLOG_TS = re.compile(r"([A-Z][a-z]{2}) +(\d{1,2}) (\d\d):(\d\d):(\d\d)\b")
+_MONTHS = {m: i + 1 for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"))}
+
+
+class _LocalTime:
+    """Local wall-clock -> epoch, cached per minute (mktime is slow)."""
+
+    def __init__(self):
+        self.cache = {}
+
+    def epoch(self, y, mo, d, h, mi, s):
+        key = (y, mo, d, h, mi)
+        base = self.cache.get(key)
+        if base is None:
+            try:
+                base = time.mktime((y, mo, d, h, mi, 0, 0, 0, -1))
+            except (OverflowError, ValueError):
+                return None
+            if len(self.cache) > 4096:
+                self.cache.clear()
+            self.cache[key] = base
+        return base + s
+
+
+_LOCAL = _LocalTime()
+
+
+def parse_nginx_ts(text):
+    """``2026/11/22 01:57:22`` at the start of the line (local time) -> epoch, else None."""
+    m = _NGX_TS.match(text)
+    if not m:
+        return None
+    y, mo, d, h, mi, s = (int(x) for x in m.groups())
+    if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and s < 62):
+        return None
+    return _LOCAL.epoch(y, mo, d, h, mi, s)
+
+
+def _parse_iso(m):
+    y, mo, d, h, mi, s = (int(x) for x in m.groups()[:6])
+    if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and s < 62):
+        return None
+    frac = float("0." + m.group(7)) if m.group(7) else 0.0
+    tz = m.group(8)
+    if tz:
+        try:
+            base = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
+        except (OverflowError, ValueError):
+            return None
+        if tz != "Z":
+            sign = -1 if tz[0] == "+" else 1
+            tz = tz[1:].replace(":", "")
+            base += sign * (int(tz[:2]) * 3600 + int(tz[2:4]) * 60)
+        return base + frac
+    base = _LOCAL.epoch(y, mo, d, h, mi, s)
+    return None if base is None else base + frac
+
+
+def parse_generic_ts(text, now=None):
+    """Timestamp at the start of a line: nginx, ISO 8601 / gunicorn ``[2026-11-22 01:57:22 +0000]``, syslog."""
+    ts = parse_nginx_ts(text)
+    if ts is not None:
+        return ts
+    m = _ISO_TS.match(text)
+    if m:
+        return _parse_iso(m)
+    m = _SYSLOG_TS.match(text)
+    if m and m.group(1) in _MONTHS:
+        now = time.time() if now is None else now
+        year = time.localtime(now).tm_year
+        mo, d, h, mi, s = _MONTHS[m.group(1)], int(m.group(2)), int(m.group(3)), int(m.group(4)), int(m.group(5))
+        ts = _LOCAL.epoch(year, mo, d, h, mi, s)
+        if ts is not None and ts > now + 86400:
+            ts = _LOCAL.epoch(year - 1, mo, d, h, mi, s)
+        return ts
+    return None

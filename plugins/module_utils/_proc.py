@@ -6,8 +6,9 @@ Public API (other fact gatherers may import these; keep them stable):
 
 ``error(source, path, message)``
     Build an error entry ``{source, path, message}`` as the facts contract wants.
-``read_text(path)``
-    Read a (small) text file; returns ``str`` or raises ``OSError``.
+``read_text(path, max_bytes=PROC_MAX_BYTES)``
+    Read a (small) text file through the one safe reader (``_safe_io``: regular files only,
+    capped); returns ``str`` or raises ``OSError`` (``_safe_io.UnsafeFile``).
 ``parse_status_uid(text)`` / ``parse_status_field(text, name)``
     Real uid / any field from ``/proc/PID/status`` text.
 ``parse_cgroup_unit(text)``
@@ -16,15 +17,21 @@ Public API (other fact gatherers may import these; keep them stable):
     argv list from the raw bytes of ``/proc/PID/cmdline``.
 ``parse_stat_starttime(text)``
     start time in clock ticks after boot from ``/proc/PID/stat`` text.
+``parse_stat_ppid(text)``
+    parent pid from ``/proc/PID/stat`` text.
 ``boot_time(proc)``
     ``btime`` from ``/proc/stat`` (epoch seconds) or ``None``.
+``precise_boot_time(proc)``
+    ``(epoch seconds, precise)``: from ``/proc/uptime`` (10 ms) when readable, else ``btime``
+    (whole seconds, ``precise`` False).
 ``user_name(uid)``
     user name for a uid (cached), the number as string when unknown.
 ``list_pids(proc)``
     all numeric entries of ``/proc`` as ints, sorted.
 ``process_info(pid, proc, btime)``
-    ``{pid, name, cmdline, uid, user, unit, start_time}`` for one process, or ``None`` when
-    it vanished.  Values that cannot be read are ``None``.
+    ``{pid, ppid, name, cmdline, uid, user, unit, start_time}`` for one process, or ``None``
+    when it vanished.  Values that cannot be read are ``None``.  ``cmdline`` is the raw argv:
+    whatever returns it in facts masks it first (``_mask.mask_argv``).
 ``socket_owners(inodes, proc)``
     map of socket inode -> sorted pids holding an fd ``socket:[inode]``, for the given inodes
     only (``None`` = all sockets), plus the number of processes whose fds were unreadable
@@ -35,8 +42,10 @@ from __future__ import annotations
 
 import os
 import pwd
+import time
 
 PROC = "/proc"
+PROC_MAX_BYTES = 64 * 1024 * 1024  # /proc/net/unix of a busy host is megabytes; a cmdline at most ARG_MAX
 UNIT_SUFFIXES = (".service", ".socket", ".scope")
 
 _USER_CACHE = {}
@@ -47,10 +56,17 @@ def error(source, path, message):
     return {"source": source, "path": path, "message": message}
 
 
-def read_text(path):
-    """Read a small text file, decoding bytes that are not UTF-8 with replacement."""
-    with open(path, "rb") as f:
-        return f.read().decode("utf-8", "replace")
+def read_text(path, max_bytes=PROC_MAX_BYTES):
+    """Read a text file with the safe reader, decoding bytes that are not UTF-8 with replacement."""
+    # imported here: _safe_io builds its error entries with error() above
+    from ansible_collections.badgateway.doctor.plugins.module_utils import _safe_io
+    return _safe_io.read_text(path, max_bytes)
+
+
+def read_bytes(path, max_bytes=PROC_MAX_BYTES):
+    """Like :func:`read_text`, undecoded."""
+    from ansible_collections.badgateway.doctor.plugins.module_utils import _safe_io
+    return _safe_io.read_bytes(path, max_bytes)
 
 
 def parse_status_field(text, name):
@@ -107,16 +123,25 @@ def parse_cmdline(raw):
     return raw.split("\0")
 
 
+def _stat_fields(text):
+    """Fields 3.. of ``/proc/PID/stat`` (comm, field 2, may hold spaces and parentheses)."""
+    end = text.rfind(")")
+    return text[end + 2:].split() if end >= 0 else []
+
+
+def parse_stat_ppid(text):
+    """Return field 4 (ppid) of ``/proc/PID/stat`` text, or None."""
+    try:
+        return int(_stat_fields(text)[1])
+    except (IndexError, ValueError):
+        return None
+
+
 def parse_stat_starttime(text):
     """Return field 22 (starttime, clock ticks after boot) of ``/proc/PID/stat`` text, or None."""
-    # comm (field 2) may contain spaces and parentheses: split after the last ')'.
-    end = text.rfind(")")
-    if end < 0:
-        return None
-    fields = text[end + 2:].split()
     # fields[0] is field 3 (state); starttime is field 22 -> index 19.
     try:
-        return int(fields[19])
+        return int(_stat_fields(text)[19])
     except (IndexError, ValueError):
         return None
 
@@ -134,6 +159,15 @@ def boot_time(proc=PROC):
             except (IndexError, ValueError):
                 return None
     return None
+
+
+def precise_boot_time(proc=PROC):
+    """``(boot time, precise)``: from ``/proc/uptime`` (10 ms), else ``btime`` (whole seconds)."""
+    try:
+        uptime = float(read_text(os.path.join(proc, "uptime")).split()[0])
+        return time.time() - uptime, True
+    except (OSError, ValueError, IndexError):
+        return boot_time(proc), False
 
 
 def user_name(uid):
@@ -162,11 +196,12 @@ def list_pids(proc=PROC):
 def process_info(pid, proc=PROC, btime=None):
     """Return a dict describing process ``pid`` or None when it no longer exists.
 
-    Keys: pid, name (comm), cmdline (list), uid, user, unit, start_time (epoch float when
-    ``btime`` is given, else None).  Fields that cannot be read are None.
+    Keys: pid, ppid, name (comm), cmdline (list, raw: mask before returning it as a fact), uid,
+    user, unit, start_time (epoch float when ``btime`` is given, else None).  Fields that
+    cannot be read are None.
     """
     base = os.path.join(proc, str(pid))
-    info = {"pid": pid, "name": None, "cmdline": None, "uid": None, "user": None,
+    info = {"pid": pid, "ppid": None, "name": None, "cmdline": None, "uid": None, "user": None,
             "unit": None, "start_time": None}
     try:
         info["name"] = read_text(os.path.join(base, "comm")).rstrip("\n")
@@ -175,8 +210,7 @@ def process_info(pid, proc=PROC, btime=None):
     except OSError:
         pass
     try:
-        with open(os.path.join(base, "cmdline"), "rb") as f:
-            info["cmdline"] = parse_cmdline(f.read())
+        info["cmdline"] = parse_cmdline(read_bytes(os.path.join(base, "cmdline")))
     except OSError:
         pass
     try:
@@ -188,13 +222,18 @@ def process_info(pid, proc=PROC, btime=None):
         info["unit"] = parse_cgroup_unit(read_text(os.path.join(base, "cgroup")))
     except OSError:
         pass
+    try:
+        stat = read_text(os.path.join(base, "stat"))
+    except OSError:
+        stat = ""
+    info["ppid"] = parse_stat_ppid(stat)
     if btime is not None:
-        try:
-            ticks = parse_stat_starttime(read_text(os.path.join(base, "stat")))
-            if ticks is not None:
+        ticks = parse_stat_starttime(stat)
+        if ticks is not None:
+            try:
                 info["start_time"] = btime + ticks / float(os.sysconf("SC_CLK_TCK"))
-        except (OSError, ValueError):
-            pass
+            except (OSError, ValueError):
+                pass
     return info
 
 

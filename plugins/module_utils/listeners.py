@@ -13,7 +13,9 @@ Sources, best first:
   (``tx_queue`` is 0 for listeners), so ``backlog.max`` is None.  ``/proc/net/unix`` tells
   neither for unix sockets: ``backlog`` is ``{current: None, max: None}``.
 
-Owning processes come from ``/proc/*/fd`` (see ``_proc.socket_owners``).
+Owning processes come from ``/proc/*/fd`` (see ``_proc.socket_owners``); their command lines
+are masked (``_mask.mask_argv``: ``-e SECRET_KEY=...``, ``--password X`` ...) before they are
+returned.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import socket
 import struct
 import sys
 
+from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_argv
+from ansible_collections.badgateway.doctor.plugins.module_utils._safe_io import error_for
 from ansible_collections.badgateway.doctor.plugins.module_utils._proc import (
     PROC,
     error,
@@ -262,7 +266,7 @@ def _tcp_listeners(errors, proc, use_netlink):
             errors.append(error("proc", path, "%s does not exist; TCP listeners unknown" % path))
             continue
         except OSError as exc:
-            errors.append(error("proc", path, "cannot read %s: %s" % (path, exc.strerror or exc)))
+            errors.append(error_for("proc", path, exc))
             continue
         out.extend(parse_proc_net_tcp(text, family))
     return out
@@ -278,7 +282,7 @@ def _unix_listeners(errors, proc, use_netlink):
     try:
         return parse_proc_net_unix(read_text(path))
     except OSError as exc:
-        errors.append(error("proc", path, "cannot read %s: %s" % (path, exc.strerror or exc)))
+        errors.append(error_for("proc", path, exc))
         return []
 
 
@@ -326,7 +330,7 @@ def _join_processes(entries, errors, proc):
             if pid not in cache:
                 info = process_info(pid, proc)
                 cache[pid] = None if info is None else {
-                    "pid": pid, "name": info["name"], "cmdline": info["cmdline"],
+                    "pid": pid, "name": info["name"], "cmdline": mask_argv(info["cmdline"]),
                     "user": info["user"], "unit": info["unit"]}
             if cache[pid] is not None:
                 entry["processes"].append(dict(cache[pid]))

@@ -14,146 +14,34 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import time
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _log_patterns as lp
+from ansible_collections.badgateway.doctor.plugins.module_utils import _runner
+from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_text
+from ansible_collections.badgateway.doctor.plugins.module_utils._proc import boot_time, error
+from ansible_collections.badgateway.doctor.plugins.module_utils._log_patterns import parse_generic_ts, parse_nginx_ts
+from ansible_collections.badgateway.doctor.plugins.module_utils._safe_io import describe, open_regular
+from ansible_collections.badgateway.doctor.plugins.module_utils.timeparse import parse_since
 
 DEFAULT_NGINX_ERROR_LOG = "/var/log/nginx/error.log"
 BLOCK_SIZE = 64 * 1024
 MAX_LINE = 16 * 1024
 SAMPLE_LEN = 500
 MAX_TARGETS = 20
-_C_ENV_KEYS = ("LC_ALL", "LANG", "LANGUAGE")
-
-# --------------------------------------------------------------------------- secrets
-
-_MASK = "********"
-_SECRET_PATTERNS = (
-    # scheme://user:password@host  (DSNs, URLs)
-    (re.compile(r"(?P<pre>\b[A-Za-z][\w+.-]*://[^:/@\s\"']*:)(?P<val>[^@/\s\"']+)(?P<post>@)"), True),
-    # Authorization: Bearer xxx / Basic xxx ; Proxy-Authorization
-    (re.compile(r"(?P<pre>\b(?:Proxy-)?Authorization[\"']?\s*[:=]\s*[\"']?)(?P<val>(?:(?:Bearer|Basic|Token|Digest)\s+)?[^\s\"',;]+)(?P<post>)",
-                re.IGNORECASE), True),
-    (re.compile(r"(?P<pre>\bBearer\s+)(?P<val>[A-Za-z0-9._~+/=-]{8,})(?P<post>)"), True),
-    # key=value / key: value / "key": "value" for secret-looking keys (SECRET_KEY, DB_PASSWORD, api_key, token ...)
-    (re.compile(r"(?P<pre>[\w.-]*(?:passw(?:or)?d|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key"
-                r"|credential|auth[_-]?key|session[_-]?id|signature|sig)[\w.-]*[\"']?\s*(?:=|:|=>)\s*)"
-                r"(?P<val>\"[^\"]*\"|'[^']*'|[^\s,;&\"')}\]]+)(?P<post>)", re.IGNORECASE), True),
-)
+DEFAULT_SINCE = 3600.0
+DEFAULT_MAX_BYTES = 8 * 1024 * 1024
+MIN_MAX_BYTES = 4096
+JOURNAL_TIMEOUT = 60
 
 
-_SECRET_HINTS = (
-    ("://",),
-    ("authorization",),
-    ("bearer",),
-    ("pass", "pwd", "secret", "token", "key", "credential", "session", "sig"),
-)
-
-
-def _repl(m):
-    return m.group("pre") + _MASK + m.group("post")
-
-
-def mask_secrets(text):
-    """Mask values that look like secrets (passwords, tokens, DSN credentials, Authorization headers)."""
-    if not text:
-        return text
-    low = text.lower()
-    for (rx, _dummy), hints in zip(_SECRET_PATTERNS, _SECRET_HINTS):
-        if any(h in low for h in hints):
-            text = rx.sub(_repl, text)
-    return text
-
+# --------------------------------------------------------------------------- samples
 
 def _sample(text):
-    text = mask_secrets(text.rstrip("\r\n"))
+    text = mask_text(text.rstrip("\r\n"))
     if len(text) > SAMPLE_LEN:
         text = text[:SAMPLE_LEN - 3] + "..."
     return text
-
-
-# --------------------------------------------------------------------------- timestamps
-
-_NGX_TS = re.compile(r"(\d{4})/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)")
-_ISO_TS = re.compile(r"\[?(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:[.,](\d+))?\s?(Z|[+-]\d\d:?\d\d)?")
-_SYSLOG_TS = re.compile(r"([A-Z][a-z]{2}) +(\d{1,2}) (\d\d):(\d\d):(\d\d)\b")
-_MONTHS = {m: i + 1 for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"))}
-
-
-class _LocalTime:
-    """Local wall-clock -> epoch, cached per minute (mktime is slow)."""
-
-    def __init__(self):
-        self.cache = {}
-
-    def epoch(self, y, mo, d, h, mi, s):
-        key = (y, mo, d, h, mi)
-        base = self.cache.get(key)
-        if base is None:
-            try:
-                base = time.mktime((y, mo, d, h, mi, 0, 0, 0, -1))
-            except (OverflowError, ValueError):
-                return None
-            if len(self.cache) > 4096:
-                self.cache.clear()
-            self.cache[key] = base
-        return base + s
-
-
-_LOCAL = _LocalTime()
-
-
-def parse_nginx_ts(text):
-    """``2026/11/22 01:57:22`` at the start of the line (local time) -> epoch, else None."""
-    m = _NGX_TS.match(text)
-    if not m:
-        return None
-    y, mo, d, h, mi, s = (int(x) for x in m.groups())
-    if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and s < 62):
-        return None
-    return _LOCAL.epoch(y, mo, d, h, mi, s)
-
-
-def _parse_iso(m):
-    y, mo, d, h, mi, s = (int(x) for x in m.groups()[:6])
-    if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and s < 62):
-        return None
-    frac = float("0." + m.group(7)) if m.group(7) else 0.0
-    tz = m.group(8)
-    if tz:
-        import calendar
-        try:
-            base = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
-        except (OverflowError, ValueError):
-            return None
-        if tz != "Z":
-            sign = -1 if tz[0] == "+" else 1
-            tz = tz[1:].replace(":", "")
-            base += sign * (int(tz[:2]) * 3600 + int(tz[2:4]) * 60)
-        return base + frac
-    base = _LOCAL.epoch(y, mo, d, h, mi, s)
-    return None if base is None else base + frac
-
-
-def parse_generic_ts(text, now=None):
-    """Timestamp at the start of a line: nginx, ISO 8601 / gunicorn ``[2026-11-22 01:57:22 +0000]``, syslog."""
-    ts = parse_nginx_ts(text)
-    if ts is not None:
-        return ts
-    m = _ISO_TS.match(text)
-    if m:
-        return _parse_iso(m)
-    m = _SYSLOG_TS.match(text)
-    if m and m.group(1) in _MONTHS:
-        now = time.time() if now is None else now
-        year = time.localtime(now).tm_year
-        mo, d, h, mi, s = _MONTHS[m.group(1)], int(m.group(2)), int(m.group(3)), int(m.group(4)), int(m.group(5))
-        ts = _LOCAL.epoch(year, mo, d, h, mi, s)
-        if ts is not None and ts > now + 86400:
-            ts = _LOCAL.epoch(year - 1, mo, d, h, mi, s)
-        return ts
-    return None
 
 
 # --------------------------------------------------------------------------- aggregation
@@ -211,7 +99,7 @@ class _Events:
             ev["samples"] = [_sample(x) for x in ev["samples"]]
             targets = []
             for t in ev["targets"]:
-                t = mask_secrets(t)[:SAMPLE_LEN]
+                t = mask_text(t)[:SAMPLE_LEN]
                 if t not in targets:
                     targets.append(t)
             ev["targets"] = targets
@@ -224,7 +112,7 @@ _GROUP_KEYS = {"python_exception": "exception", "exec_failed": "status", "unit_f
 
 
 def _mask_value(v):
-    return mask_secrets(v)[:SAMPLE_LEN] if isinstance(v, str) else v
+    return mask_text(v)[:SAMPLE_LEN] if isinstance(v, str) else v
 
 
 def _classify_stream(events, kind, source, entries, unit=None):
@@ -267,12 +155,13 @@ def read_tail(path, since, max_bytes, parse_ts=parse_nginx_ts, block_size=BLOCK_
 
     Returns a dict: entries [(ts, text)] in file order (continuation lines merged into the entry they
     follow, each entry's text joined with "\\n"), read_bytes, reached_start (bool), timestamps (bool),
-    truncated (max_bytes hit before the window's start). Raises OSError for open/read failures.
+    truncated (max_bytes hit before the window's start). Raises OSError for open/read failures, and
+    ``_safe_io.UnsafeFile`` for anything but a regular file (a FIFO or a device never blocks here).
     """
     lines_rev = []
     read = 0
     stop = False
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         size = os.fstat(f.fileno()).st_size
         pos = size
         carry = b""
@@ -329,50 +218,19 @@ def read_tail(path, since, max_bytes, parse_ts=parse_nginx_ts, block_size=BLOCK_
 
 # --------------------------------------------------------------------------- commands
 
-def _c_env():
-    env = dict(os.environ)
-    for k in _C_ENV_KEYS:
-        env.pop(k, None)
-    env["LC_ALL"] = "C"
-    env["SYSTEMD_PAGER"] = ""
-    env["SYSTEMD_COLORS"] = "0"
-    return env
+def _run_capped(cmd, max_bytes, timeout=JOURNAL_TIMEOUT):
+    """Run cmd, keep at most max_bytes of stdout (then stop it, cut at the last whole line).
 
-
-def _run_capped(cmd, max_bytes, timeout=60):
-    """Run cmd, read at most max_bytes of stdout (then kill it). Returns (rc, stdout bytes, stderr text, capped)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_c_env(), stdin=subprocess.DEVNULL)
-    chunks = []
-    total = 0
-    capped = False
-    deadline = time.time() + timeout
-    try:
-        while True:
-            chunk = proc.stdout.read1(65536) if hasattr(proc.stdout, "read1") else proc.stdout.read(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-            if total >= max_bytes or time.time() > deadline:
-                capped = True
-                proc.kill()
-                break
-        try:
-            _out, err = proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _out, err = proc.communicate()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    data = b"".join(chunks)
-    if capped and max_bytes < len(data):
-        data = data[:max_bytes]
+    Returns (rc, stdout bytes, stderr text, capped, problem); ``problem`` is a sentence when the
+    command did not start or did not finish in time (what it printed until then is kept)."""
+    res = _runner.run(cmd, timeout=timeout, max_bytes=max_bytes, text=False)
+    data = res.stdout
+    capped = res.truncated or res.timed_out
     if capped:
         nl = data.rfind(b"\n")
         data = data[:nl + 1] if nl >= 0 else b""
-    return proc.returncode, data, err.decode("utf-8", "replace").strip(), capped
+    err = res.stderr.decode("utf-8", "replace").strip()
+    return res.rc, data, err, capped, res.error
 
 
 def journal_available():
@@ -431,28 +289,21 @@ def read_journal(args, since, max_bytes):
     """Run journalctl with ``args`` (+ json, since, reverse) and return (entries chronological, read_bytes, capped, err)."""
     cmd = ["journalctl"] + list(args) + ["-o", "json", "--since", "@%d" % int(since), "--no-pager", "--reverse",
                                          "--output-fields=MESSAGE,_COMM,_PID,SYSLOG_IDENTIFIER"]
-    rc, out, err, capped = _run_capped(cmd, max_bytes)
+    rc, out, err, capped, problem = _run_capped(cmd, max_bytes)
     if rc not in (0, None) and not capped and "output-fields" in err:
         cmd = [c for c in cmd if not c.startswith("--output-fields")]
-        rc, out, err, capped = _run_capped(cmd, max_bytes)
+        rc, out, err, capped, problem = _run_capped(cmd, max_bytes)
+    if problem and not out:
+        return None, 0, capped, problem
     if rc not in (0, None) and not capped and not out:
-        return None, len(out), capped, "journalctl exited with %s: %s" % (rc, err[:300] or "no output")
+        return None, len(out), capped, "journalctl exited with %s: %s" % (rc, mask_text(err[:300]) or "no output")
     entries = parse_journal_json(out, reverse=True)
     hint = None
-    if "not seeing messages" in err:
+    if problem:
+        hint = "%s; the newest %d bytes it wrote were classified" % (problem, len(out))
+    elif "not seeing messages" in err:
         hint = "journalctl shows only part of the journal to this user: " + err.splitlines()[0][:200]
     return entries, len(out), capped, hint
-
-
-def _boot_time():
-    try:
-        with open("/proc/stat") as f:
-            for line in f:
-                if line.startswith("btime "):
-                    return float(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
 
 
 _DMESG_LINE = re.compile(r"^(?:<\d+>)?\[\s*(\d+\.\d+)\]\s?(.*)$")
@@ -473,7 +324,7 @@ def parse_dmesg(text, btime):
 # --------------------------------------------------------------------------- collection
 
 def _err(errors, source, path, message):
-    errors.append({"source": source, "path": path, "message": message})
+    errors.append(error(source, path, message))
 
 
 def _read_nginx_log(events, sources, errors, path, since, max_bytes, kind="nginx_error", parse_ts=parse_nginx_ts):
@@ -482,10 +333,9 @@ def _read_nginx_log(events, sources, errors, path, since, max_bytes, kind="nginx
     parts = []
     try:
         res = read_tail(path, since, budget, parse_ts)
-    except (OSError, IOError) as exc:
+    except OSError as exc:
         sources.append({"kind": kind, "name": source_name, "path": path, "read_bytes": 0, "ok": False})
-        reason = exc.strerror or str(exc)
-        _err(errors, "log_file", path, "Cannot read log file %s: %s." % (path, reason))
+        _err(errors, "log_file", path, "Log file: %s." % describe(path, exc))
         return
     sources.append({"kind": kind, "name": source_name, "path": path, "read_bytes": res["read_bytes"], "ok": True})
     parts.append(res)
@@ -498,9 +348,9 @@ def _read_nginx_log(events, sources, errors, path, since, max_bytes, kind="nginx
             sources.append({"kind": kind, "name": "%s:%s" % (kind, rotated), "path": rotated,
                             "read_bytes": old["read_bytes"], "ok": True})
             parts.insert(0, old)
-        except (OSError, IOError) as exc:
+        except OSError as exc:
             sources.append({"kind": kind, "name": "%s:%s" % (kind, rotated), "path": rotated, "read_bytes": 0, "ok": False})
-            _err(errors, "log_file", rotated, "Cannot read rotated log file %s: %s." % (rotated, exc.strerror or exc))
+            _err(errors, "log_file", rotated, "Rotated log file: %s." % describe(rotated, exc))
     for res in parts:
         if res["truncated"]:
             _err(errors, "log_file", path,
@@ -513,10 +363,22 @@ def _read_nginx_log(events, sources, errors, path, since, max_bytes, kind="nginx
         _classify_stream(events, kind, source_name, res["entries"])
 
 
+def bounded_max_bytes(value):
+    """``max_bytes`` as an int within the limits every log option shares (``_options``)."""
+    from ansible_collections.badgateway.doctor.plugins.module_utils._options import LOG_BYTES_MAX
+    try:
+        value = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return DEFAULT_MAX_BYTES
+    return min(max(value, MIN_MAX_BYTES), LOG_BYTES_MAX)
+
+
 def _default_units(errors):
+    """The app servers' units (and their socket units) and nginx's: ``gateway.unit_names``."""
     try:
         from ansible_collections.badgateway.doctor.plugins.module_utils import apps
-        return apps.discover_app_units(errors) + ["nginx.service"]
+        from ansible_collections.badgateway.doctor.plugins.module_utils.gateway import unit_names
+        return unit_names({"servers": [{"unit": unit} for unit in apps.discover_app_units(errors)]})
     except Exception as exc:  # pylint: disable=broad-except
         _err(errors, "systemctl", None, "Could not discover app server units: %s." % exc)
         return []
@@ -534,20 +396,12 @@ def collect_logs(nginx_error_logs=None, units=None, since=3600, max_bytes=8 * 10
     errors = []
     sources = []
     try:
-        since = float(since)
-    except (TypeError, ValueError):
-        try:
-            from ansible_collections.badgateway.doctor.plugins.module_utils.timeparse import parse_since
-            since = parse_since(since)
-        except (ImportError, ValueError):
-            _err(errors, "logs", None, "Invalid since value %r; using 3600 seconds." % (since,))
-            since = 3600.0
-    try:
-        max_bytes = int(max_bytes)
-    except (TypeError, ValueError):
-        max_bytes = 8 * 1024 * 1024
-    max_bytes = max(max_bytes, 4096)
-    start = now - since
+        since = parse_since(since)
+    except ValueError as exc:
+        _err(errors, "logs", None, "Invalid since value %r (%s); using %d seconds." % (since, exc, DEFAULT_SINCE))
+        since = DEFAULT_SINCE
+    max_bytes = bounded_max_bytes(max_bytes)
+    start = max(0.0, now - since)
     events = _Events(samples)
     result = {"window": {"since": start, "max_bytes": max_bytes}, "sources": sources, "events": [], "errors": errors}
 
@@ -656,19 +510,17 @@ def _read_kernel(events, sources, errors, start, max_bytes, have_journal):
         if os.path.isfile(path):
             try:
                 res = read_tail(path, start, max_bytes, parse_generic_ts)
-            except (OSError, IOError) as exc:
-                problems.append("%s: %s" % (path, exc.strerror or exc))
+            except OSError as exc:
+                problems.append(describe(path, exc))
                 continue
             sources.append({"kind": "kernel", "name": "kernel:%s" % path, "path": path, "read_bytes": res["read_bytes"], "ok": True})
             _classify_stream(events, "kernel", "kernel", [e for e in res["entries"] if "kernel" in e[1][:80] or path.endswith("kern.log")])
             return
     if shutil.which("dmesg"):
-        try:
-            rc, out, err, _capped = _run_capped(["dmesg"], max_bytes * 4)
-        except OSError as exc:
-            rc, out, err = 1, b"", str(exc)
+        rc, out, err, _capped, problem = _run_capped(["dmesg"], max_bytes * 4)
+        err = problem or err
         if rc == 0 or out:
-            entries = [(ts, t) for ts, t in parse_dmesg(out.decode("utf-8", "replace"), _boot_time()) if ts is None or ts >= start]
+            entries = [(ts, t) for ts, t in parse_dmesg(out.decode("utf-8", "replace"), boot_time()) if ts is None or ts >= start]
             sources.append({"kind": "kernel", "name": "kernel:dmesg", "path": None, "read_bytes": len(out), "ok": True})
             _classify_stream(events, "kernel", "kernel", entries)
             if not have_journal:

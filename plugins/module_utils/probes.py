@@ -14,23 +14,44 @@ URL forms (as nginx writes them): ``http://unix:/run/app.sock:/path``, ``http://
 ``as_user`` (and optionally ``as_group``): the probes run in a child process with that user's
 uid, primary gid and supplementary groups, as nginx's workers do after ``initgroups``, so a
 unix-socket probe proves what nginx's worker can do (root passes every permission check).
+
+What to probe - URLs, the targets of the nginx routes, limits - is ``_probe_targets`` (pure);
+its public names are importable from here too.
 """
 
 from __future__ import annotations
 
 import errno
+import math
 import socket
 import ssl
 import time
 
+from ansible_collections.badgateway.doctor.plugins.module_utils import _options
 from ansible_collections.badgateway.doctor.plugins.module_utils._access import identity, run_as
+from ansible_collections.badgateway.doctor.plugins.module_utils._options import check_host_header, check_probe_path
+from ansible_collections.badgateway.doctor.plugins.module_utils._probe_targets import (
+    clean_routes,
+    endpoint_urls,
+    location_path,
+    make_url,
+    parse_url,
+    plan_probes,
+    probe_targets_from_nginx,
+    select_routes,
+    valid_port,
+)
 from ansible_collections.badgateway.doctor.plugins.module_utils._proc import error
+
+__all__ = ["ProbeError", "bounded_timeout", "clean_routes", "collect_from_nginx", "collect_probes", "endpoint_urls",
+           "http_probe", "location_path", "make_url", "parse_status_line", "parse_url", "plan_probes",
+           "probe_targets_from_nginx", "select_routes", "valid_port"]
 
 USER_AGENT = "badgateway.doctor-probe"
 MAX_REPLY = 65536
-DEFAULT_ROUTE_LIMIT = 64        # routes probed (direct and via nginx) when a configuration has more
-DEFAULT_ENDPOINT_LIMIT = 256    # distinct URLs probed directly
-DEFAULT_WORKERS = 16            # probes in flight at once
+DEFAULT_ROUTE_LIMIT = _options.PROBE_LIMIT_DEFAULT              # routes probed when a configuration has more
+DEFAULT_ENDPOINT_LIMIT = _options.PROBE_ENDPOINT_LIMIT_DEFAULT  # distinct URLs probed directly
+DEFAULT_WORKERS = _options.PROBE_WORKERS_DEFAULT                # probes in flight at once
 
 
 class ProbeError(Exception):
@@ -39,63 +60,6 @@ class ProbeError(Exception):
     def __init__(self, name):
         Exception.__init__(self, name)
         self.name = name
-
-
-# ---------------------------------------------------------------- URLs (pure)
-
-def parse_url(url):
-    """Split a probe URL.
-
-    Returns ``{scheme, unix: path|None, host, port, path}`` (path None when the URL has none).
-    Raises ValueError on a URL it cannot use.
-    """
-    if "://" not in url:
-        raise ValueError("URL %r has no scheme" % url)
-    scheme, rest = url.split("://", 1)
-    scheme = scheme.lower()
-    if scheme not in ("http", "https"):
-        raise ValueError("URL %r: only http and https can be probed" % url)
-    if rest.startswith("unix:"):
-        body = rest[5:]
-        if ":" in body:
-            sock, path = body.split(":", 1)
-        else:
-            sock, path = body, None
-        if not sock:
-            raise ValueError("URL %r has no socket path" % url)
-        return {"scheme": scheme, "unix": sock, "host": None, "port": None, "path": path or None}
-    slash = rest.find("/")
-    hostport, path = (rest, None) if slash < 0 else (rest[:slash], rest[slash:])
-    port = 443 if scheme == "https" else 80
-    if hostport.startswith("["):
-        end = hostport.find("]")
-        if end < 0:
-            raise ValueError("URL %r: unbalanced [" % url)
-        host = hostport[1:end]
-        tail = hostport[end + 1:]
-        if tail.startswith(":"):
-            port = int(tail[1:])
-    elif hostport.count(":") == 1:
-        host, port_text = hostport.split(":")
-        port = int(port_text)
-    else:
-        host = hostport
-    if not host:
-        raise ValueError("URL %r has no host" % url)
-    return {"scheme": scheme, "unix": None, "host": host, "port": port, "path": path}
-
-
-def make_url(host=None, port=None, unix=None, path="/", scheme="http"):
-    """Build a probe URL (nginx style for unix sockets)."""
-    path = path or "/"
-    if unix:
-        return "%s://unix:%s:%s" % (scheme, unix, path)
-    if host and ":" in host:
-        host = "[%s]" % host
-    default = 443 if scheme == "https" else 80
-    if port and port != default:
-        return "%s://%s:%d%s" % (scheme, host, port, path)
-    return "%s://%s%s" % (scheme, host, path)
 
 
 def parse_status_line(data):
@@ -124,11 +88,24 @@ def _errno_name(exc):
 
 # ---------------------------------------------------------------- one probe
 
+def bounded_timeout(value):
+    """A probe timeout within the shared limits (``_options``); the default for anything unusable."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return _options.PROBE_TIMEOUT_DEFAULT
+    if math.isnan(value):
+        return _options.PROBE_TIMEOUT_DEFAULT
+    return min(max(value, _options.PROBE_TIMEOUT_MIN), _options.PROBE_TIMEOUT_MAX)
+
+
 def http_probe(url, timeout=3.0, path="/", host_header=None, as_user=None, as_group=None):
     """Probe ``url`` once. Returns ``(status, latency, error_name)``; never raises.
 
     With ``as_user`` the probe runs as that user (see the module docstring); when that is not
-    possible the error name is ``EINVAL`` (no such user or group) or ``EPERM`` (not root)."""
+    possible the error name is ``EINVAL`` (no such user or group) or ``EPERM`` (not root).
+    ``timeout`` is kept within the shared limits (``bounded_timeout``)."""
+    timeout = bounded_timeout(timeout)
     if as_user:
         try:
             ident = identity(as_user, as_group)
@@ -144,6 +121,9 @@ def http_probe(url, timeout=3.0, path="/", host_header=None, as_user=None, as_gr
     except ValueError:
         return None, None, "EINVAL"
     req_path = parts["path"] or path or "/"
+    # read-only, one request: nothing that could end a line or the request line goes on the wire
+    if check_probe_path(req_path) or (host_header is not None and check_host_header(host_header)):
+        return None, None, "EINVAL"
     if parts["unix"]:
         family, address = socket.AF_UNIX, parts["unix"]
         host = host_header or "localhost"
@@ -212,192 +192,6 @@ def _is_ip(host):
     return False
 
 
-# ---------------------------------------------------------------- targets from nginx facts (pure)
-
-def _wildcard_to_loopback(host, ipv6):
-    if host in (None, "", "*", "0.0.0.0"):
-        return "127.0.0.1"
-    if host in ("::", "[::]"):
-        return "::1"
-    if host.startswith("[") and host.endswith("]"):
-        return host[1:-1]
-    return host
-
-
-def location_path(location):
-    """Request path to probe a location with: its prefix if it is a plain prefix location
-    (``/x``, ``^~ /x``, ``= /x``), else ``/``.  Nested locations ("a > b") use the innermost."""
-    loc = (location or "").split(" > ")[-1].strip()
-    parts = loc.split()
-    if len(parts) == 2 and parts[0] in ("^~", "="):
-        loc = parts[1]
-    elif len(parts) != 1:
-        return "/"
-    if not loc.startswith("/"):
-        return "/"
-    return loc
-
-
-def _pick_listen(listens):
-    """Prefer a plain TCP listen, then TLS, then a unix listen."""
-    tcp = [entry for entry in listens or () if isinstance(entry, dict) and entry.get("port")]
-    plain = [entry for entry in tcp if not entry.get("ssl")]
-    if plain:
-        return plain[0]
-    if tcp:
-        return tcp[0]
-    unix = [entry for entry in listens or () if isinstance(entry, dict) and entry.get("unix")]
-    return unix[0] if unix else None
-
-
-def endpoint_urls(endpoint, path="/", scheme="http"):
-    """URLs to probe an Endpoint directly: one for a unix socket, one per resolved TCP address."""
-    if not isinstance(endpoint, dict):
-        return []
-    if endpoint.get("kind") == "unix" and endpoint.get("path"):
-        return [make_url(unix=endpoint["path"], path=path, scheme=scheme)]
-    if endpoint.get("kind") == "tcp" and endpoint.get("port"):
-        addresses = [a.get("address") for a in endpoint.get("addresses") or () if isinstance(a, dict) and a.get("address")]
-        if not addresses and endpoint.get("host"):
-            addresses = [endpoint["host"]]
-        return [make_url(host=a, port=endpoint["port"], path=path, scheme=scheme) for a in addresses]
-    return []
-
-
-def _route_probe_key(route):
-    """What a route's probes would tell that another route's do not: its upstream or endpoints."""
-    if route.get("dynamic"):
-        return ("dynamic", route.get("target"))
-    if route.get("upstream"):
-        return ("upstream", route.get("upstream"))
-    keys = []
-    for endpoint in route.get("endpoints") or ():
-        if isinstance(endpoint, dict):
-            keys.append((endpoint.get("kind"), endpoint.get("path"), endpoint.get("host"), endpoint.get("port")))
-    return ("endpoints", tuple(keys))
-
-
-def select_routes(routes, limit=None):
-    """The routes to probe, in their order: all of them when ``limit`` is None/0 or not exceeded,
-    else ``limit`` routes - first those whose upstream (or endpoints) no earlier chosen route has,
-    then the others, each pass in configuration order (stable for the same configuration)."""
-    routes = [r for r in routes or () if isinstance(r, dict) and r]
-    if not limit or len(routes) <= limit:
-        return routes
-    chosen = set()
-    seen = set()
-    for index, route in enumerate(routes):
-        key = _route_probe_key(route)
-        if key not in seen:
-            seen.add(key)
-            chosen.add(index)
-            if len(chosen) >= limit:
-                break
-    for index in range(len(routes)):
-        if len(chosen) >= limit:
-            break
-        chosen.add(index)
-    return [routes[i] for i in sorted(chosen)]
-
-
-def _route_targets(route, via, path, host_header):
-    rid = route.get("id") or route.get("location") or "?"
-    names = [n for n in route.get("server_names") or () if n and n != "_" and not n.startswith(("~", "*", "."))]
-    host = host_header or (names[0] if names else None)
-    direct = []
-    if "direct" in via and not route.get("dynamic"):
-        scheme = "https" if route.get("protocol") in ("https", "grpcs") else "http"
-        for endpoint in route.get("endpoints") or ():
-            for url in endpoint_urls(endpoint, path or "/", scheme):
-                direct.append({"route": rid, "endpoint": endpoint, "via": "direct", "url": url,
-                               "host_header": host})
-    through = None
-    if "nginx" in via:
-        listen = _pick_listen(route.get("listen"))
-        if listen is not None:
-            scheme = "https" if listen.get("ssl") else "http"
-            req_path = path or location_path(route.get("location"))
-            if listen.get("unix"):
-                url = make_url(unix=listen["unix"], path=req_path, scheme=scheme)
-            else:
-                url = make_url(host=_wildcard_to_loopback(listen.get("host"), listen.get("ipv6")),
-                               port=listen["port"], path=req_path, scheme=scheme)
-            through = {"route": rid, "endpoint": None, "via": "nginx", "url": url, "host_header": host}
-    return direct, through
-
-
-def _count_targets(route, direct, through):
-    """How many targets ``_route_targets`` would make for a route (cheap, for ``skipped``)."""
-    count = 0
-    if direct and not route.get("dynamic"):
-        for endpoint in route.get("endpoints") or ():
-            kind = endpoint.get("kind") if isinstance(endpoint, dict) else None
-            if kind == "unix":
-                count += 1 if endpoint.get("path") else 0
-            elif kind == "tcp" and endpoint.get("port"):
-                addresses = 0
-                for address in endpoint.get("addresses") or ():
-                    if isinstance(address, dict) and address.get("address"):
-                        addresses += 1
-                count += addresses or (1 if endpoint.get("host") else 0)
-    if through:
-        for entry in route.get("listen") or ():
-            if isinstance(entry, dict) and (entry.get("port") or entry.get("unix")):
-                count += 1
-                break
-    return count
-
-
-def plan_probes(nginx_section, via=("direct", "nginx"), path=None, host_header=None,
-                route_limit=None, endpoint_limit=None):
-    """Probe targets for the routes of the ``nginx`` facts section, within limits.
-
-    Returns ``(targets, skipped)``.  At most ``route_limit`` routes are probed (see
-    ``select_routes``) and at most ``endpoint_limit`` distinct URLs directly; ``skipped`` is the
-    number of targets the unlimited plan (``probe_targets_from_nginx``) has beyond those.
-    None or 0 means no limit.
-    """
-    if not isinstance(nginx_section, dict):
-        return [], 0
-    routes = [r for r in nginx_section.get("routes") or () if isinstance(r, dict) and r]
-    chosen = select_routes(routes, route_limit)
-    targets = []
-    direct_urls = set()
-    for route in chosen:
-        direct, through = _route_targets(route, via, path, host_header)
-        for target in direct:
-            url = target["url"]
-            if url not in direct_urls:
-                if endpoint_limit and len(direct_urls) >= endpoint_limit:
-                    continue
-                direct_urls.add(url)
-            targets.append(target)
-        if through is not None:
-            targets.append(through)
-    total = len(targets)
-    if len(chosen) < len(routes) or endpoint_limit:
-        chosen_ids = set(id(r) for r in chosen)
-        total = 0
-        for route in routes:
-            if id(route) in chosen_ids:
-                direct, through = _route_targets(route, via, path, host_header)
-                total += len(direct) + (through is not None)
-            else:
-                total += _count_targets(route, "direct" in via, "nginx" in via)
-    return targets, max(0, total - len(targets))
-
-
-def probe_targets_from_nginx(nginx_section, via=("direct", "nginx"), path=None, host_header=None):
-    """Build probe targets from the ``nginx`` facts section (every route, no limit).
-
-    Per route: a direct probe per endpoint address (dynamic routes skipped; grpc/uwsgi/fastcgi/scgi
-    routes are probed with HTTP too, an EPROTO there is evidence, not a bug) and one probe via
-    nginx: its first listen (wildcard -> 127.0.0.1 / ::1), ``Host`` = first server name unless
-    ``_``, path = the location's plain prefix else ``/`` (``path`` overrides both).
-    """
-    return plan_probes(nginx_section, via=via, path=path, host_header=host_header)[0]
-
-
 # ---------------------------------------------------------------- collection
 
 def _run_probes(keys, timeout, path, workers):
@@ -461,6 +255,7 @@ def collect_probes(targets, timeout=3.0, path="/", host_header=None, workers=DEF
     """
     errors = []
     result = {"results": [], "skipped": int(skipped or 0), "as_user": as_user or None, "errors": errors}
+    timeout = bounded_timeout(timeout)
     keys = []
     seen = set()
     valid = []

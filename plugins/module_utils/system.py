@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from ansible_collections.badgateway.doctor.plugins.module_utils._proc import PROC, error, read_text
+from ansible_collections.badgateway.doctor.plugins.module_utils._safe_io import error_for
 
 SELINUX_FS = "/sys/fs/selinux"
 SELINUX_BOOLEANS = ("httpd_can_network_connect", "httpd_can_network_relay", "httpd_can_network_connect_db")
@@ -59,7 +60,7 @@ def _selinux(selinux_fs, errors):
     try:
         info["mode"] = "enforcing" if read_text(enforce).strip() == "1" else "permissive"
     except OSError as exc:
-        errors.append(error("selinux", enforce, "cannot read %s: %s" % (enforce, exc.strerror or exc)))
+        errors.append(error_for("selinux", enforce, exc))
     for name in SELINUX_BOOLEANS:
         path = os.path.join(selinux_fs, "booleans", name)
         try:
@@ -90,7 +91,7 @@ def collect_system(proc=PROC, selinux_fs=SELINUX_FS, run_systemd="/run/systemd/s
         try:
             result["memory"] = parse_meminfo(read_text(meminfo))
         except OSError as exc:
-            errors.append(error("proc", meminfo, "cannot read %s: %s" % (meminfo, exc.strerror or exc)))
+            errors.append(error_for("proc", meminfo, exc))
     except Exception as exc:  # pylint: disable=broad-except  # never a traceback on the target
         errors.append(error("system", None, "unexpected error while collecting system facts: %r" % (exc,)))
     return result

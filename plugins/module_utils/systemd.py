@@ -11,8 +11,11 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import subprocess
 import time
+
+from ansible_collections.badgateway.doctor.plugins.module_utils import _runner
+from ansible_collections.badgateway.doctor.plugins.module_utils._proc import error
+from ansible_collections.badgateway.doctor.plugins.module_utils._safe_io import open_regular, read_text
 
 SHOW_CHUNK = 150
 
@@ -28,25 +31,7 @@ _MULTI = ("EnvironmentFiles", "ExecStart", "Listen", "DropInPaths")
 
 
 def _err(errors, source, path, message):
-    errors.append({"source": source, "path": path, "message": message})
-
-
-def c_env():
-    env = dict(os.environ)
-    for k in ("LC_ALL", "LANG", "LANGUAGE"):
-        env.pop(k, None)
-    env.update({"LC_ALL": "C", "SYSTEMD_PAGER": "", "SYSTEMD_COLORS": "0", "SYSTEMD_LOG_COLOR": "0"})
-    return env
-
-
-def run(cmd, timeout=30):
-    """Run a command with a C locale. Returns (rc, stdout, stderr); rc None when it could not start."""
-    try:
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=c_env(),
-                              stdin=subprocess.DEVNULL, timeout=timeout, check=False)
-    except (OSError, subprocess.SubprocessError) as exc:
-        return None, "", str(exc)
-    return proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
+    errors.append(error(source, path, message))
 
 
 def systemd_running():
@@ -93,11 +78,12 @@ def show(units, props, errors):
     for i in range(0, len(units), SHOW_CHUNK):
         chunk = units[i:i + SHOW_CHUNK]
         cmd = ["systemctl", "show", "--no-pager", "-p", ",".join(props), "--"] + chunk
-        rc, out, err = run(cmd)
-        if rc != 0 and not out:
-            _err(errors, "systemctl", None, "systemctl show failed for %s: %s" % (", ".join(chunk[:5]), (err.strip() or "exit %s" % rc)[:300]))
+        res = _runner.run(cmd)
+        if res.rc != 0 and not res.stdout:
+            _err(errors, "systemctl", None, "systemctl show failed for %s: %s" % (
+                ", ".join(chunk[:5]), (res.error or res.stderr or "exit %s" % res.rc)[:300]))
             continue
-        blocks = parse_show(out)
+        blocks = parse_show(res.stdout)
         # systemctl prints the blocks in argument order; Id may be an alias target, so map by position
         for name, block in zip(chunk, blocks):
             result[name] = block
@@ -292,6 +278,7 @@ SCAN_DIRS = ("/etc/systemd/system", "/run/systemd/transient", "/run/systemd/gene
              "/usr/local/lib/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system",
              "/run/systemd/generator.late")
 _SCAN_MAX_BYTES = 256 * 1024
+_UNIT_MAX_BYTES = 1024 * 1024
 
 
 def scan_unit_files(keywords, dirs=SCAN_DIRS, errors=None):
@@ -308,7 +295,7 @@ def scan_unit_files(keywords, dirs=SCAN_DIRS, errors=None):
 
     def mentions(path):
         try:
-            with open(path, "rb") as fh:
+            with open_regular(path) as fh:  # a FIFO or device among unit files never blocks the scan
                 data = fh.read(_SCAN_MAX_BYTES)
         except OSError:
             return False
@@ -367,8 +354,7 @@ def read_unit(name, dirs=UNIT_DIRS):
         dropins.append(seen[fn])
     for path in files + dropins:
         try:
-            with open(path, encoding="utf-8", errors="replace") as f:
-                parsed = parse_unit_file(f.read())
+            parsed = parse_unit_file(read_text(path, _UNIT_MAX_BYTES))
         except OSError:
             continue
         for section, items in parsed.items():

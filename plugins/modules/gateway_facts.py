@@ -32,6 +32,7 @@ author:
   - badgateway.doctor maintainers (@badgateway)
 extends_documentation_fragment:
   - badgateway.doctor.attributes
+  - badgateway.doctor.options.gateway
 options:
   sections:
     description:
@@ -96,44 +97,6 @@ options:
     type: list
     elements: path
     default: []
-  since:
-    description:
-      - How far back to read logs, as seconds or with a unit such as V(30m), V(1h) or V(2d).
-    type: str
-    default: 1h
-  max_log_bytes:
-    description: At most this many bytes are read from the end of each log file, so the cost does not grow with the file.
-    type: int
-    default: 8388608
-  kernel_log:
-    description: Look for OOM kills in the kernel log.
-    type: bool
-    default: true
-  probe_path:
-    description: The path requested by the probes when a route does not give a better one.
-    type: str
-    default: /
-  probe_host_header:
-    description: The Host header of the probes. Default is the server's first name.
-    type: str
-  probe_timeout:
-    description: Seconds each probe may take before it counts as timed out.
-    type: float
-    default: 3.0
-  probe_limit:
-    description:
-      - At most this many routes are probed (directly and through nginx). With more routes than that,
-        the routes whose upstream or endpoints no earlier chosen route has are chosen first, then the
-        others, each in configuration order, so the same configuration gives the same choice.
-      - The number of probes left out is returned as C(probes.skipped). V(0) probes every route.
-    type: int
-    default: 64
-  probe_endpoint_limit:
-    description:
-      - At most this many distinct URLs are probed directly (each upstream address counts once however
-        many routes use it). V(0) means no limit.
-    type: int
-    default: 256
 notes:
   - Runs on the target with the Python standard library only.
   - As root every section is complete. Without root, processes of other users, their sockets and
@@ -272,51 +235,32 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.badgateway.doctor.plugins.module_utils import _options
 from ansible_collections.badgateway.doctor.plugins.module_utils.gateway import SECTIONS, collect_all
 from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_facts import test_option_mode
 from ansible_collections.badgateway.doctor.plugins.module_utils.timeparse import parse_since
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            sections=dict(type="list", elements="str", choices=list(SECTIONS), default=list(SECTIONS)),
-            conf_path=dict(type="path"),
-            nginx_source=dict(type="str", choices=["files", "nginx_T"], default="files"),
-            nginx_binary=dict(type="path"),
-            nginx_test=dict(type="raw", default="auto"),
-            resolve=dict(type="bool", default=True),
-            socket_user=dict(type="str"),
-            socket_paths=dict(type="list", elements="path", default=[]),
-            units=dict(type="list", elements="str", default=[]),
-            nginx_error_logs=dict(type="list", elements="path", default=[]),
-            since=dict(type="str", default="1h"),
-            max_log_bytes=dict(type="int", default=8 * 1024 * 1024),
-            kernel_log=dict(type="bool", default=True),
-            probe_path=dict(type="str", default="/"),
-            probe_host_header=dict(type="str"),
-            probe_timeout=dict(type="float", default=3.0),
-            probe_limit=dict(type="int", default=64),
-            probe_endpoint_limit=dict(type="int", default=256),
-        ),
-        supports_check_mode=True,
+    spec = _options.argument_spec(_options.GATEWAY_FACTS)
+    spec.update(
+        sections=dict(type="list", elements="str", choices=list(SECTIONS), default=list(SECTIONS)),
+        conf_path=dict(type="path"),
+        nginx_source=dict(type="str", choices=["files", "nginx_T"], default="files"),
+        nginx_binary=dict(type="path"),
+        nginx_test=dict(type="raw", default="auto"),
+        resolve=dict(type="bool", default=True),
+        socket_user=dict(type="str"),
+        socket_paths=dict(type="list", elements="path", default=[]),
+        nginx_error_logs=dict(type="list", elements="path", default=[]),
     )
-    p = module.params
-    try:
-        since = parse_since(p["since"])
-    except ValueError as exc:
-        module.fail_json(msg="Option since=%r is not a duration: %s" % (p["since"], exc))
-    if p["max_log_bytes"] <= 0:
-        module.fail_json(msg="Option max_log_bytes must be positive, got %d." % p["max_log_bytes"])
-    if p["probe_timeout"] <= 0:
-        module.fail_json(msg="Option probe_timeout must be positive, got %s." % p["probe_timeout"])
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    p = _options.validate(module, _options.GATEWAY_FACTS)
+    since = parse_since(p["since"])
     nginx_test = test_option_mode(p["nginx_test"])
     if nginx_test is None:
         module.fail_json(msg="Option nginx_test must be one of auto, always, never (or a boolean: true means always, "
                              "false never), got %r." % (p["nginx_test"],))
-    for name in ("probe_limit", "probe_endpoint_limit"):
-        if p[name] < 0:
-            module.fail_json(msg="Option %s must be 0 (no limit) or positive, got %d." % (name, p[name]))
 
     facts = collect_all(
         sections=p["sections"],

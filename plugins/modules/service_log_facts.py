@@ -10,7 +10,8 @@ version_added: 0.1.0
 description:
   - Reads the nginx error logs from the end, block by block, and stops at the first line older than the time
     window (or after O(max_bytes)), so the cost does not grow with the size of the file. Continues into the
-    rotated C(.1) file when the window reaches past the start of the current one.
+    rotated C(.1) file when the window reaches past the start of the current one. Only regular files are read - a
+    FIFO, a device or a directory given as a log is reported in C(errors) and never blocks.
   - Reads the journal of the given systemd units (C(journalctl -u UNIT -o json), C locale) and the kernel log
     (C(journalctl -k), else C(/var/log/kern.log), else C(dmesg)) for OOM kills.
   - Classifies lines with precompiled patterns - nginx upstream errors (111 refused, 2 no such file, 13 permission
@@ -25,6 +26,7 @@ author:
   - badgateway.doctor maintainers (@badgateway)
 extends_documentation_fragment:
   - badgateway.doctor.attributes
+  - badgateway.doctor.options.logs
 options:
   nginx_error_logs:
     description:
@@ -35,7 +37,8 @@ options:
   units:
     description:
       - systemd units whose journal is read.
-      - When not given, the app server units found on the host (by their C(ExecStart)) are used.
+      - When not given, the units of the app servers found earlier (C(badgateway.apps) facts, their socket units too) or,
+        without such facts, those found on the host (by their C(ExecStart)), and C(nginx.service).
       - An empty list reads no unit journal.
     type: list
     elements: str
@@ -44,22 +47,6 @@ options:
     type: list
     elements: path
     default: []
-  since:
-    description: Time window, in seconds or as a duration such as V(90s), V(30m), V(1h), V(2d).
-    type: raw
-    default: 3600
-  max_bytes:
-    description: At most this many bytes are read from each file and from each journal query.
-    type: int
-    default: 8388608
-  kernel:
-    description: Read the kernel log for OOM kills.
-    type: bool
-    default: true
-  samples:
-    description: Samples kept per event (0 to 3).
-    type: int
-    default: 3
 notes:
   - Runs on the target with the Python standard library only; Linux only.
   - nginx error log timestamps are local time; the window is applied in the target's local time zone.
@@ -205,34 +192,21 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.badgateway.doctor.plugins.module_utils import _options
 from ansible_collections.badgateway.doctor.plugins.module_utils.logs import collect_logs
 from ansible_collections.badgateway.doctor.plugins.module_utils.timeparse import parse_since
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            nginx_error_logs=dict(type="list", elements="path"),
-            units=dict(type="list", elements="str"),
-            files=dict(type="list", elements="path", default=[]),
-            since=dict(type="raw", default=3600),
-            max_bytes=dict(type="int", default=8 * 1024 * 1024),
-            kernel=dict(type="bool", default=True),
-            samples=dict(type="int", default=3),
-        ),
-        supports_check_mode=True,
+    spec = _options.argument_spec(_options.SERVICE_LOG_FACTS)
+    spec.update(
+        nginx_error_logs=dict(type="list", elements="path"),
+        files=dict(type="list", elements="path", default=[]),
     )
-    p = module.params
-    try:
-        since = parse_since(p["since"])
-    except ValueError as exc:
-        module.fail_json(msg="Invalid since %r: %s." % (p["since"], exc))
-    if p["max_bytes"] < 4096:
-        module.fail_json(msg="max_bytes must be at least 4096, got %d." % p["max_bytes"])
-    if not 0 <= p["samples"] <= 3:
-        module.fail_json(msg="samples must be between 0 and 3, got %d." % p["samples"])
-    logs = collect_logs(nginx_error_logs=p["nginx_error_logs"], units=p["units"], since=since, max_bytes=p["max_bytes"],
-                        kernel=p["kernel"], samples=p["samples"], files=p["files"])
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    p = _options.validate(module, _options.SERVICE_LOG_FACTS)
+    logs = collect_logs(nginx_error_logs=p["nginx_error_logs"], units=p["units"], since=parse_since(p["since"]),
+                        max_bytes=p["max_bytes"], kernel=p["kernel"], samples=p["samples"], files=p["files"])
     module.exit_json(changed=False, ansible_facts={"badgateway": {"logs": logs}})
 
 

@@ -21,6 +21,7 @@ author:
   - badgateway.doctor maintainers (@badgateway)
 extends_documentation_fragment:
   - badgateway.doctor.attributes
+  - badgateway.doctor.options.probes
 options:
   targets:
     description:
@@ -33,6 +34,7 @@ options:
         description:
           - What to request, C(http://unix:/run/app.sock:/path), C(http://127.0.0.1:8000/path), C(http://[::1]:8000/)
             or C(https://...) (no certificate verification).
+          - A port outside 1-65535, spaces and control characters (CR, LF ...) are refused.
         type: str
         required: true
       route:
@@ -47,12 +49,14 @@ options:
         description: The Endpoint (as in the nginx facts) the URL stands for; returned as given.
         type: dict
       host_header:
-        description: Host header for this target.
+        description: Host header for this target; spaces and control characters are refused.
         type: str
   nginx:
     description:
       - The C(badgateway.nginx) facts (at least C(routes)) to derive the targets from.
       - The action plugin passes the host's C(badgateway.nginx.routes) when neither O(targets) nor O(nginx) is given.
+      - Routes, endpoints and listen entries that are not shaped like the nginx facts are skipped, each with an
+        entry in C(errors).
     type: dict
   via:
     description: With O(nginx), which probes to send.
@@ -60,46 +64,6 @@ options:
     elements: str
     choices: [direct, nginx]
     default: [direct, nginx]
-  path:
-    description:
-      - Path to request. By default C(/) for upstreams, and the location's prefix (when it is a plain prefix) through nginx.
-    type: str
-  host_header:
-    description: Host header. By default the server's first name (C(localhost) when there is none).
-    type: str
-  timeout:
-    description: Seconds each request may take; longer counts as C(ETIMEDOUT).
-    type: float
-    default: 3.0
-  limit:
-    description:
-      - With O(nginx), at most this many routes are probed. With more routes than that, the routes whose
-        upstream or endpoints no earlier chosen route has are chosen first, then the others, each in
-        configuration order. The number of probes left out is returned as C(skipped). V(0) means no limit.
-    type: int
-    default: 64
-  endpoint_limit:
-    description: With O(nginx), at most this many distinct URLs are probed directly. V(0) means no limit.
-    type: int
-    default: 256
-  workers:
-    description: At most this many probes are in flight at once.
-    type: int
-    default: 16
-  as_user:
-    description:
-      - Send the probes as this user (a name or uid), from a child process with the user's uid, primary group and
-        supplementary groups - the identity nginx's worker processes have after C(initgroups). A unix-socket probe as
-        nginx's worker user (for example V(www-data)) then proves whether nginx itself can connect, C(EACCES) when
-        a directory on the way or the socket denies it.
-      - Needs root (C(become)) unless it is the user the module already runs as.
-      - By default the probes run as the user the module runs as.
-    type: str
-  as_group:
-    description:
-      - With O(as_user), the primary group to take instead of the user's own, as nginx's C(user www-data web;) does.
-        The user's supplementary groups are added as C(initgroups) does.
-    type: str
 notes:
   - Runs on the target with the Python standard library only. The requests are plain GETs; nothing is changed.
   - A result is C(ok) when an HTTP reply with a status below 500 came back.
@@ -237,41 +201,43 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.badgateway.doctor.plugins.module_utils import _options
 from ansible_collections.badgateway.doctor.plugins.module_utils._access import identity
-from ansible_collections.badgateway.doctor.plugins.module_utils.probes import collect_probes, plan_probes
+from ansible_collections.badgateway.doctor.plugins.module_utils.probes import collect_probes, parse_url, plan_probes
+
+
+def _target_problem(index, target):
+    """Why an explicit target cannot be probed (None when it can)."""
+    try:
+        parse_url(target["url"])
+    except ValueError as exc:
+        return "Option targets[%d].url: %s." % (index, exc)
+    if target.get("host_header") is not None:
+        reason = _options.check_host_header(target["host_header"])
+        if reason:
+            return "Option targets[%d].host_header %s, got %r." % (index, reason, target["host_header"])
+    return None
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            targets=dict(type="list", elements="dict", default=[], options=dict(
-                url=dict(type="str", required=True),
-                route=dict(type="str"),
-                via=dict(type="str", choices=["direct", "nginx"], default="direct"),
-                endpoint=dict(type="dict"),
-                host_header=dict(type="str"),
-            )),
-            nginx=dict(type="dict"),
-            via=dict(type="list", elements="str", choices=["direct", "nginx"], default=["direct", "nginx"]),
-            path=dict(type="str"),
+    spec = _options.argument_spec(_options.UPSTREAM_PROBE)
+    spec.update(
+        targets=dict(type="list", elements="dict", default=[], options=dict(
+            url=dict(type="str", required=True),
+            route=dict(type="str"),
+            via=dict(type="str", choices=["direct", "nginx"], default="direct"),
+            endpoint=dict(type="dict"),
             host_header=dict(type="str"),
-            timeout=dict(type="float", default=3.0),
-            limit=dict(type="int", default=64),
-            endpoint_limit=dict(type="int", default=256),
-            workers=dict(type="int", default=16),
-            as_user=dict(type="str"),
-            as_group=dict(type="str"),
-        ),
-        supports_check_mode=True,
+        )),
+        nginx=dict(type="dict"),
+        via=dict(type="list", elements="str", choices=["direct", "nginx"], default=["direct", "nginx"]),
     )
-    p = module.params
-    if p["timeout"] <= 0:
-        module.fail_json(msg="Option timeout must be positive, got %s." % p["timeout"])
-    for name in ("limit", "endpoint_limit"):
-        if p[name] < 0:
-            module.fail_json(msg="Option %s must be 0 (no limit) or positive, got %d." % (name, p[name]))
-    if p["workers"] < 1:
-        module.fail_json(msg="Option workers must be at least 1, got %d." % p["workers"])
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    p = _options.validate(module, _options.UPSTREAM_PROBE)
+    for index, target in enumerate(p["targets"]):
+        problem = _target_problem(index, target)
+        if problem:
+            module.fail_json(msg=problem)
     if p["as_group"] and not p["as_user"]:
         module.fail_json(msg="Option as_group needs as_user.")
     if p["as_user"]:
@@ -283,13 +249,15 @@ def main():
             module.fail_json(msg="Option as_user: probing as %s needs root (the module runs as uid %d); use become: true."
                              % (ident.name, os.geteuid()))
     skipped = 0
+    errors = []
     if p["targets"]:
         targets = p["targets"]
     else:
         targets, skipped = plan_probes(p["nginx"] or {}, via=p["via"], path=p["path"], host_header=p["host_header"],
-                                       route_limit=p["limit"], endpoint_limit=p["endpoint_limit"])
+                                       route_limit=p["limit"], endpoint_limit=p["endpoint_limit"], errors=errors)
     probes = collect_probes(targets, timeout=p["timeout"], path=p["path"] or "/", host_header=p["host_header"],
                             workers=p["workers"], skipped=skipped, as_user=p["as_user"], as_group=p["as_group"])
+    probes["errors"][:0] = errors
     module.exit_json(changed=False, probes=probes, ansible_facts={"badgateway": {"probes": probes}})
 
 

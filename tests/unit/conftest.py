@@ -1,12 +1,27 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Fixtures shared by the unit tests."""
+"""Fixtures shared by the unit tests: ``run_module``, ``in_child``, ``supplementary_member``."""
 from __future__ import annotations
 
 import grp
+import json
 import pwd
 
 import pytest
+from ansible.module_utils.testing import patch_module_args
+
+
+@pytest.fixture
+def run_module(capsys):
+    """``run_module(module, args) -> result``: run a module's ``main()`` as Ansible runs it on a target
+    (in-process, arguments through ``patch_module_args``) and return the JSON it printed."""
+    def run(module, args=None):
+        capsys.readouterr()  # drop what earlier output the test made
+        with patch_module_args(dict(args or {})):
+            with pytest.raises(SystemExit):
+                module.main()
+        return json.loads(capsys.readouterr().out)
+    return run
 
 
 @pytest.fixture
@@ -23,3 +38,48 @@ def supplementary_member():
                 continue
     pytest.skip("no user with a supplementary group on this host")
     return None
+
+
+@pytest.fixture
+def in_child():
+    """``call(func, *args, timeout=10)``: run ``func`` in a forked child and return its (JSON-able)
+    result; fail the test - instead of hanging the suite - when it does not finish in time."""
+    import json
+    import os
+    import select
+    import signal
+    import traceback
+
+    def call(func, *args, timeout=10):
+        rfd, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            try:
+                os.close(rfd)
+                try:
+                    payload = {"value": func(*args)}
+                except BaseException:  # pylint: disable=broad-except
+                    payload = {"error": traceback.format_exc()}
+                os.write(wfd, json.dumps(payload).encode())
+            finally:
+                os._exit(0)  # pylint: disable=protected-access
+        os.close(wfd)
+        try:
+            ready, _w, _x = select.select([rfd], [], [], timeout)
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                pytest.fail("%s did not finish within %s seconds (it blocks)" % (getattr(func, "__name__", func), timeout))
+            data = b""
+            while True:
+                chunk = os.read(rfd, 65536)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            os.close(rfd)
+            os.waitpid(pid, 0)
+        payload = json.loads(data.decode())
+        if "error" in payload:
+            pytest.fail("the child raised:\n" + payload["error"])
+        return payload["value"]
+    return call

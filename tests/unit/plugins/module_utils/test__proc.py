@@ -69,7 +69,28 @@ def test_boot_time_and_process_info_self():
     assert info["uid"] == os.getuid()
     assert info["cmdline"] and "python" in info["cmdline"][0]
     assert abs(info["start_time"] - bt) > 0
+    assert info["ppid"] == os.getppid()
     assert _proc.process_info(2 ** 22 + 12345) is None
+
+
+def test_stat_ppid_and_precise_boot_time():
+    assert _proc.parse_stat_ppid("812 (gunicorn: master [a) b]) S 1 812 812 0") == 1
+    assert _proc.parse_stat_ppid("garbage") is None
+    boot, precise = _proc.precise_boot_time()
+    assert precise and abs(boot - _proc.boot_time()) < 2
+
+
+def test_proc_reads_go_through_the_safe_reader(tmp_path):
+    """A fake /proc whose files are FIFOs: process_info returns at once with the fields unknown."""
+    base = tmp_path / "42"
+    base.mkdir()
+    for name in ("comm", "cmdline", "status", "cgroup", "stat"):
+        os.mkfifo(str(base / name))
+    info = _proc.process_info(42, proc=str(tmp_path), btime=1.0)
+    assert info == {"pid": 42, "ppid": None, "name": None, "cmdline": None, "uid": None, "user": None,
+                    "unit": None, "start_time": None}
+    os.mkfifo(str(tmp_path / "stat"))
+    assert _proc.boot_time(str(tmp_path)) is None
 
 
 def test_socket_owners_finds_own_socket():

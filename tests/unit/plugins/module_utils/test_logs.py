@@ -265,10 +265,28 @@ def test_secrets_masked_everywhere(tmp_path):
     assert "********" in blob
 
 
-def test_mask_secrets_keeps_useful_text():
-    line = 'connect() to unix:/run/gunicorn/gunicorn.sock failed (2: No such file or directory), upstream: "http://unix:/run/g.sock:/"'
-    assert L.mask_secrets(line) == line
-    assert L.mask_secrets("DATABASE_URL=postgres://app:s3cr3t@db:5432/app") == "DATABASE_URL=postgres://app:********@db:5432/app"
+def test_secret_shapes_the_old_log_masker_missed(tmp_path):
+    """Issue 8: password =>, pass=, auth=, Cookie values, api_key:, '@' inside a DSN password, query tokens."""
+    now = time.time()
+    log = tmp_path / "error.log"
+    leak = ["pw1-LEAK", "pw2-LEAK", "auth3-LEAK", "cookie4-LEAK", "api5-LEAK", "p@ss6-LEAK", "tok7-LEAK"]
+    lines = [
+        '%s [error] 9#9: *1 connect() failed (111: Connection refused) while connecting to upstream, client: 1.2.3.4, '
+        'server: _, request: "GET /x?pass=pw2-LEAK&auth=auth3-LEAK&session_token=tok7-LEAK HTTP/1.1", '
+        'upstream: "http://127.0.0.1:8000/x?pass=pw2-LEAK&auth=auth3-LEAK&session_token=tok7-LEAK", host: "x"' % ts_ngx(now - 60),
+        '%s [error] 9#9: *2 upstream prematurely closed connection while reading response header from upstream, '
+        'client: 1.2.3.4, request: "GET / HTTP/1.1", upstream: "http://app:p@ss6-LEAK@127.0.0.1:8000/", host: "x", '
+        'referrer: "Cookie: sessionid=cookie4-LEAK"' % ts_ngx(now - 50),
+        '%s [emerg] 1#1: password => pw1-LEAK api_key: api5-LEAK in /etc/nginx/x.conf:1' % ts_ngx(now - 40),
+    ]
+    log.write_text("\n".join(lines) + "\n")
+    res = L.collect_logs(nginx_error_logs=[str(log)], units=[], kernel=False, now=now)
+    blob = json.dumps(res)
+    assert {e["class"] for e in res["events"]} == {"connect_refused", "premature_close", "nginx_emerg"}
+    for secret in leak:
+        assert secret not in blob, secret
+    assert "LEAK" not in blob
+    assert "http://unix" not in blob and "127.0.0.1:8000" in blob  # the useful part stays
 
 
 # --------------------------------------------------------------------------- reading from the end
@@ -394,13 +412,51 @@ def test_unreadable_and_missing_files(tmp_path):
     assert [e["class"] for e in res["events"]] == ["no_live_upstreams"]
 
 
+def test_fifo_device_and_directory_logs_never_block(tmp_path, in_child):
+    """Issue 8: a FIFO as error log blocked forever; /dev/zero read until memory ran out."""
+    fifo = tmp_path / "error.log"
+    os.mkfifo(str(fifo))
+    ok = tmp_path / "ok.log"
+    ok.write_text("%s [error] 1#1: *2 no live upstreams while connecting to upstream, upstream: \"http://app/\"\n"
+                  % ts_ngx(time.time() - 5))
+    res = in_child(lambda: L.collect_logs(nginx_error_logs=[str(fifo), "/dev/zero", str(tmp_path), str(ok)], units=[],
+                                          kernel=False, files=[str(fifo)]))
+    assert [s["ok"] for s in res["sources"]] == [False, False, False, True, False]
+    assert [e["message"] for e in res["errors"]] == [
+        "Log file: %s is a FIFO, not a regular file." % fifo,
+        "Log file: /dev/zero is a character device, not a regular file.",
+        "Log file: %s is a directory, not a regular file." % tmp_path,
+        "Log file: %s is a FIFO, not a regular file." % fifo,
+    ]
+    assert [e["class"] for e in res["events"]] == ["no_live_upstreams"]
+
+
+def test_huge_sparse_log_reads_only_max_bytes(tmp_path):
+    big = tmp_path / "error.log"
+    with open(big, "wb") as f:
+        f.truncate(32 * 1024 ** 3)  # 32 GiB of holes
+        f.seek(0, 2)
+        f.write(("\n%s [error] 1#1: *2 no live upstreams while connecting to upstream\n" % ts_ngx(time.time() - 5)).encode())
+    t0 = time.monotonic()
+    res = L.collect_logs(nginx_error_logs=[str(big)], units=[], kernel=False, max_bytes=65536)
+    assert time.monotonic() - t0 < 5
+    assert res["sources"][0]["read_bytes"] == 65536 and [e["class"] for e in res["events"]] == ["no_live_upstreams"]
+
+
+@pytest.mark.parametrize("since, max_bytes", [(float("inf"), 10 ** 30), (float("nan"), -5), ("1e308", "x"), (10 ** 30, None)])
+def test_hostile_window_and_cap_are_errors_not_tracebacks(tmp_path, since, max_bytes):
+    res = L.collect_logs(nginx_error_logs=[], units=[], kernel=False, since=since, max_bytes=max_bytes)
+    assert [e["source"] for e in res["errors"]] == ["logs"] and "using 3600 seconds" in res["errors"][0]["message"]
+    assert 4096 <= res["window"]["max_bytes"] <= 256 * 1024 * 1024
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
 def test_permission_denied_file(tmp_path):
     p = tmp_path / "secret.log"
     p.write_text("x\n")
     p.chmod(0)
     res = L.collect_logs(nginx_error_logs=[str(p)], units=[], kernel=False)
-    assert res["sources"][0]["ok"] is False and "Permission denied" in res["errors"][0]["message"]
+    assert res["sources"][0]["ok"] is False and "permission denied" in res["errors"][0]["message"]
 
 
 # --------------------------------------------------------------------------- journal / kernel parsing

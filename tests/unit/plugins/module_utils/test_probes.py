@@ -421,3 +421,42 @@ def test_collect_probes_as_unknown_user_is_an_error_not_a_probe():
     assert facts["results"] == []
     assert facts["errors"] == [{"source": "probe", "path": None,
                                 "message": "cannot probe as no-such-user-bgd: there is no user no-such-user-bgd on this host"}]
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"path": "/a HTTP/1.0\r\nX-Injected: 1\r\n\r\nGET /b"},
+    {"path": "/a\nb"},
+    {"path": "/a\x00"},
+    {"host_header": "app.example\r\nX-Injected: 1"},
+    {"host_header": "app example"},
+])
+def test_control_characters_never_reach_the_wire(server, kwargs):
+    srv = server("http", unix=True)
+    base = srv.url.rsplit(":", 1)[0]  # no path in the URL: the path option is used
+    assert P.http_probe(base, timeout=1, **kwargs) == (None, None, "EINVAL")
+    assert P.http_probe(base + ":/a\r\nX: 1", timeout=1) == (None, None, "EINVAL")
+    assert P.http_probe(base, timeout=1)[0] == 200
+    assert len(srv.requests) == 1 and b"X-Injected" not in srv.requests[0]
+
+
+@pytest.mark.parametrize("url, message", [
+    ("http://127.0.0.1:65536/", "invalid port in '127.0.0.1:65536'"),
+    ("http://127.0.0.1:0/", "invalid port in '127.0.0.1:0'"),
+    ("http://[::1]:99999/", "invalid port in '[::1]:99999'"),
+    ("http://127.0.0.1:80x/", "invalid port in '127.0.0.1:80x'"),
+    ("http://::1:80/", "IPv6 addresses need brackets"),
+    ("http://[::1]x/", "text after the closing bracket"),
+    ("http://:80/", "has no host"),
+])
+def test_parse_url_ports_and_shapes(url, message):
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("(", r"\(")):
+        P.parse_url(url)
+    assert P.http_probe(url, timeout=0.5)[2] == "EINVAL"
+
+
+@pytest.mark.parametrize("timeout", [float("inf"), 1e308, float("nan"), -1, "x", None])
+def test_hostile_timeouts_are_bounded_not_overflow(timeout, tmp_path):
+    facts = P.collect_probes([{"url": "http://unix:%s:/" % (tmp_path / "none.sock")}], timeout=timeout)
+    assert [r["error"] for r in facts["results"]] == ["ENOENT"] and facts["errors"] == []
+    assert P.bounded_timeout(timeout) in (P._options.PROBE_TIMEOUT_DEFAULT, P._options.PROBE_TIMEOUT_MIN,  # pylint: disable=protected-access
+                                          P._options.PROBE_TIMEOUT_MAX)  # pylint: disable=protected-access

@@ -13,65 +13,8 @@ from collections import namedtuple
 
 import pytest
 
+from ansible_collections.badgateway.doctor.plugins.module_utils import _access as A
 from ansible_collections.badgateway.doctor.plugins.module_utils import socket_paths as S
-
-U, O = S.ACL_USER_OBJ, S.ACL_OTHER
-
-
-# ---------------------------------------------------------------- may_access (pure)
-
-@pytest.mark.parametrize("mode, owner, group, uid, gids, want, expected", [
-    (0o700, 0, 0, 33, [33], "x", False),          # /run/gunicorn 0700 root:root, www-data
-    (0o755, 0, 0, 33, [33], "x", True),
-    (0o750, 0, 33, 33, [33], "x", True),           # group www-data
-    (0o750, 0, 1001, 33, [33, 1001], "x", True),   # via supplementary group
-    (0o750, 0, 1001, 33, [33], "x", False),
-    (0o600, 1001, 1001, 33, [33], "w", False),     # socket 0600 app:app
-    (0o660, 1001, 33, 33, [33], "w", True),
-    (0o606, 1001, 1001, 33, [33], "w", True),      # others may write
-    (0o066, 33, 33, 33, [33], "w", False),         # owner class wins even if group/other allow
-    (0o000, 1001, 1001, 0, [0], "x", True),        # root always passes
-    (0o000, 1001, 1001, 0, [0], "w", True),
-])
-def test_may_access_modes(mode, owner, group, uid, gids, want, expected):
-    assert S.may_access(stat.S_IFDIR | mode, owner, group, uid, gids, want) is expected
-
-
-def _acl(*entries):
-    return list(entries)
-
-
-def test_may_access_named_user_acl_masked():
-    # dir 0750 root:root + user:www-data:r-x, mask r-x -> www-data can search
-    acl = _acl((U, None, 7), (S.ACL_USER, 33, 5), (S.ACL_GROUP_OBJ, None, 5), (S.ACL_MASK, None, 5), (O, None, 0))
-    assert S.may_access(0o750, 0, 0, 33, [33], "x", acl)
-    # the same entry but the mask removes x
-    acl_masked = _acl((U, None, 7), (S.ACL_USER, 33, 5), (S.ACL_GROUP_OBJ, None, 5), (S.ACL_MASK, None, 4), (O, None, 0))
-    assert not S.may_access(0o740, 0, 0, 33, [33], "x", acl_masked)
-    # another user falls through to other::---
-    assert not S.may_access(0o750, 0, 0, 34, [34], "x", acl)
-
-
-def test_may_access_group_acl():
-    acl = _acl((U, None, 7), (S.ACL_GROUP_OBJ, None, 0), (S.ACL_GROUP, 33, 2), (S.ACL_MASK, None, 7), (O, None, 0))
-    assert S.may_access(0o770, 1001, 1001, 33, [33], "w", acl)
-    # a group matched but none grants -> denied even if other would
-    acl2 = _acl((U, None, 7), (S.ACL_GROUP, 33, 4), (S.ACL_MASK, None, 7), (O, None, 2))
-    assert not S.may_access(0o772, 1001, 1001, 33, [33], "w", acl2)
-    # owner entry is not masked
-    acl3 = _acl((U, None, 7), (S.ACL_MASK, None, 0), (O, None, 0))
-    assert S.may_access(0o700, 33, 0, 33, [33], "w", acl3)
-
-
-def test_decode_acl_and_text():
-    blob = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in (
-        (1, 7, 0xFFFFFFFF), (2, 5, 0), (4, 5, 0xFFFFFFFF), (8, 6, 0), (0x10, 5, 0xFFFFFFFF), (0x20, 0, 0xFFFFFFFF)))
-    acl = S.decode_acl(blob)
-    assert acl == [(1, None, 7), (2, 0, 5), (4, None, 5), (8, 0, 6), (0x10, None, 5), (0x20, None, 0)]
-    assert S.acl_to_text(acl) == ["user::rwx", "user:root:r-x", "group::r-x", "group:root:rw-", "mask::r-x", "other::---"]
-    assert S.decode_acl(b"\x01\0\0\0") is None
-    assert S.decode_acl(b"") is None
-
 
 # ---------------------------------------------------------------- walk with a synthetic tree
 
@@ -258,7 +201,7 @@ def test_collect_real_acl(open_dir):
     blob = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in (
         (1, 7, 0xFFFFFFFF), (2, 5, nobody.pw_uid), (4, 5, 0xFFFFFFFF), (0x10, 5, 0xFFFFFFFF), (0x20, 0, 0xFFFFFFFF)))
     try:
-        os.setxattr(str(d), S.ACL_XATTR, blob)
+        os.setxattr(str(d), A.ACL_XATTR, blob)
     except OSError as exc:
         pytest.skip("POSIX ACLs not supported on %s: %s" % (tmp_path, exc))
     facts = S.collect_socket_paths([str(d / "x.sock")], user="nobody", listeners=[])
@@ -266,7 +209,7 @@ def test_collect_real_acl(open_dir):
     assert comp["acl"] == ["user::rwx", "user:nobody:r-x", "group::r-x", "mask::r-x", "other::---"]
     assert comp["searchable"] is True
     assert facts["paths"][0]["blocker"]["reason"] == "%s does not exist" % (d / "x.sock")
-    os.setxattr(str(d), S.ACL_XATTR, blob.replace(struct.pack("<HHI", 2, 5, nobody.pw_uid), struct.pack("<HHI", 2, 4, nobody.pw_uid)))
+    os.setxattr(str(d), A.ACL_XATTR, blob.replace(struct.pack("<HHI", 2, 5, nobody.pw_uid), struct.pack("<HHI", 2, 4, nobody.pw_uid)))
     facts = S.collect_socket_paths([str(d / "x.sock")], user="nobody", listeners=[])
     assert facts["paths"][0]["blocker"]["reason"] == (
         "%s is 0750 root:root with ACL user::rwx,user:nobody:r--,group::r-x,mask::r-x,other::---; nobody cannot search it" % d)

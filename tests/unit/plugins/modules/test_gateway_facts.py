@@ -3,19 +3,9 @@
 """gateway_facts run as Ansible runs it (in-process): the probe limits and the timings."""
 from __future__ import annotations
 
-import json
-
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.badgateway.doctor.plugins.modules import gateway_facts
-
-
-def run(args, capsys):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            gateway_facts.main()
-    return json.loads(capsys.readouterr().out)
 
 
 def _conf(tmp_path, servers):
@@ -27,10 +17,11 @@ def _conf(tmp_path, servers):
 
 
 @pytest.mark.parametrize("limit, probed, skipped", [(2, 4, 6), (0, 10, 0), (64, 10, 0)])
-def test_probe_limit(tmp_path, capsys, limit, probed, skipped):
+def test_probe_limit(tmp_path, run_module, limit, probed, skipped):
     """5 routes: with probe_limit 2, two routes are probed directly and through nginx, 6 probes skipped."""
-    out = run({"sections": ["nginx", "probes"], "conf_path": _conf(tmp_path, 5), "nginx_binary": str(tmp_path / "none"),
-               "probe_timeout": 0.5, "probe_limit": limit, "_ansible_check_mode": True}, capsys)
+    out = run_module(gateway_facts, {"sections": ["nginx", "probes"], "conf_path": _conf(tmp_path, 5),
+                                     "nginx_binary": str(tmp_path / "none"), "probe_timeout": 0.5, "probe_limit": limit,
+                                     "_ansible_check_mode": True})
     assert not out.get("failed"), out
     facts = out["ansible_facts"]["badgateway"]
     assert len(facts["probes"]["results"]) == probed and facts["probes"]["skipped"] == skipped
@@ -38,14 +29,14 @@ def test_probe_limit(tmp_path, capsys, limit, probed, skipped):
 
 
 @pytest.mark.parametrize("name", ["probe_limit", "probe_endpoint_limit"])
-def test_negative_limits_fail(capsys, name):
-    out = run({name: -1, "sections": ["system"]}, capsys)
-    assert out["failed"] is True and "Option %s must be 0 (no limit) or positive, got -1." % name in out["msg"]
+def test_negative_limits_fail(run_module, name):
+    out = run_module(gateway_facts, {name: -1, "sections": ["system"]})
+    assert out["failed"] is True and "Option %s must be 0 (no limit) or between 1 and 1000000, got -1." % name in out["msg"]
 
 
 @pytest.mark.parametrize("value, expected", [(None, "auto"), ("auto", "auto"), ("always", "always"), ("never", "never"),
                                              (True, "always"), ("yes", "always"), (False, "never"), ("no", "never")])
-def test_nginx_test_modes_reach_collect_nginx(capsys, monkeypatch, value, expected):
+def test_nginx_test_modes_reach_collect_nginx(run_module, monkeypatch, value, expected):
     seen = {}
 
     def fake_collect_all(**kwargs):
@@ -56,13 +47,13 @@ def test_nginx_test_modes_reach_collect_nginx(capsys, monkeypatch, value, expect
     args = {"sections": ["nginx"]}
     if value is not None:
         args["nginx_test"] = value
-    out = run(args, capsys)
+    out = run_module(gateway_facts, args)
     assert not out.get("failed"), out
     assert seen["run_test"] == expected
 
 
 @pytest.mark.parametrize("value", ["sometimes", 5])
-def test_nginx_test_rejects_other_values(capsys, value):
-    out = run({"nginx_test": value, "sections": ["system"]}, capsys)
+def test_nginx_test_rejects_other_values(run_module, value):
+    out = run_module(gateway_facts, {"nginx_test": value, "sections": ["system"]})
     assert out["failed"] is True
     assert "Option nginx_test must be one of auto, always, never" in out["msg"] and repr(value) in out["msg"]

@@ -7,7 +7,7 @@ host's own tools say: ``ss -ltnpx`` for listeners, ``namei -l`` / ``stat`` for t
 and real faults (chmod 0700 /run/gunicorn, ``systemctl stop gunicorn``) for the blocker and
 probe outcomes.  Run:
 
-    BGD_LAB_NAME=bgd-hosta BGD_LAB_HOSTS=1 .venv/bin/python -m pytest tests/integration/test_host_facts_a_lab.py
+    BGD_LAB_NAME=bgd-hosta BGD_LAB_HOSTS=1 .venv/bin/python -m pytest tests/integration/test_listener_socket_probe_facts_lab.py
 """
 from __future__ import annotations
 
