@@ -44,8 +44,7 @@ SHAPES = {
     "upstream_bytes_sent": _LIST,
 }
 TIME_VARS = ("time_local", "time_iso8601", "msec")
-_MONTHS = {m: i + 1 for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
-                                            "Nov", "Dec"))}
+_MONTHS = {m: i + 1 for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split())}
 
 
 class FormatError(ValueError):

@@ -136,10 +136,11 @@ BOOT_MESSAGES = (
     ("uwsgi", "import_error", "boot", "no python application found", r"no python application found"),
     ("uwsgi", "import_error", "boot", "python interpreter", r"unable to initialize the new python interpreter"),
     ("uwsgi", "import_error", "boot", "uwsgi ", r"could not initialize the uwsgi python module|could not get uwsgi module"),
-    ("uwsgi", "bind_failed", "config", "another instance", r"another instance of uWSGI is running on the same address "
-                                                         r"\((?P<name>[^)]*)\)|(?P<lock>\S+) is locked by another instance"),
-    ("uwsgi", "bind_failed", "config", "socket", r"unable to (?:create (?:server|shared) socket on|use shared socket|find shared "
-                                                r"socket|find protocol)|invalid(?:/empty uwsgi)? socket|socket option is missing"),
+    ("uwsgi", "bind_failed", "config", "another instance",
+     r"another instance of uWSGI is running on the same address \((?P<name>[^)]*)\)|(?P<lock>\S+) is locked by another instance"),
+    ("uwsgi", "bind_failed", "config", "socket",
+     r"unable to (?:create (?:server|shared) socket on|use shared socket|find shared socket|find protocol)"
+     r"|invalid(?:/empty uwsgi)? socket|socket option is missing"),
     ("uwsgi", "config_error", "config", "unable to ", r"^unable to (?:find|load|call|deliver|allocate|set start_response)"),
     ("uwsgi", "config_error", "config", "invalid", r"^(?:invalid[ /]|\S+: invalid address|uwsgi_opt_)"),
     ("uwsgi", "config_error", "config", "uWSGI", r"requires uWSGI caching|you cannot run this build of uWSGI"),
@@ -158,8 +159,8 @@ BOOT_MESSAGES = (
                                                    r"|failed to create new listening socket"),
     ("php-fpm", "config_error", "config", "[pool ", r"\[pool (?P<name>[^\]]*)\] (?:cannot |failed to |please specify|Unable to set)"),
     ("php-fpm", "config_error", "config", "the configuration", r"failed to post process the configuration"),
-    ("php-fpm", "config_error", "config", "failed to ", r"failed to (?:open error_log|load configuration file|chown\(\) the socket"
-                                                      r"|set rlimit_files)"),
+    ("php-fpm", "config_error", "config", "failed to ",
+     r"failed to (?:open error_log|load configuration file|chown\(\) the socket|set rlimit_files)"),
     ("php-fpm", "config_error", "config", "No pool defined", r"No pool defined"),
     ("php-fpm", "config_error", "config", "can't resolve hostname", r"can't resolve hostname '(?P<name>[^']*)'"),
     ("php-fpm", "config_error", "config", "invalid port value", r"invalid port value '(?P<name>[^']*)'"),

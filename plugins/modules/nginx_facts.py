@@ -318,7 +318,7 @@ ansible_facts:
             service:
               description:
                 - nginx as a service - C(installed), C(running) (a master process exists), C(managed_by) (V(systemd),
-                  V(other), V(none)), C(unit), C(enabled) (its unit file state), C(state) (C(systemctl show):
+                  V(other), V(none)), C(unit), C(enabled) (its unit file state), C(state) (from C(systemctl show) -
                   C(load_state), C(unit_file_state), C(active_state), C(sub_state), C(result), C(n_restarts),
                   C(exec_main_status), C(main_pid), C(active_enter), C(inactive_enter), C(fragment_path)).
                 - C(start_failure) - when nginx should run (enabled, failed, restarting) but no master runs - is why
