@@ -53,6 +53,10 @@ def _route(path, query):
         return 200, [], ("holding %d MB\n" % sum(len(b) // 1048576 for b in _HOLD)).encode()
     if path == "/health":
         return 200, [], b"ok\n"
+    if path == "/status":
+        # the app itself answers this status (an app that is a gateway to another service)
+        code = int(qs.get("code", ["200"])[0])
+        return code, [], ("status %d\n" % code).encode()
     if path == "/":
         return 200, [], None
     return 404, [], b"not found\n"
@@ -60,7 +64,8 @@ def _route(path, query):
 
 WSGI_APP = '"""Tiny WSGI app for the badgateway.doctor lab."""' + _COMMON_APP + r'''
 
-_REASONS = {200: "200 OK", 404: "404 Not Found"}
+_REASONS = {200: "200 OK", 404: "404 Not Found", 500: "500 Internal Server Error", 502: "502 Bad Gateway",
+            503: "503 Service Unavailable", 504: "504 Gateway Timeout"}
 
 
 def application(environ, start_response):
@@ -79,7 +84,7 @@ def application(environ, start_response):
     status, headers, body = res
     if body is None:
         body = b"wsgi ok\n"
-    start_response(_REASONS[status], [("Content-Type", "text/plain")] + headers)
+    start_response(_REASONS.get(status, "%d Status" % status), [("Content-Type", "text/plain")] + headers)
     return [body]
 '''
 
