@@ -45,6 +45,9 @@ stage sanity env VENV="${BIN%/bin}" bash tests/sanity.sh
 stage lint "$BIN/ansible-lint" --profile production
 stage build-install-doc build_and_doc
 stage molecule "$BIN/molecule" test -s diagnose
+stage molecule-app_service "$BIN/molecule" test -s app_service
+stage molecule-app_unit "$BIN/molecule" test -s app_unit
+stage molecule-socket_permissions "$BIN/molecule" test -s socket_permissions
 stage molecule-nginx_proxy "$BIN/molecule" test -s nginx_proxy
 stage molecule-nginx_reload "$BIN/molecule" test -s nginx_reload
 stage integration "$BIN/python" -m pytest tests/integration -q -rs -p no:cacheprovider

@@ -46,3 +46,22 @@ def playbook():
         res = subprocess.run(argv + list(args), capture_output=True, text=True, timeout=300, check=False)
         return res.returncode, res.stdout + res.stderr
     return run
+
+
+@pytest.fixture
+def systemd_show(host):
+    """``show(unit, *props)``: ``{property: value}`` from ``systemctl show`` on the host."""
+    def show(unit, *props):
+        out = host.check_output("systemctl show -p %s %s" % (",".join(props), unit))
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    return show
+
+
+@pytest.fixture
+def socket_status_as(host):
+    """``status(user, socket, path)``: the HTTP status the app answers on a unix socket for a request made as ``user``
+    (``runuser`` + ``curl --unix-socket``: the socket's and its directories' permissions apply)."""
+    def status(user, socket, path="/health"):
+        return host.run("runuser -u %s -- curl -s -o /dev/null -m 10 -w '%%{http_code}' --unix-socket %s http://localhost%s"
+                        % (user, socket, path)).stdout.strip()
+    return status

@@ -13,6 +13,7 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import reports, rules
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import masked
 
 FAIL_ON = ("critical", "warning", "info", "none")
 FAIL_RANK = {"critical": 0, "warning": 1, "info": 2}
@@ -132,7 +133,8 @@ class ActionModule(ActionBase):
                 for name, entry in hosts.items():
                     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
                     written[f"facts:{name}"] = reports.write_atomic(
-                        os.path.join(report_dir, "facts", f"{safe}.json"), json.dumps({name: entry}, indent=1, sort_keys=True) + "\n")
+                        os.path.join(report_dir, "facts", f"{safe}.json"),
+                        json.dumps(masked({name: entry}), indent=1, sort_keys=True) + "\n")
             except OSError as exc:
                 result.update(failed=True, msg=f"cannot write the facts into {report_dir}/facts: {exc}", diagnosis=diagnosis)
                 return result

@@ -47,6 +47,7 @@ _ERROR_LINE = re.compile(
     r"\[ERROR\]|\[CRITICAL\]|\bCRITICAL\b|\bFATAL\b|\bfatal\b|[Ff]ailed|"
     r"code=(?:exited|killed|dumped)|status=\d|Permission denied|No such file|Address already in use|"
     r"Connection refused|Can't connect|Worker failed to boot|Reason:")
+_EXCEPTION_LINE = re.compile(r"\b(?:[a-z_][\w]*\.)*[A-Z]\w*(?:Error|Exception|Exit|Configured|Interrupt)\b(?::|$)")
 # systemd noise inside containers (no cgroup kill permission); not the unit's own error
 _NOISE = re.compile(r"Failed to kill control group .*ignoring")
 
@@ -188,7 +189,12 @@ def journal_errors(unit, lines=10, run=None):
         return []
     all_lines = [line for line in out.splitlines() if line.strip() and not _NOISE.search(line)]
     picked = [line for line in all_lines if _ERROR_LINE.search(line)] or all_lines
-    return [mask_text(line)[:LINE_MAX] for line in picked[-lines:]]
+    tail = picked[-lines:]
+    # the app's own exception is the cause; the lines after it (workers exiting, systemd restarting) are consequences
+    exceptions = [line for line in picked if _EXCEPTION_LINE.search(line)]
+    if exceptions and exceptions[-1] not in tail:
+        tail = [exceptions[-1]] + tail[1:] if lines > 1 else [exceptions[-1]]
+    return [mask_text(line)[:LINE_MAX] for line in tail]
 
 
 # ---------------------------------------------------------------- the wait
@@ -265,6 +271,10 @@ class Waiter:
         deadline = start + self.timeout
         props = show(self.unit, self.run)
         baseline = systemd.to_int(props.get("NRestarts")) or 0
+        # already crashed and waiting to be restarted when the wait began: one more restart confirms the loop
+        needed = self.crash_restarts
+        if needed > 1 and baseline > 0 and (props.get("SubState") or "").startswith("auto-restart"):
+            needed -= 1
         pause = FIRST_PAUSE
         results = []
         attempts = 0
@@ -272,14 +282,16 @@ class Waiter:
             attempts += 1
             if attempts > 1:
                 props = show(self.unit, self.run)
-            verdict = assess(props, baseline, self.crash_restarts, self.run)
+            verdict = assess(props, baseline, needed, self.run)
             if verdict == "not_found":
                 return self._result("not_found", start, props, results, "Unit %s not found." % self.unit, attempts)
             if verdict == "crash_loop":
                 restarts = systemd.to_int(props.get("NRestarts")) or 0
-                message = ("%s is crash-looping: systemd restarted it %d times in %.1f s (NRestarts %d -> %d, "
+                count = restarts - baseline
+                message = ("%s is crash-looping: systemd restarted it %d time%s in %.1f s (NRestarts %d -> %d, "
                            "Restart=%s); it will not become ready."
-                           % (self.unit, restarts - baseline, self.clock() - start, baseline, restarts, props.get("Restart")))
+                           % (self.unit, count, "" if count == 1 else "s", self.clock() - start, baseline, restarts,
+                              props.get("Restart")))
                 return self._result("crash_loop", start, props, results, message, attempts)
             if verdict == "failed":
                 return self._result("failed", start, props, results, "%s: it failed and is not being restarted."

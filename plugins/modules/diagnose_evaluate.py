@@ -106,12 +106,18 @@ diagnosis:
       sample: 1
     hosts:
       description: Per inventory host, C(status) (V(ok), V(warning), V(critical), V(unreachable)), C(findings) (root first,
-        each with C(code), C(severity), C(layer), C(host), C(route), C(summary), C(evidence), C(fix) and C(consequences))
+        each with C(code), C(severity), C(layer), C(host), C(route), C(summary), C(evidence), C(fix) and C(consequences);
+        C(fix) is C(summary), C(steps) (the remediation roles to apply, in order, each with C(role), C(host) and C(vars)),
+        C(alternative_steps) (the other side's fix of a mismatch), and C(role) / C(vars) of the first step)
         and C(path) (the request path hop by hop with the broken hop).
       type: dict
       sample: {"web1": {"status": "critical", "findings": [{"code": "APP_STOPPED", "severity": "critical", "layer": "app",
                "host": "web1", "route": "_:80 /", "summary": "gunicorn.service is inactive ...", "evidence": ["..."],
-               "fix": {"summary": "start it ...", "role": "badgateway.doctor.app_service", "vars": {}}, "consequences": []}]}}
+               "fix": {"summary": "start it ...", "role": "badgateway.doctor.app_service",
+                       "vars": {"app_service_unit": "gunicorn.service", "app_service_action": "start"},
+                       "steps": [{"role": "badgateway.doctor.app_service", "host": "web1",
+                                  "vars": {"app_service_unit": "gunicorn.service", "app_service_action": "start"}}],
+                       "alternative_steps": []}, "consequences": []}]}}
 summary:
   description: "One line per host: C(web1: OK), or the status, the root finding's code, summary and fix."
   returned: success

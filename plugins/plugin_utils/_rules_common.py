@@ -12,24 +12,15 @@ from __future__ import annotations
 
 import datetime
 import functools
-import ipaddress
+import math
 
-SEVERITIES = ("critical", "warning", "info")
-SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
-# Layer order for sorting findings of equal severity: the order of the request path as the
-# finding schema lists the layers (proxy first, the network link between hosts last).
-LAYERS = ("proxy", "socket", "app", "system", "network")
-LAYER_RANK = {name: i for i, name in enumerate(LAYERS)}
+from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_text
+from ansible_collections.badgateway.doctor.plugins.plugin_utils import catalog
 
-# Remediation roles named in ``fix.role`` (one concern each).
-ROLE_APP_SERVICE = "badgateway.doctor.app_service"
-ROLE_APP_UNIT = "badgateway.doctor.app_unit"
-ROLE_NGINX_RELOAD = "badgateway.doctor.nginx_reload"
-ROLE_NGINX_PROXY = "badgateway.doctor.nginx_proxy"
-ROLE_SOCKET_PERMISSIONS = "badgateway.doctor.socket_permissions"
+SEVERITY_RANK = catalog.SEVERITY_RANK
+LAYER_RANK = catalog.LAYER_RANK
 
 HTTP_APP_KINDS = ("gunicorn", "uvicorn", "hypercorn", "daphne")
-WILDCARDS = ("0.0.0.0", "::", "*", "")
 
 WHAT_USERS_SEE = {
     "502": "users get 502 Bad Gateway",
@@ -40,33 +31,56 @@ WHAT_USERS_SEE = {
     "none": "no user-visible error",
 }
 
-
-# Remediation roles that ship in this collection. A rule may know which role would fix its
-# finding; the finding names it only once that role exists, so a report never sends a user to
-# a role that is not there (the fix summary always says what to change by hand).
-AVAILABLE_ROLES = frozenset()
+MAX_EVIDENCE = 25
 
 
-def finding(code, severity, layer, host, route, summary, evidence=None, fix_summary="", role=None,
-            fix_vars=None, subjects=()):
-    """Build one finding dict."""
-    if role is not None and role.rsplit(".", 1)[-1] not in AVAILABLE_ROLES:
-        role, fix_vars = None, None
+def finding(*, code, severity, host, route, summary, evidence=(), fix="", steps=(), alternative_steps=(), subjects=(),
+            layer=None):
+    """Build one finding dict.
+
+    ``layer`` defaults to the catalog's layer of ``code``. ``fix`` is ``{summary, role, vars, steps,
+    alternative_steps}``: ``steps`` / ``alternative_steps`` are the remediation steps (see
+    ``_fix_steps``; the other side's fix of a mismatch is the alternative), ``role`` / ``vars``
+    mirror the first step (None when there is none).
+    """
+    entry = catalog.entry(code)
+    steps = [dict(s) for s in steps or ()]
+    first = steps[0] if steps else {}
+    fix = {"summary": fix, "role": first.get("role"), "vars": first.get("vars"), "steps": steps,
+           "alternative_steps": [dict(s) for s in alternative_steps or ()]}
     return {
         "code": code,
         "severity": severity,
-        "layer": layer,
+        "layer": layer or entry.layer,
         "host": host,
         "route": route,
         "summary": summary,
         "evidence": _cap([str(e) for e in (evidence or []) if e]),
-        "fix": {"summary": fix_summary, "role": role, "vars": fix_vars},
+        "fix": fix,
         "consequences": [],
         "_subjects": set(subjects),
     }
 
 
-MAX_EVIDENCE = 25
+@functools.lru_cache(maxsize=65536)
+def _mask_cached(text):
+    return mask_text(text)
+
+
+def mask(text):
+    """``text`` through the collection's one masker (``module_utils/_mask.py``); non-strings unchanged."""
+    return _mask_cached(text) if isinstance(text, str) else text
+
+
+def masked(value):
+    """A copy of ``value`` (dicts, lists, strings) with every string masked; dict keys are kept."""
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {k: masked(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [masked(v) for v in value]
+    return value
 
 
 def _cap(lines):
@@ -95,6 +109,13 @@ def iso(ts):
         return "?"
 
 
+def num(value, default=None):
+    """``value`` as a finite number, else ``default`` (facts may hold anything: a string, inf, nan, a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return default
+    return value if math.isfinite(value) else default
+
+
 def as_list(value):
     return value if isinstance(value, list) else []
 
@@ -104,128 +125,8 @@ def as_dict(value):
 
 
 # ---------------------------------------------------------------------------
-# endpoints and addresses
+# texts for evidence
 # ---------------------------------------------------------------------------
-
-def ep_key(ep):
-    """Stable text for an Endpoint: ``unix:/run/x.sock`` or ``tcp:127.0.0.1:8000``."""
-    ep = as_dict(ep)
-    if ep.get("kind") == "unix":
-        return f"unix:{ep.get('path')}"
-    return f"tcp:{ep.get('host')}:{ep.get('port')}"
-
-
-def ep_text(ep):
-    """Human text for an Endpoint as nginx writes it: ``unix:/run/x.sock``, ``127.0.0.1:8000``, ``[::1]:8000``."""
-    ep = as_dict(ep)
-    if ep.get("kind") == "unix":
-        return f"unix:{ep.get('path')}"
-    host = str(ep.get("host") or "?")
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"{host}:{ep.get('port')}"
-
-
-def addr_text(address, port):
-    address = str(address)
-    if ":" in address:
-        return f"[{address}]:{port}"
-    return f"{address}:{port}"
-
-
-@functools.lru_cache(maxsize=4096)
-def _parse_ip_cached(text):
-    try:
-        return ipaddress.ip_address(text.strip("[]").split("%", maxsplit=1)[0])
-    except ValueError:
-        return None
-
-
-def parse_ip(text):
-    return _parse_ip_cached(str(text))
-
-
-def is_loopback(address):
-    ip = parse_ip(address)
-    if ip is None:
-        return str(address) == "localhost"
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped.is_loopback
-    return ip.is_loopback
-
-
-def family_of(address):
-    ip = parse_ip(address)
-    if ip is None:
-        return None
-    return "inet6" if ip.version == 6 else "inet"
-
-
-def ep_addresses(ep):
-    """The concrete addresses of a tcp Endpoint as ``[(family, address)]`` (getaddrinfo order)."""
-    ep = as_dict(ep)
-    out = []
-    for a in as_list(ep.get("addresses")):
-        a = as_dict(a)
-        if a.get("address"):
-            out.append((a.get("family") or family_of(a["address"]), str(a["address"])))
-    if not out and ep.get("host") is not None:
-        fam = family_of(ep.get("host"))
-        if fam:
-            out.append((fam, str(ep["host"]).strip("[]")))
-        elif ep.get("host") == "localhost":
-            out.append(("inet", "127.0.0.1"))
-    seen = set()
-    uniq = []
-    for item in out:
-        if item not in seen:
-            seen.add(item)
-            uniq.append(item)
-    return uniq
-
-
-def same_address(a, b):
-    ia, ib = parse_ip(a), parse_ip(b)
-    if ia is None or ib is None:
-        return str(a) == str(b)
-    if ia.version == 6 and ia.ipv4_mapped is not None:
-        ia = ia.ipv4_mapped
-    if ib.version == 6 and ib.ipv4_mapped is not None:
-        ib = ib.ipv4_mapped
-    return ia == ib
-
-
-def listener_accepts(listener, family, address):
-    """Does a listening TCP socket accept connections to (family, address)?"""
-    lf = listener.get("family")
-    la = str(listener.get("address") or "")
-    if lf == family and la in WILDCARDS:
-        return True
-    if lf == "inet6" and la == "::" and family == "inet" and listener.get("v4mapped"):
-        return True
-    if lf == family or (lf == "inet6" and listener.get("v4mapped")):
-        return same_address(la, address)
-    return False
-
-
-def bind_matches(bind, ep):
-    """Does an app server bind (Endpoint) serve the nginx endpoint ``ep``?"""
-    bind, ep = as_dict(bind), as_dict(ep)
-    if bind.get("kind") != ep.get("kind"):
-        return False
-    if ep.get("kind") == "unix":
-        return bind.get("path") == ep.get("path")
-    if bind.get("port") != ep.get("port"):
-        return False
-    bhost = str(bind.get("host") or "")
-    if bhost in WILDCARDS:
-        return True
-    for _fam, addr in ep_addresses(ep):
-        for _bfam, baddr in ep_addresses(bind) or [(None, bhost)]:
-            if same_address(addr, baddr):
-                return True
-    return bhost == str(ep.get("host"))
-
 
 def proc_text(processes):
     out = []
@@ -251,30 +152,6 @@ def event_text(ev):
     if samples:
         sample = f": {str(samples[0])[:300]}"
     return f"{ev.get('source')}: {count}x {ev.get('class')} ({when}){sample}"
-
-
-def event_matches_endpoint(ev, ep):
-    """Does a log event name the endpoint ``ep`` as its upstream?"""
-    targets = [str(t) for t in as_list(as_dict(ev).get("targets"))]
-    if not targets:
-        return False
-    ep = as_dict(ep)
-    if ep.get("kind") == "unix":
-        needle = f"unix:{ep.get('path')}"
-        # nginx writes "unix:/run/x.sock:/uri", or "unix:/run/x.sock/uri" when proxy_pass has no ':' after the path
-        return any(t == needle or t.startswith((needle + ":", needle + "/")) or f"://{needle}:" in t or f"://{needle}/" in t
-                   for t in targets)
-    port = ep.get("port")
-    needles = {f"{ep.get('host')}:{port}"}
-    for _fam, addr in ep_addresses(ep):
-        needles.add(addr_text(addr, port))
-    return any(_hostport(t) in needles for t in targets)
-
-
-def _hostport(target):
-    """``http://127.0.0.1:8000/x`` -> ``127.0.0.1:8000``; ``127.0.0.1:8000`` stays."""
-    rest = target.split("://", 1)[1] if "://" in target else target
-    return rest.split("/", 1)[0]
 
 
 def probe_text(p):
@@ -303,229 +180,43 @@ def users_see_from_probes(direct, via_nginx, default="502"):
     return default
 
 
-# ---------------------------------------------------------------------------
-# the per-host view the rules read
-# ---------------------------------------------------------------------------
+def app_label(app):
+    return app.get("unit") or app.get("name") or app.get("kind") or "app server"
 
-class HostView:
-    """Read-only indexes over one host's ``ansible_facts.badgateway`` (any section may be missing)."""
 
-    def __init__(self, name, facts, address=None, inventory=None):
-        self.name = name
-        self.facts = as_dict(facts)
-        self.address = [str(a) for a in as_list(address)]
-        # inventory: {hostname: {"facts": dict|None, "address": [..], "unreachable": bool}}
-        self.inventory = inventory or {}
-        f = self.facts
-        self.nginx = as_dict(f.get("nginx"))
-        self.listeners = as_dict(f.get("listeners"))
-        self.apps_section = as_dict(f.get("apps"))
-        self.sockets = as_dict(f.get("sockets"))
-        self.logs = as_dict(f.get("logs"))
-        self.probes_section = as_dict(f.get("probes"))
-        self.system = as_dict(f.get("system"))
-        self.routes = [as_dict(r) for r in as_list(self.nginx.get("routes"))]
-        self.upstreams = as_dict(self.nginx.get("upstreams"))
-        self.tcp = [as_dict(x) for x in as_list(self.listeners.get("tcp"))]
-        self.unix = [as_dict(x) for x in as_list(self.listeners.get("unix"))]
-        self.apps = [as_dict(a) for a in as_list(self.apps_section.get("servers"))]
-        self.sock_paths = {}
-        for sp in as_list(self.sockets.get("paths")):
-            sp = as_dict(sp)
-            if sp.get("path"):
-                self.sock_paths[sp["path"]] = sp
-        self.events = [as_dict(e) for e in as_list(self.logs.get("events"))]
-        self.probes = [as_dict(p) for p in as_list(self.probes_section.get("results"))]
-        self._probe_index = {}
-        for p in self.probes:
-            self._probe_index.setdefault((p.get("route"), p.get("via")), []).append(p)
-        stale = [as_dict(s).get("path") for s in as_list(self.nginx.get("stale_files"))]
-        self.stale_files = [s for s in stale if s]
+def state_text(app):
+    """``systemctl show <unit>: ActiveState=… SubState=… …`` of an app server."""
+    st = as_dict(app.get("state"))
+    if not st:
+        return f"{app_label(app)}: running={app.get('running')} (no systemd state)"
+    parts = [f"ActiveState={st.get('active_state')}", f"SubState={st.get('sub_state')}", f"Result={st.get('result')}",
+             f"NRestarts={st.get('n_restarts')}"]
+    if st.get("exec_main_status") is not None:
+        parts.append(f"ExecMainStatus={st.get('exec_main_status')}" + (f" ({st.get('exec_main_code')})" if st.get("exec_main_code") else ""))
+    if st.get("active_enter"):
+        parts.append(f"since {iso(st.get('active_enter'))}")
+    return f"systemctl show {app_label(app)}: " + " ".join(parts)
 
-    # -- nginx ---------------------------------------------------------------
-    def unix_endpoints(self):
-        """(route, endpoint, path, socket-path facts or {}) for every unix endpoint of every route."""
-        for route in self.routes:
-            for ep in self.route_endpoints(route):
-                if ep.get("kind") == "unix":
-                    path = ep.get("path")
-                    yield route, ep, path, self.sock_paths.get(path) or {}
 
-    def route_endpoints(self, route):
-        eps = [as_dict(e) for e in as_list(route.get("endpoints")) if e]
-        if not eps and route.get("upstream"):
-            up = as_dict(self.upstreams.get(route["upstream"]))
-            for srv in as_list(up.get("servers")):
-                ep = as_dict(as_dict(srv).get("endpoint"))
-                if ep:
-                    eps.append(ep)
-        return eps
+def components_text(sp):
+    """The path walk of a socket path, one line per component (type, mode, owner:group, ACL)."""
+    out = []
+    for c in as_list(sp.get("components")):
+        c = as_dict(c)
+        acl = f" acl {','.join(c.get('acl'))}" if c.get("acl") else ""
+        out.append(f"{c.get('type')} {c.get('mode')} {c.get('owner')}:{c.get('group')}{acl} {c.get('path')}")
+    return out
 
-    def route_subjects(self, route, ep=None):
-        subj = {("route", route.get("id"))}
-        if route.get("file"):
-            subj.add(("file", route["file"]))
-        if route.get("upstream"):
-            subj.add(("upstream", route["upstream"]))
-        for e in ([ep] if ep else self.route_endpoints(route)):
-            subj.add(("endpoint", ep_key(e)))
-        return subj
 
-    def route_where(self, route):
-        return f"{route.get('directive') or 'proxy_pass'} {route.get('target')} at {route.get('file')}:{route.get('line')}"
+def route_evidence(view, route, ep, classes):
+    """The route's pass directive with file:line, the nginx log events of ``classes`` for ``ep``, the route's probes."""
+    ev = [f"nginx route '{route.get('id')}': {view.route_where(route)}"]
+    ev += [event_text(e) for e in view.events_of(classes, ep)]
+    ev += view.probe_evidence(route)
+    return ev
 
-    # -- listeners -----------------------------------------------------------
-    def unix_listeners(self, path):
-        return [u for u in self.unix if u.get("path") == path and not u.get("abstract")]
 
-    def tcp_listeners(self, family, address, port):
-        return [t for t in self.tcp if t.get("port") == port and listener_accepts(t, family, address)]
-
-    def tcp_on_port(self, port):
-        return [t for t in self.tcp if t.get("port") == port]
-
-    def local_addresses(self):
-        out = set(self.address)
-        for t in self.tcp:
-            a = str(t.get("address") or "")
-            if a and a not in WILDCARDS:
-                out.add(a)
-        return out
-
-    def is_local(self, address):
-        if is_loopback(address):
-            return True
-        return any(same_address(address, a) for a in self.local_addresses())
-
-    def endpoint_is_local(self, ep):
-        if ep.get("kind") == "unix":
-            return True
-        addrs = ep_addresses(ep)
-        if not addrs:
-            return ep.get("host") in ("localhost", None)
-        return all(self.is_local(a) for _f, a in addrs)
-
-    # -- apps ----------------------------------------------------------------
-    def apps_binding(self, ep):
-        key = ep_key(ep) + "|" + ",".join(a for _f, a in ep_addresses(ep)) if ep.get("kind") == "tcp" else ep_key(ep)
-        cache = self.__dict__.setdefault("_apps_binding_cache", {})
-        if key not in cache:
-            cache[key] = [a for a in self.apps if any(bind_matches(b, ep) for b in as_list(a.get("binds")))]
-        return list(cache[key])
-
-    def app_subjects(self, app):
-        subj = {("app", app.get("name"))}
-        if app.get("unit"):
-            subj.add(("unit", app["unit"]))
-        for b in as_list(app.get("binds")):
-            subj.add(("endpoint", ep_key(b)))
-        return subj
-
-    def app_running(self, app):
-        state = as_dict(app.get("state"))
-        if state:
-            return state.get("active_state") == "active" and state.get("sub_state") in (None, "running", "exited", "")
-        return bool(app.get("running"))
-
-    def app_anchor(self, app):
-        """(time, slack): events that ended before ``time - slack`` belong to an earlier run of the app.
-
-        ``time`` is the unit's last ActiveEnterTimestamp (for Type=simple units also the last start
-        attempt of a failing unit); the slack is larger while systemd is cycling the unit, so the
-        previous attempt's error still counts.
-        """
-        st = as_dict(app.get("state"))
-        enter = st.get("active_enter")
-        if not isinstance(enter, (int, float)):
-            return None, 0.0
-        cycling = st.get("sub_state") == "auto-restart" or st.get("active_state") in ("activating", "deactivating")
-        return float(enter), (5.0 if cycling else 0.2)
-
-    @staticmethod
-    def _current(events, anchor, slack):
-        if anchor is None:
-            return list(events)
-        return [ev for ev in events if not isinstance(ev.get("last"), (int, float)) or ev["last"] >= anchor - slack]
-
-    def endpoint_anchor(self, ep):
-        """The newest of: nginx workers' start, the start of the app servers bound to ``ep``."""
-        anchors = []
-        ws = self.nginx.get("workers_started")
-        if isinstance(ws, (int, float)):
-            anchors.append((float(ws), 0.2))
-        for app in self.apps_binding(ep) if ep else []:
-            a, slack = self.app_anchor(app)
-            if a is not None:
-                anchors.append((a, slack))
-        if not anchors:
-            return None, 0.0
-        return max(anchors)
-
-    def app_events(self, app, classes, history=False):
-        """Events of the app's unit (journal) of the given classes; by default only from its current run."""
-        unit = app.get("unit")
-        pids = set(as_list(app.get("pids")))
-        out = []
-        for ev in self.events:
-            if ev.get("class") not in classes:
-                continue
-            src = str(ev.get("source") or "")
-            targets = [str(t) for t in as_list(ev.get("targets"))]
-            detail = as_dict(ev.get("detail"))
-            if unit and (src == f"journal:{unit}" or unit in targets or detail.get("unit") == unit):
-                out.append(ev)
-            elif not unit and detail.get("pid") in pids:
-                out.append(ev)
-        if history:
-            return out
-        return self._current(out, *self.app_anchor(app))
-
-    def routes_to_app(self, app):
-        out = []
-        for r in self.routes:
-            if any(bind_matches(b, ep) for ep in self.route_endpoints(r) for b in as_list(app.get("binds"))):
-                out.append(r)
-        return out
-
-    # -- logs / probes -------------------------------------------------------
-    def events_of(self, classes, ep=None, history=False):
-        """nginx-side events of the given classes (naming ``ep`` when given).
-
-        By default only events after the newest restart of nginx's workers or of the app server
-        bound to ``ep``: older ones describe an earlier state.
-        """
-        out = []
-        for ev in self.events:
-            if ev.get("class") in classes and (ep is None or event_matches_endpoint(ev, ep)):
-                out.append(ev)
-        if history:
-            return out
-        anchor, slack = self.endpoint_anchor(ep)
-        # nginx's error.log has whole seconds: an event in the second of a restart may follow it
-        return self._current(out, anchor, slack + 1.0)
-
-    def route_probes(self, route, via):
-        return list(self._probe_index.get((route.get("id"), via), ()))
-
-    def probe_verdict(self, route):
-        """The runbook's decision tree on one route's probes.
-
-        ``"app"``: the direct probe of the upstream fails (the app side is broken);
-        ``"proxy"``: the upstream answers directly but the request through nginx fails;
-        ``"ok"``: both answer; ``None``: not probed.
-        """
-        direct = self.route_probes(route, "direct")
-        via = self.route_probes(route, "nginx")
-        if direct and any(not p.get("ok") for p in direct):
-            return "app"
-        if via and any(not p.get("ok") for p in via):
-            return "proxy" if direct else "unknown"
-        if direct or via:
-            return "ok"
-        return None
-
-    def route_users_see(self, route, default="502"):
-        return users_see_from_probes(self.route_probes(route, "direct"), self.route_probes(route, "nginx"), default)
-
-    def probe_evidence(self, route):
-        return [probe_text(p) for p in self.route_probes(route, "direct") + self.route_probes(route, "nginx")]
+def users_text(view, route):
+    """What users of ``route`` see, from its probes (502 by default)."""
+    key = view.route_users_see(route, "502")
+    return WHAT_USERS_SEE.get(key, WHAT_USERS_SEE["502"])

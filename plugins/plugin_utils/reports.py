@@ -3,7 +3,8 @@
 """Report writers for the result of ``rules.evaluate()``: JSON, JUnit XML, self-contained HTML, Markdown.
 
 Standard library only. Every file is written atomically (temporary file in the same directory,
-fsync, ``os.replace``): a reader never sees a half-written report.
+fsync, ``os.replace``): a reader never sees a half-written report. Every text a report shows
+passes through the collection's one masker first (``masked``), whatever result it is given.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import os
 import tempfile
 import xml.etree.ElementTree as ET
 
+from ansible_collections.badgateway.doctor.plugins.plugin_utils import catalog
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._request_path import unknown_path
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import masked
+
 FORMATS = {"json": "findings.json", "junit": "junit.xml", "html": "report.html", "md": "report.md"}
-HOPS = ("client", "nginx", "endpoint", "listener", "app")
-LAYER_HOP = {"proxy": "nginx", "socket": "endpoint", "network": "listener", "app": "app", "system": "app"}
+HOPS = catalog.HOPS
 MAX_CONSEQUENCES = 20   # per root finding in the HTML / Markdown / JUnit text (findings.json has all)
 STATUS_COLOURS = {"ok": "#1a7f37", "warning": "#9a6700", "critical": "#cf222e", "unreachable": "#6e7781"}
 
@@ -27,11 +31,6 @@ def _d(v):
 
 def _l(v):
     return v if isinstance(v, list) else []
-
-
-def all_codes():
-    from ansible_collections.badgateway.doctor.plugins.plugin_utils.rules import CODES
-    return CODES
 
 
 # ---------------------------------------------------------------------------
@@ -64,7 +63,7 @@ def write_atomic(path, text):
 # ---------------------------------------------------------------------------
 
 def render_json(result):
-    return json.dumps(result, indent=2, sort_keys=False, default=str) + "\n"
+    return json.dumps(masked(result), indent=2, sort_keys=False, default=str) + "\n"
 
 
 # ---------------------------------------------------------------------------
@@ -85,8 +84,20 @@ def _evidence_text(f, root=None):
     lines.append("evidence:")
     lines += [f"  - {e}" for e in _l(f.get("evidence"))]
     fix = _d(f.get("fix"))
-    lines.append(f"fix: {fix.get('summary') or '-'}" + (f" (role {fix.get('role')})" if fix.get("role") else ""))
+    lines.append(f"fix: {fix.get('summary') or '-'}")
+    lines += [f"  {text}" for text in step_lines(fix)]
     return "\n".join(lines)
+
+
+def step_lines(fix):
+    """``step 1: badgateway.doctor.app_service on web1 {vars}`` for each step (and ``alternative 1: ...``)."""
+    fix = _d(fix)
+    out = []
+    for label, key in (("step", "steps"), ("alternative", "alternative_steps")):
+        for i, st in enumerate(_l(fix.get(key)), 1):
+            st = _d(st)
+            out.append(f"{label} {i}: {st.get('role')} on {st.get('host')} {json.dumps(st.get('vars'), sort_keys=True)}")
+    return out
 
 
 def render_junit(result):
@@ -96,6 +107,7 @@ def render_junit(result):
     evidence); info findings pass with the text in ``<system-out>``; an unreachable host has an
     ``<error>`` on HOST_UNREACHABLE and its other checks ``<skipped>``.
     """
+    result = masked(result)
     hosts = _d(result.get("hosts"))
     suites = ET.Element("testsuites", name="badgateway.doctor")
     total = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
@@ -108,7 +120,7 @@ def render_junit(result):
         suite = ET.SubElement(suites, "testsuite", name=str(host), timestamp=str(result.get("generated_at") or ""),
                               hostname=str(host), time="0")
         counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-        codes = list(all_codes())
+        codes = list(catalog.CODES)
         for code in by_code:
             if code not in codes:
                 codes.append(code)
@@ -180,25 +192,16 @@ def _e(v):
 
 
 def _hop_states(h):
-    """{hop: (label, detail, state)} from the host's ``path`` (added by evaluate) and its root finding."""
-    findings = _l(h.get("findings"))
-    root = findings[0] if findings else None
-    broken = None
-    if h.get("status") == "unreachable":
-        broken = "nginx"
-    elif root and root.get("severity") in ("critical", "warning"):
-        broken = LAYER_HOP.get(root.get("layer"), "app")
-    path = {p.get("hop"): p for p in _l(_d(h.get("path")).get("hops")) if isinstance(p, dict)}
+    """{hop: (label, detail, state)} and the broken hop, from the host's ``path`` (added by ``rules.evaluate``)."""
+    path = _d(h.get("path"))
+    if not path:
+        path = unknown_path(_l(h.get("findings")), h.get("status") == "unreachable")
+    by_hop = {p.get("hop"): p for p in _l(path.get("hops")) if isinstance(p, dict)}
     out = {}
     for hop in HOPS:
-        p = _d(path.get(hop))
-        label = p.get("label") or hop
-        detail = p.get("detail") or ("" if hop != "client" else "HTTP request")
-        state = "broken" if hop == broken else (p.get("state") or ("unknown" if h.get("status") == "unreachable" else "ok"))
-        if state == "broken" and hop != broken:
-            state = "warn"
-        out[hop] = (label, detail, state)
-    return out, broken
+        p = _d(by_hop.get(hop))
+        out[hop] = (p.get("label") or hop, p.get("detail") or "", p.get("state") or "unknown")
+    return out, path.get("broken")
 
 
 def _trunc(text, n):
@@ -249,8 +252,8 @@ def _svg_path(host, h):
 
 def _finding_html(f, level=0):
     fix = _d(f.get("fix"))
-    role = f" &mdash; role <code>{_e(fix.get('role'))}</code>" if fix.get("role") else ""
-    fvars = f" <code>{_e(json.dumps(fix.get('vars'), sort_keys=True))}</code>" if fix.get("vars") else ""
+    steps = "".join(f"<li><code>{_e(text)}</code></li>" for text in step_lines(fix))
+    steps = f'<ol class="steps">{steps}</ol>' if steps else ""
     ev = "".join(f"<li>{_e(e)}</li>" for e in _l(f.get("evidence")))
     all_cons = _l(f.get("consequences"))
     cons = "".join(_finding_html(c, level + 1) for c in all_cons[:MAX_CONSEQUENCES])
@@ -263,10 +266,11 @@ def _finding_html(f, level=0):
             f'<div class="meta">layer {_e(f.get("layer"))}{route}</div>'
             f'<p>{_e(f.get("summary"))}</p>'
             f'<ul>{ev}</ul>'
-            f'<p class="fix"><b>Fix:</b> {_e(fix.get("summary"))}{role}{fvars}</p>{cons_html}</div>')
+            f'<p class="fix"><b>Fix:</b> {_e(fix.get("summary"))}</p>{steps}{cons_html}</div>')
 
 
 def render_html(result, title="badgateway.doctor report"):
+    result, title = masked(result), masked(title)
     hosts = _d(result.get("hosts"))
     rows = []
     sections = []
@@ -309,6 +313,7 @@ def _md(text):
 
 
 def render_md(result):
+    result = masked(result)
     hosts = _d(result.get("hosts"))
     icons = {"ok": "\u2705", "warning": "\u26a0\ufe0f", "critical": "\u274c", "unreachable": "\u2753"}
     lines = ["## badgateway.doctor", "", f"Generated {result.get('generated_at')}.", "",
@@ -343,6 +348,7 @@ def render_md(result):
                 lines.append(f"{indent}- `{_md(e)[:300].replace('`', chr(39))}`")
             if root is None:
                 lines.append(f"{indent}- fix: {_md(_d(f.get('fix')).get('summary'))}")
+                lines += [f"{indent}  - `{_md(text).replace('`', chr(39))}`" for text in step_lines(f.get("fix"))]
         lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
 

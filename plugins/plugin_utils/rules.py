@@ -9,6 +9,12 @@ A finding::
     {code, severity: critical|warning|info, layer: proxy|socket|app|system|network, host,
      route: str|None, summary: str, evidence: [str], fix: {summary, role, vars}, consequences: [finding]}
 
+The codes, their layers, priorities and which code explains which are the catalog's
+(``catalog.py``). The rules are grouped by the hop of the request path they look at:
+``_rules_nginx`` (nginx), ``_rules_endpoint`` (does anything listen where nginx points),
+``_rules_socket`` (the unix socket between them), ``_rules_app`` and ``_rules_app_requests`` (the
+app server), ``_rules_network`` (other hosts, containers), ``_rules_system`` (the host).
+
 One root cause, not five symptoms: a finding that follows from another one on the same subject
 (the same app, endpoint, route or config file) is folded into that finding's ``consequences``
 (the root takes the highest severity of what it explains). Roots are ordered by severity, then
@@ -19,85 +25,48 @@ from __future__ import annotations
 
 import datetime
 
-from ansible_collections.badgateway.doctor.plugins.plugin_utils import _rules_app, _rules_net, _rules_proxy
+from ansible_collections.badgateway.doctor.plugins.plugin_utils import (
+    _rules_app,
+    _rules_app_requests,
+    _rules_endpoint,
+    _rules_network,
+    _rules_nginx,
+    _rules_socket,
+    _rules_system,
+)
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._request_path import host_path, unknown_path
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import (
     LAYER_RANK,
     SEVERITY_RANK,
-    HostView,
     as_dict,
     as_list,
-    ep_addresses,
-    ep_text,
     finding,
+    mask,
     max_severity,
 )
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._view import HostView
+from ansible_collections.badgateway.doctor.plugins.plugin_utils.catalog import BOOT_CAUSES, CAUSES, CODES, PRIORITY, PRIORITY_RANK
 
 SCHEMA_VERSION = 1
 
-CODES = (
-    "APP_STOPPED", "APP_CRASH_LOOP", "APP_BOOT_IMPORT_ERROR", "APP_ENV_FILE_MISSING", "APP_EXEC_MISSING",
-    "APP_WORKDIR_MISSING", "DEPENDENCY_DOWN", "SOCKET_MISSING", "TARGET_MISMATCH_PORT", "TARGET_MISMATCH_SOCKET",
-    "IP_FAMILY_MISMATCH", "SOCKET_DIR_PERMISSION", "SOCKET_FILE_PERMISSION", "RUNTIME_DIRECTORY_MISSING",
-    "PRIVATE_TMP_SOCKET", "WORKER_TIMEOUT", "UPSTREAM_TIMEOUT", "OOM_KILL", "KEEPALIVE_RACE", "PROTOCOL_MISMATCH",
-    "BACKLOG_FULL", "HEADER_TOO_BIG", "NO_LIVE_UPSTREAMS", "PREMATURE_CLOSE", "NGINX_CONFIG_INVALID",
-    "NGINX_CONFIG_STALE", "CROSS_HOST_LOOPBACK_BIND", "CROSS_HOST_NOT_LISTENING", "CROSS_HOST_UNCHECKED",
-    "SELINUX_BLOCKS_UPSTREAM", "PHP_FPM_SOCKET_OWNER", "CONTAINER_LOOPBACK_BIND", "HOST_UNREACHABLE",
-    "FACTS_INCOMPLETE",
+__all__ = ("CAUSES", "CODES", "PRIORITY", "PRIORITY_RANK", "RULES", "SCHEMA_VERSION", "HostView", "evaluate", "fold",
+           "summary_lines", "worst_severity")
+
+# In request-path order; the order only matters for ties, which it keeps stable.
+RULES = (
+    _rules_nginx.rule_nginx_config_invalid, _rules_nginx.rule_nginx_config_stale,
+    _rules_endpoint.rule_unix_endpoint, _rules_endpoint.rule_tcp_endpoint,
+    _rules_socket.rule_socket_permission, _rules_socket.rule_runtime_directory, _rules_socket.rule_private_tmp,
+    _rules_socket.rule_php_fpm_socket_owner,
+    _rules_nginx.rule_protocol_mismatch, _rules_nginx.rule_header_too_big, _rules_nginx.rule_keepalive_race,
+    _rules_nginx.rule_no_live_upstreams,
+    _rules_app.rule_app_state, _rules_app.rule_app_exec_missing, _rules_app.rule_app_workdir_missing,
+    _rules_app.rule_app_env_file_missing, _rules_app.rule_app_boot_import_error, _rules_app.rule_dependency_down,
+    _rules_app_requests.rule_worker_timeout, _rules_system.rule_oom_kill, _rules_app_requests.rule_upstream_timeout,
+    _rules_app_requests.rule_premature_close, _rules_socket.rule_backlog_full,
+    _rules_network.rule_cross_host, _rules_network.rule_container_loopback, _rules_system.rule_selinux,
+    _rules_system.rule_facts_incomplete,
 )
-
-# Most fundamental first: a finding can only be explained by one earlier in this list.
-PRIORITY = (
-    "HOST_UNREACHABLE", "NGINX_CONFIG_INVALID", "RUNTIME_DIRECTORY_MISSING", "APP_EXEC_MISSING", "APP_WORKDIR_MISSING",
-    "APP_ENV_FILE_MISSING", "DEPENDENCY_DOWN", "APP_BOOT_IMPORT_ERROR", "OOM_KILL", "APP_CRASH_LOOP", "APP_STOPPED",
-    "NGINX_CONFIG_STALE", "PRIVATE_TMP_SOCKET", "TARGET_MISMATCH_SOCKET", "TARGET_MISMATCH_PORT", "IP_FAMILY_MISMATCH",
-    "CONTAINER_LOOPBACK_BIND", "CROSS_HOST_LOOPBACK_BIND", "CROSS_HOST_NOT_LISTENING", "PHP_FPM_SOCKET_OWNER",
-    "SOCKET_DIR_PERMISSION", "SOCKET_FILE_PERMISSION", "SELINUX_BLOCKS_UPSTREAM", "PROTOCOL_MISMATCH", "WORKER_TIMEOUT",
-    "KEEPALIVE_RACE", "HEADER_TOO_BIG", "BACKLOG_FULL", "UPSTREAM_TIMEOUT", "SOCKET_MISSING", "PREMATURE_CLOSE",
-    "NO_LIVE_UPSTREAMS", "CROSS_HOST_UNCHECKED", "FACTS_INCOMPLETE",
-)
-PRIORITY_RANK = {c: i for i, c in enumerate(PRIORITY)}
-
-_DOWN = {"APP_STOPPED", "APP_CRASH_LOOP", "SOCKET_MISSING", "NO_LIVE_UPSTREAMS", "PREMATURE_CLOSE"}
-_BOOT = _DOWN | {"APP_BOOT_IMPORT_ERROR"}
-_BOOT_CAUSES = ("APP_EXEC_MISSING", "APP_WORKDIR_MISSING", "APP_ENV_FILE_MISSING", "DEPENDENCY_DOWN", "APP_BOOT_IMPORT_ERROR", "OOM_KILL")
-
-# code -> the codes it can explain (when they share a subject)
-CAUSES = {
-    "NGINX_CONFIG_INVALID": {"NGINX_CONFIG_STALE", "FACTS_INCOMPLETE"},
-    "RUNTIME_DIRECTORY_MISSING": _DOWN | {"SOCKET_DIR_PERMISSION"},
-    "APP_EXEC_MISSING": _BOOT,
-    "APP_WORKDIR_MISSING": _BOOT,
-    "APP_ENV_FILE_MISSING": _BOOT,
-    "DEPENDENCY_DOWN": _BOOT,
-    "APP_BOOT_IMPORT_ERROR": _DOWN,
-    "OOM_KILL": set(_DOWN),
-    "APP_CRASH_LOOP": _DOWN - {"APP_CRASH_LOOP"},
-    "APP_STOPPED": _DOWN - {"APP_STOPPED", "APP_CRASH_LOOP"},
-    "NGINX_CONFIG_STALE": {"TARGET_MISMATCH_PORT", "TARGET_MISMATCH_SOCKET", "IP_FAMILY_MISMATCH", "PROTOCOL_MISMATCH",
-                           "HEADER_TOO_BIG", "KEEPALIVE_RACE", "UPSTREAM_TIMEOUT", "SOCKET_MISSING", "NO_LIVE_UPSTREAMS",
-                           "CROSS_HOST_LOOPBACK_BIND", "CROSS_HOST_NOT_LISTENING", "PREMATURE_CLOSE"},
-    "PRIVATE_TMP_SOCKET": {"SOCKET_MISSING", "NO_LIVE_UPSTREAMS"},
-    "TARGET_MISMATCH_SOCKET": {"SOCKET_MISSING", "NO_LIVE_UPSTREAMS"},
-    "TARGET_MISMATCH_PORT": {"NO_LIVE_UPSTREAMS"},
-    "IP_FAMILY_MISMATCH": {"NO_LIVE_UPSTREAMS"},
-    "CONTAINER_LOOPBACK_BIND": {"PREMATURE_CLOSE", "NO_LIVE_UPSTREAMS"},
-    "CROSS_HOST_LOOPBACK_BIND": {"NO_LIVE_UPSTREAMS", "UPSTREAM_TIMEOUT"},
-    "CROSS_HOST_NOT_LISTENING": {"NO_LIVE_UPSTREAMS", "UPSTREAM_TIMEOUT"},
-    "PHP_FPM_SOCKET_OWNER": {"SOCKET_FILE_PERMISSION", "NO_LIVE_UPSTREAMS"},
-    "SOCKET_DIR_PERMISSION": {"NO_LIVE_UPSTREAMS"},
-    "SOCKET_FILE_PERMISSION": {"NO_LIVE_UPSTREAMS"},
-    "SELINUX_BLOCKS_UPSTREAM": {"NO_LIVE_UPSTREAMS"},
-    "PROTOCOL_MISMATCH": {"PREMATURE_CLOSE", "NO_LIVE_UPSTREAMS", "HEADER_TOO_BIG", "WORKER_TIMEOUT", "UPSTREAM_TIMEOUT"},
-    "WORKER_TIMEOUT": {"PREMATURE_CLOSE", "NO_LIVE_UPSTREAMS"},
-    "KEEPALIVE_RACE": {"PREMATURE_CLOSE"},
-    "HEADER_TOO_BIG": {"NO_LIVE_UPSTREAMS"},
-    "BACKLOG_FULL": {"NO_LIVE_UPSTREAMS", "UPSTREAM_TIMEOUT"},
-    "UPSTREAM_TIMEOUT": {"NO_LIVE_UPSTREAMS"},
-    "SOCKET_MISSING": {"NO_LIVE_UPSTREAMS"},
-    "PREMATURE_CLOSE": {"NO_LIVE_UPSTREAMS"},
-}
-
-RULES = _rules_proxy.RULES + _rules_app.RULES + _rules_net.RULES
 
 _PROBE_ERROR_CODES = {
     "ECONNREFUSED": "APP_STOPPED", "ENOENT": "SOCKET_MISSING", "EACCES": "SOCKET_FILE_PERMISSION",
@@ -139,8 +108,8 @@ def rule_unexplained_probes(view, findings):
             summary = (f"route '{r.get('id')}': the upstream answers a direct request but the request through nginx fails "
                        f"(proxy side) and {users_text}; no rule matched the facts")
             fix = "compare nginx's view with the direct one: nginx error.log at the probe's time, nginx -T for this location"
-        out.append(finding(code, "critical", layer, view.name, r.get("id"), summary, evidence, fix, None, None,
-                           view.route_subjects(r)))
+        out.append(finding(code=code, severity="critical", layer=layer, host=view.name, route=r.get("id"), summary=summary,
+                           evidence=evidence, fix=fix, subjects=view.route_subjects(r)))
     return out
 
 
@@ -204,7 +173,7 @@ def fold(findings):
     for r in roots:
         r["consequences"].sort(key=_sort_key)
         if r["code"] == "APP_CRASH_LOOP":
-            cause = next((c for c in r["consequences"] if c["code"] in _BOOT_CAUSES), None)
+            cause = next((c for c in r["consequences"] if c["code"] in BOOT_CAUSES), None)
             if cause is not None:
                 r["fix"] = dict(cause["fix"], summary=f"break the loop by fixing its cause ({cause['code']}): {cause['fix']['summary']}")
         r["severity"] = max_severity(r["severity"], *[c["severity"] for c in r["consequences"]])
@@ -213,7 +182,11 @@ def fold(findings):
 
 
 def _clean(f):
+    """The finding as returned: internal keys dropped, every text through the one masker."""
     out = {k: v for k, v in f.items() if not k.startswith("_")}
+    out["summary"] = mask(out["summary"])
+    out["evidence"] = [mask(e) for e in out["evidence"]]
+    out["fix"] = dict(out["fix"], summary=mask(out["fix"]["summary"]))
     out["consequences"] = [_clean(c) for c in f.get("consequences", [])]
     return out
 
@@ -231,70 +204,6 @@ def evaluate_host(view):
     return fold(findings)
 
 
-LAYER_HOP = {"proxy": "nginx", "socket": "endpoint", "network": "listener", "app": "app", "system": "app"}
-
-
-def host_path(view, roots):
-    """The request path of the host's most relevant route, hop by hop, for the reports.
-
-    ``{"route": id|None, "broken": hop|None, "hops": [{hop, label, detail, state: ok|broken|unknown}]}``;
-    the broken hop is the root finding's layer (proxy -> nginx, socket -> endpoint, network -> listener,
-    app/system -> app) when the root is a warning or worse.
-    """
-    root = roots[0] if roots else None
-    broken = LAYER_HOP.get(root["layer"]) if root and root["severity"] in ("critical", "warning") else None
-    route = None
-    if root and root.get("route"):
-        route = next((r for r in view.routes if r.get("id") == root["route"]), None)
-    if route is None and view.routes:
-        route = view.routes[0]
-    hops = [{"hop": "client", "label": "client", "detail": "HTTP request", "state": "ok"}]
-    ng = view.nginx
-    if not ng.get("present"):
-        hops.append({"hop": "nginx", "label": "no nginx", "detail": "", "state": "unknown"})
-    else:
-        hops.append({"hop": "nginx", "label": f"nginx {ng.get('version') or ''}".strip(),
-                     "detail": route.get("id") if route else "no proxied route", "state": "ok"})
-    ep = view.route_endpoints(route)[0] if route and view.route_endpoints(route) else None
-    if ep is None:
-        hops += [{"hop": h, "label": "-", "detail": "", "state": "unknown"} for h in ("endpoint", "listener", "app")]
-    else:
-        hops.append({"hop": "endpoint", "label": ep_text(ep), "detail": route.get("directive") or "proxy_pass", "state": "ok"})
-        target_view = view
-        if ep.get("kind") == "tcp" and not view.endpoint_is_local(ep):
-            addrs = ep_addresses(ep)
-            owner = _rules_net.owner_of(view, addrs[0][1], str(ep.get("host"))) if addrs else None
-            target_view = as_dict(view.inventory.get(owner)).get("view") or view
-        if ep.get("kind") == "unix":
-            ls = view.unix_listeners(ep.get("path"))
-        else:
-            ls = [t for f_, a in ep_addresses(ep) for t in target_view.tcp_listeners(f_, a, ep.get("port"))]
-        if ls:
-            p = as_dict(as_list(ls[0].get("processes"))[0]) if as_list(ls[0].get("processes")) else {}
-            hops.append({"hop": "listener", "label": f"{p.get('name') or '?'} pid {p.get('pid') or '?'}",
-                         "detail": f"user {p.get('user') or '?'}", "state": "ok"})
-        elif target_view is not view or view.endpoint_is_local(ep):
-            hops.append({"hop": "listener", "label": "nothing listening", "detail": target_view.name, "state": "unknown"})
-        else:
-            hops.append({"hop": "listener", "label": "on another host", "detail": ep_text(ep), "state": "unknown"})
-        if ls and target_view is not view:
-            hops[-1]["detail"] = f"{hops[-1]['detail']} on {target_view.name}"
-        apps = target_view.apps_binding(ep) if target_view is view else [
-            a for a in target_view.apps if any(as_dict(b).get("port") == ep.get("port") for b in as_list(a.get("binds")))]
-        if apps:
-            a = apps[0]
-            st = as_dict(a.get("state"))
-            hops.append({"hop": "app", "label": a.get("unit") or a.get("name") or a.get("kind"),
-                         "detail": f"{a.get('kind')} {st.get('active_state') or ('running' if a.get('running') else 'stopped')}",
-                         "state": "ok"})
-        else:
-            hops.append({"hop": "app", "label": "-", "detail": "", "state": "unknown"})
-    for h in hops:
-        if h["hop"] == broken:
-            h["state"] = "broken"
-    return {"route": route.get("id") if route else None, "broken": broken, "hops": hops}
-
-
 def _status(findings, unreachable):
     if unreachable:
         return "unreachable"
@@ -302,15 +211,30 @@ def _status(findings, unreachable):
     return sev if sev in ("critical", "warning") else "ok"
 
 
-def _remote_refs(views, inventory):
+def _remote_refs(views):
     """For every host: routes on other hosts whose tcp endpoints point at it: [(host, route, endpoint)]."""
     refs = {name: [] for name in views}
     for name, view in views.items():
-        for r, ep, _fam, addr in _rules_net.remote_targets(view):
-            owner = _rules_net.owner_of(view, addr, str(ep.get("host")))
+        for r, ep, _fam, addr in _rules_network.remote_targets(view):
+            owner = _rules_network.owner_of(view, addr, str(ep.get("host")))
             if owner in refs:
                 refs[owner].append((name, r, ep))
     return refs
+
+
+def _no_facts_finding(name, entry):
+    msg = str(entry.get("msg") or "")
+    if entry.get("unreachable"):
+        return finding(
+            code="HOST_UNREACHABLE", severity="critical", host=name, route=None,
+            summary=f"{name} is unreachable: {msg or 'no connection'}; nothing on it could be checked",
+            evidence=[f"address: {', '.join(str(a) for a in as_list(entry.get('address'))) or '?'}", msg],
+            fix="make the host reachable over SSH (address, credentials, firewall) and run the diagnosis again")
+    return finding(
+        code="FACTS_INCOMPLETE", severity="critical", host=name, route=None,
+        summary=f"gathering facts on {name} failed: {msg or 'no facts returned'}; nothing on it could be checked",
+        evidence=[msg] if msg else [],
+        fix="fix the error above (module missing? Python on the host? privileges?) and run the diagnosis again")
 
 
 def evaluate(hosts, now=None):
@@ -319,7 +243,7 @@ def evaluate(hosts, now=None):
     ``hosts``: ``{inventory_hostname: {"facts": ansible_facts.badgateway or None, "unreachable": bool,
     "address": [ansible_host and the host's addresses], "msg": str}}``.
 
-    Returns ``{"generated_at": ISO-8601 UTC, "schema_version": 1, "hosts": {name: {"status", "findings"}}}``.
+    Returns ``{"generated_at": ISO-8601 UTC, "schema_version": 1, "hosts": {name: {"status", "findings", "path"}}}``.
     """
     hosts = as_dict(hosts)
     now = now if now is not None else datetime.datetime.now(tz=datetime.timezone.utc).timestamp()
@@ -335,31 +259,18 @@ def evaluate(hosts, now=None):
             view.now = now
             inventory[name]["view"] = view
             views[name] = view
-    for name, refs in _remote_refs(views, inventory).items():
+    for name, refs in _remote_refs(views).items():
         views[name].remote_refs = refs
 
     result_hosts = {}
     for name in hosts:
         entry = as_dict(hosts[name])
-        msg = str(entry.get("msg") or "")
-        if entry.get("unreachable"):
-            roots = [finding(
-                "HOST_UNREACHABLE", "critical", "network", name, None,
-                f"{name} is unreachable: {msg or 'no connection'}; nothing on it could be checked",
-                [f"address: {', '.join(str(a) for a in as_list(entry.get('address'))) or '?'}", msg],
-                "make the host reachable over SSH (address, credentials, firewall) and run the diagnosis again")]
-        elif name not in views:
-            roots = [finding(
-                "FACTS_INCOMPLETE", "critical", "system", name, None,
-                f"gathering facts on {name} failed: {msg or 'no facts returned'}; nothing on it could be checked",
-                [msg] if msg else [],
-                "fix the error above (module missing? Python on the host? privileges?) and run the diagnosis again")]
-        else:
-            roots = evaluate_host(views[name])
+        roots = evaluate_host(views[name]) if name in views else [_no_facts_finding(name, entry)]
         findings = [_clean(f) for f in roots]
-        result_hosts[name] = {"status": _status(findings, entry.get("unreachable")), "findings": findings}
-        if name in views:
-            result_hosts[name]["path"] = host_path(views[name], roots)
+        unreachable = bool(entry.get("unreachable"))
+        result_hosts[name] = {
+            "status": _status(findings, unreachable), "findings": findings,
+            "path": host_path(views[name], roots) if name in views else unknown_path(findings, unreachable)}
     generated = datetime.datetime.fromtimestamp(now, tz=datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"generated_at": generated, "schema_version": SCHEMA_VERSION, "hosts": result_hosts}
 

@@ -102,7 +102,7 @@ def test_crash_loop_fails_fast_with_the_journal(lab):
     try:
         ok, res, seconds = unit_ready(lab, {"unit": "gunicorn.service", "listen": [SOCK], "timeout": 120})
         assert not ok and res["state"] == "crash_loop", res
-        assert res["elapsed"] < 10 and seconds < 20, res  # seconds, not the 120 s timeout
+        assert res["elapsed"] < 30 and seconds < 45, res  # seconds (3-8 s here), not the 120 s timeout
         journal = "\n".join(res["journal"])
         assert "ConnectionRefusedError" in journal or "Worker failed to boot" in journal, journal
         assert "crash-looping" in res["msg"] and "Last error lines of its journal" in res["msg"]

@@ -231,6 +231,10 @@ LAB_HEAL = r"""#!/bin/sh
 # lab-heal: put this lab host back into its pristine state (badgateway.doctor lab)
 P=/usr/local/share/bgd-lab/pristine
 rm -f /etc/systemd/system/*.service.d/fault-*.conf
+# what the remediation roles may have left: their drop-ins, backups, socket units' drop-ins, group memberships
+rm -f /etc/systemd/system/*.service.d/*badgateway*.conf /etc/systemd/system/*.socket.d/*badgateway*.conf
+rm -rf /var/lib/badgateway-doctor
+for g in $(id -nG www-data 2>/dev/null); do [ "$g" = www-data ] || gpasswd -d www-data "$g" >/dev/null 2>&1 || true; done
 for u in gunicorn uvicorn; do
   [ -f "$P/$u.service" ] && cp "$P/$u.service" /lib/systemd/system/$u.service
 done

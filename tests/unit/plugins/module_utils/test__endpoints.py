@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _endpoints as E
-from ansible_collections.badgateway.doctor.plugins.plugin_utils import _rules_common as RC
+from ansible_collections.badgateway.doctor.plugins.plugin_utils import _addresses as RC  # the rules use this model
 
 
 # --------------------------------------------------------------------------- unix paths

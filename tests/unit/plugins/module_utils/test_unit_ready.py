@@ -207,7 +207,25 @@ def test_crash_loop_fails_fast():
     w, clock, _checks = waiter(seq, settle=1.0)
     res = w.wait()
     assert res["state"] == "crash_loop" and clock.now < 5
-    assert "restarted it 2 times" in res["msg"] and "NRestarts 5 -> 7" in res["msg"]
+    assert "restarted it 1 time in" in res["msg"] and "NRestarts 5 -> 6" in res["msg"]
+
+
+def test_fresh_start_needs_two_restarts():
+    seq = [props("activating", "start", restarts=0, pid=10),
+           props("activating", "auto-restart", restarts=1, pid=0, result="exit-code"),
+           props("activating", "start", restarts=1, pid=11),
+           props("activating", "auto-restart", restarts=2, pid=0, result="exit-code")]
+    w, _clock, _checks = waiter(seq)
+    res = w.wait()
+    assert res["state"] == "crash_loop" and "restarted it 2 times" in res["msg"] and res["attempts"] == 4
+
+
+def test_already_crash_looping_needs_one_more_restart():
+    seq = [props("activating", "auto-restart", restarts=4, pid=0, result="exit-code"),
+           props("active", restarts=5, pid=300),
+           props("activating", "auto-restart", restarts=5, pid=0, result="exit-code")]
+    res = waiter(seq)[0].wait()
+    assert res["state"] == "crash_loop" and "restarted it 1 time in" in res["msg"]
 
 
 def test_active_but_dies_during_settle_is_not_ready():
@@ -266,4 +284,7 @@ def test_journal_errors_masked_and_filtered():
     assert len(lines) == 4 and "hunter2" not in "".join(lines) and "Booting" not in "".join(lines)
     assert not any("control group" in line for line in lines)
     assert ur.journal_errors("x", 2, run=lambda argv, timeout=30: (0, "a\nb\nc\n", "")) == ["b", "c"]
+    # the exception stays when the consequences after it fill the tail
+    lines = ur.journal_errors("gunicorn.service", 2, run=lambda argv, timeout=30: (0, out, ""))
+    assert len(lines) == 2 and "ImproperlyConfigured" in lines[0] and "status=3/NOTIMPLEMENTED" in lines[1]
     assert ur.journal_errors("x", 0, run=None) == []

@@ -2,6 +2,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
+import glob
 import json
 import os
 import sys
@@ -30,3 +31,22 @@ def load_fixture(name):
 
 def one_host(facts, name="web1", address=("10.213.0.2",)):
     return {name: {"facts": facts, "unreachable": False, "address": list(address), "msg": ""}}
+
+
+def hosts_of(data):
+    """The ``rules.evaluate()`` input for any fixture file: one host's facts (tests/unit/fixtures/facts/*.json),
+    an inventory of hosts (cross_host_*.json), or a lab recording ({"hosts": {name: facts}, "addresses": ...})."""
+    if "hosts" in data:
+        addresses = data.get("addresses", {})
+        return {h: {"facts": f, "unreachable": False, "address": addresses.get(h, []), "msg": ""} for h, f in data["hosts"].items()}
+    if "nginx" in data:
+        return one_host(data)
+    return data
+
+
+def every_fixture():
+    """(path relative to the fixtures, evaluate() input) for every recorded and hand-built fixture."""
+    paths = sorted(glob.glob(os.path.join(FIXTURES, "*.json"))) + sorted(glob.glob(os.path.join(FIXTURES, "lab", "*.json")))
+    for path in paths:
+        with open(path, encoding="utf-8") as fh:
+            yield os.path.relpath(path, FIXTURES), hosts_of(json.load(fh))

@@ -11,7 +11,7 @@ import pytest
 
 from facts_fixtures import load_fixture, one_host
 
-from ansible_collections.badgateway.doctor.plugins.plugin_utils import reports, rules
+from ansible_collections.badgateway.doctor.plugins.plugin_utils import catalog, reports, rules
 
 
 def mixed_result():
@@ -33,7 +33,7 @@ def test_junit_structure():
     assert root.tag == "testsuites"
     suites = {s.get("name"): s for s in root.findall("testsuite")}
     assert set(suites) == {"web1", "web2", "web3"}
-    n = len(rules.CODES)
+    n = len(catalog.CODES)
     for s in suites.values():
         assert len(s.findall("testcase")) == n == int(s.get("tests"))
         for case in s.findall("testcase"):
@@ -140,3 +140,13 @@ def test_many_consequences_are_capped_in_human_reports():
     assert "41 more consequences" in page
     assert "more (all in findings.json)" in reports.render_md(res)
     assert len(root["evidence"]) <= 25                                            # evidence is capped too
+
+
+def test_every_report_shows_the_fix_steps():
+    res = rules.evaluate(one_host(load_fixture("target_mismatch_port")), now=0)
+    step = "step 1: badgateway.doctor.nginx_proxy on web1"
+    alternative = "alternative 1: badgateway.doctor.app_unit on web1"
+    for render in (reports.render_html, reports.render_md, reports.render_junit):
+        out = render(res)
+        assert step in out and alternative in out, render.__name__
+    assert "127.0.0.1:8001" in reports.render_md(res)      # the target the edit sets

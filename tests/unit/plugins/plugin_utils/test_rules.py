@@ -11,8 +11,9 @@ import pytest
 
 from facts_fixtures import FIXTURES, load_fixture, one_host
 
-from ansible_collections.badgateway.doctor.plugins.plugin_utils import rules
-from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import HostView
+from ansible_collections.badgateway.doctor.plugins.module_utils import _endpoints
+from ansible_collections.badgateway.doctor.plugins.plugin_utils import _addresses, catalog, rules
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._view import HostView
 
 # fixture -> (first finding code, its route, codes that must be folded under it as consequences, host status)
 EXPECT = {
@@ -48,19 +49,27 @@ EXPECT = {
     "facts_incomplete": ("FACTS_INCOMPLETE", None, set(), "warning"),
 }
 
-SEVERITIES = {"critical", "warning", "info"}
-LAYERS = {"proxy", "socket", "app", "system", "network"}
+
+def check_step(s):
+    assert set(s) == {"role", "host", "vars"} and s["host"]
+    short = s["role"].replace("badgateway.doctor.", "", 1)
+    assert s["role"] == f"badgateway.doctor.{short}" and short in catalog.ROLES
+    assert s["vars"] and all(k.startswith(short + "_") for k in s["vars"])
 
 
 def check_shape(f):
-    assert f["code"] in rules.CODES
-    assert f["severity"] in SEVERITIES
-    assert f["layer"] in LAYERS
+    assert f["code"] in catalog.CODES
+    assert f["severity"] in catalog.SEVERITIES
+    assert f["layer"] in catalog.LAYERS
     assert isinstance(f["summary"], str) and f["summary"] and "\n" not in f["summary"]
     assert f["route"] is None or isinstance(f["route"], str)
     assert isinstance(f["evidence"], list) and all(isinstance(e, str) for e in f["evidence"])
-    assert set(f["fix"]) == {"summary", "role", "vars"} and f["fix"]["summary"]
-    assert f["fix"]["vars"] is None or isinstance(f["fix"]["vars"], dict)
+    fix = f["fix"]
+    assert set(fix) == {"summary", "role", "vars", "steps", "alternative_steps"} and fix["summary"]
+    for s in fix["steps"] + fix["alternative_steps"]:
+        check_step(s)
+    first = fix["steps"][0] if fix["steps"] else {}
+    assert (fix["role"], fix["vars"]) == (first.get("role"), first.get("vars"))    # role / vars mirror steps[0]
     assert not any(k.startswith("_") for k in f)
     for c in f["consequences"]:
         check_shape(c)
@@ -119,8 +128,10 @@ def test_evidence_carries_log_counts_times_and_file_line():
     assert "ActiveState=inactive" in text
     perm = run("socket_dir_permission")["hosts"]["web1"]["findings"][0]
     assert any("0700 app:app" in e for e in perm["evidence"])
-    # no remediation role ships yet: the finding must not name one, and says what to change
-    assert perm["fix"]["role"] is None and perm["fix"]["vars"] is None
+    # the role that fixes it, with its variables computed from the facts
+    assert perm["fix"]["role"] == "badgateway.doctor.socket_permissions"
+    assert perm["fix"]["vars"] == {"socket_permissions_path": "/run/gunicorn/gunicorn.sock", "socket_permissions_user": "www-data",
+                                   "socket_permissions_unit": "gunicorn.service"}
     assert perm["fix"]["summary"]
 
 
@@ -382,3 +393,20 @@ def test_facts_errors_of_an_invalid_config_fold_under_it():
 def test_endless_crash_loop_fix_names_the_cause():
     first = rules.evaluate(one_host(_cycling_db_down("always", 3)), now=0)["hosts"]["web1"]["findings"][0]
     assert first["fix"]["summary"].startswith("break the loop by fixing its cause (DEPENDENCY_DOWN)")
+
+
+def test_a_socket_path_spelled_differently_is_the_same_socket():
+    # nginx, the app server's --bind and /proc/net/unix may write /run//gunicorn/./gunicorn.sock: the one endpoint model
+    # normalises the path, so nothing is reported missing
+    facts = load_fixture("healthy_lab")
+    facts["apps"]["servers"][0]["binds"][0]["path"] = "/run//gunicorn/gunicorn.sock"
+    facts["listeners"]["unix"][0]["path"] = "/run/gunicorn/./gunicorn.sock"
+    facts["nginx"]["routes"][0]["endpoints"][0]["path"] = "/run/gunicorn//gunicorn.sock"
+    host = rules.evaluate(one_host(facts), now=0)["hosts"]["web1"]
+    assert host["status"] == "ok", [f["code"] for f in host["findings"]]
+    assert next(h for h in host["path"]["hops"] if h["hop"] == "listener")["label"].startswith("gunicorn")
+
+
+def test_the_rules_use_the_one_endpoint_model():
+    assert _addresses.bind_matches is _endpoints.bind_matches
+    assert (_addresses.ep_key, _addresses.ep_text, _addresses.ep_addresses) == (_endpoints.key, _endpoints.text, _endpoints.addresses)

@@ -16,7 +16,7 @@ import os
 
 import pytest
 
-from facts_fixtures import FIXTURES, REPO
+from facts_fixtures import FIXTURES, REPO, hosts_of
 
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import rules
 
@@ -43,9 +43,7 @@ RECORDED = sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(LAB, 
 def _evaluate(name):
     with open(os.path.join(LAB, f"{name}.json"), encoding="utf-8") as fh:
         data = json.load(fh)
-    addresses = data.get("addresses", {})
-    hosts = {h: {"facts": f, "unreachable": False, "address": addresses.get(h, []), "msg": ""} for h, f in data["hosts"].items()}
-    return data, rules.evaluate(hosts)
+    return data, rules.evaluate(hosts_of(data))
 
 
 def _route_for(facts, path):
