@@ -27,6 +27,7 @@ from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mas
 from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_access_config import COMBINED
 from ansible_collections.badgateway.doctor.plugins.module_utils._proc import error
 from ansible_collections.badgateway.doctor.plugins.module_utils._safe_io import describe, open_regular
+from ansible_collections.badgateway.doctor.plugins.module_utils.probes import USER_AGENT as PROBE_AGENT
 
 BLOCK_SIZE = 256 * 1024
 MAX_LINE = 16 * 1024
@@ -212,8 +213,9 @@ class _LogReader:
         self.size = _bucket_size(max(60.0, now - since))
         self.buckets = max(1, int(math.ceil((now - since) / self.size)))
         self.per_route = {}
+        self.seen = {}          # route index -> [requests in the window, time of the newest answer that was no 5xx]
         self.summary = {"path": entry.get("path"), "format": entry.get("format"), "lines": 0, "in_window": 0,
-                        "unparsed": 0, "statuses": {"1xx": 0, "2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0},
+                        "unparsed": 0, "probes": 0, "statuses": {"1xx": 0, "2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0},
                         "first": None, "last": None, "read_bytes": 0, "reached_start": False, "truncated": False,
                         "files": [], "unparsed_sample": None}
 
@@ -253,6 +255,7 @@ class _LogReader:
         t_group = idx[self.matcher.time_var]
         s_group = idx["status"]
         u_group = idx.get("upstream_status")
+        a_group = idx.get("http_user_agent")
         parse_time = F.TIME_PARSERS[self.matcher.time_var]
         since, stop_at = self.since, self.since - ORDER_SLACK
         summary = self.summary
@@ -277,6 +280,9 @@ class _LogReader:
                     summary["first"], summary["last"] = first, last
                     return True
                 continue
+            if a_group and m.group(a_group) == PROBE_AGENT:
+                summary["probes"] += 1      # this collection's own probes: not what users got
+                continue
             summary["in_window"] += 1
             if first is None or ts < first:
                 first = ts
@@ -286,10 +292,19 @@ class _LogReader:
             cls = status[0] + "xx"
             if cls in statuses:
                 statuses[cls] += 1
+            host, uri = self._request(m)
+            path = (uri or "").split("?", 1)[0]
+            index = self.routes.match(host, path) if path.startswith("/") else None
+            seen = self.seen.get(index)
+            if seen is None:
+                seen = self.seen[index] = [0, None]
+            seen[0] += 1
+            if status[0] != "5" and (seen[1] is None or ts > seen[1]):
+                seen[1] = ts        # the route answered (any status but 5xx)
             if status[0] == "5":
-                self._failed(m, ts, status, False)
+                self._failed(m, ts, status, False, index, uri)
             elif u_group and any(s in FAILED_UPSTREAM for s in F.split_list(m.group(u_group))):
-                self._failed(m, ts, status, True)
+                self._failed(m, ts, status, True, index, uri)
         summary["first"], summary["last"] = first, last
         return False
 
@@ -312,11 +327,8 @@ class _LogReader:
                 break
         return host, uri
 
-    def _failed(self, m, ts, status, retried):
+    def _failed(self, m, ts, status, retried, index, uri):
         mt = self.matcher
-        host, uri = self._request(m)
-        path = (uri or "").split("?", 1)[0]
-        index = self.routes.match(host, path) if path.startswith("/") else None
         agg = self.per_route.get(index)
         if agg is None:
             agg = self.per_route[index] = _Route()
@@ -348,7 +360,9 @@ class _LogReader:
                 if nums:
                     values.append(sum(nums))
         if len(agg.samples) < MAX_SAMPLES and uri:
-            agg.samples.append("%s %s" % (status, mask_url(uri)[:SAMPLE_LEN]))
+            sample = "%s %s" % (status, mask_url(uri)[:SAMPLE_LEN])
+            if sample not in agg.samples:
+                agg.samples.append(sample)
 
     def _routes_out(self):
         out = []
@@ -362,6 +376,8 @@ class _LogReader:
                 "upstream": route.get("upstream"),
                 "counts": agg.counts,
                 "total_5xx": total,
+                "requests": self.seen.get(index, [0])[0],
+                "last_ok": self.seen.get(index, [0, None])[1],
                 "retried": agg.retried,
                 "first": agg.first,
                 "last": agg.last,
