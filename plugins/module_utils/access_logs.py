@@ -213,7 +213,8 @@ class _LogReader:
         self.size = _bucket_size(max(60.0, now - since))
         self.buckets = max(1, int(math.ceil((now - since) / self.size)))
         self.per_route = {}
-        self.seen = {}          # route index -> [requests in the window, time of the newest answer that was no 5xx]
+        # route index -> [requests in the window, time of the newest answer that was no 5xx, was the newest request's?]
+        self.seen = {}
         self.summary = {"path": entry.get("path"), "format": entry.get("format"), "lines": 0, "in_window": 0,
                         "unparsed": 0, "probes": 0, "statuses": {"1xx": 0, "2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0},
                         "first": None, "last": None, "read_bytes": 0, "reached_start": False, "truncated": False,
@@ -296,8 +297,8 @@ class _LogReader:
             path = (uri or "").split("?", 1)[0]
             index = self.routes.match(host, path) if path.startswith("/") else None
             seen = self.seen.get(index)
-            if seen is None:
-                seen = self.seen[index] = [0, None]
+            if seen is None:     # read newest first: this is the route's newest request in the window
+                seen = self.seen[index] = [0, None, status[0] != "5"]
             seen[0] += 1
             if status[0] != "5" and (seen[1] is None or ts > seen[1]):
                 seen[1] = ts        # the route answered (any status but 5xx)
@@ -378,6 +379,7 @@ class _LogReader:
                 "total_5xx": total,
                 "requests": self.seen.get(index, [0])[0],
                 "last_ok": self.seen.get(index, [0, None])[1],
+                "answering": self.seen.get(index, [0, None, False])[2],
                 "retried": agg.retried,
                 "first": agg.first,
                 "last": agg.last,

@@ -16,8 +16,9 @@ import time
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import as_dict, as_list, finding, num
 
 STATUSES = ("502", "503", "504", "5xx_other")
-# A 5xx this close before the newest restart may be the restart itself (requests in flight).
-RESTART_SLACK = 1.0
+# access logs have whole seconds: a 5xx logged in the second of a restart counts as before it (the app was
+# not up yet: why it failed)
+RESTART_SLACK = 0.0
 
 
 def clock(ts):
@@ -74,8 +75,13 @@ def aggregates(view):
     in use on the host: what its logs hold is from before)."""
     if getattr(view, "nginx_state", "serving") in ("unused", "absent"):
         return []
-    out = [as_dict(a) for a in as_list(as_dict(view.facts.get("access")).get("routes"))]
-    return [a for a in out if int(num(a.get("total_5xx"), 0)) > 0]
+    out = []
+    for a in as_list(as_dict(view.facts.get("access")).get("routes")):
+        a = dict(as_dict(a))
+        if int(num(a.get("total_5xx"), 0)) > 0:
+            a["route"] = str(a["route"]) if a.get("route") not in (None, "") else None
+            out.append(a)
+    return out
 
 
 def _route(view, agg):
@@ -114,8 +120,7 @@ def annotate(view, roots):
             owner["summary"] += f"; {headline(agg)}"
             owner["evidence"] = owner["evidence"] + evidence_lines(agg)
             continue
-        last_ok = agg.get("last_ok")
-        recovered = isinstance(last_ok, (int, float)) and isinstance(agg.get("last"), (int, float)) and last_ok > agg["last"]
+        recovered = agg.get("answering") is True
         if not current:
             summary = (f"{headline(agg)} until {clock(agg.get('last'))}, before the newest restart of nginx or of the app "
                        f"behind it; none since")

@@ -121,6 +121,7 @@ def test_backwards_reader_yields_newest_first_and_stops_at_the_window(tmp_path):
     got = by_route(res)["_:80 /"]
     assert got["counts"] == {"502": 3, "503": 0, "504": 0, "5xx_other": 0}
     assert got["first"] == NOW - 7200 + 90 * 60 and got["last"] == NOW - 7200 + 110 * 60
+    assert got["requests"] == 30 and got["last_ok"] == NOW - 7200 + 119 * 60 and got["answering"] is True
     assert sum(got["timeline"]["counts"]) == 3
 
 

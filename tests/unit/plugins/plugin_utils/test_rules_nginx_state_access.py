@@ -111,9 +111,10 @@ def test_a_stopped_tcp_app_and_its_refused_probe_are_one_finding():
 
 
 def access(route, counts, first, last, last_ok=None, requests=10):
+    answering = last_ok is not None and last_ok > last
     return {"log": "/var/log/nginx/access.log", "route": route, "route_index": 0, "upstream": None,
             "counts": dict({"502": 0, "503": 0, "504": 0, "5xx_other": 0}, **counts), "total_5xx": sum(counts.values()),
-            "requests": requests, "last_ok": last_ok, "retried": 0, "first": first, "last": last,
+            "requests": requests, "last_ok": last_ok, "answering": answering, "retried": 0, "first": first, "last": last,
             "upstream_status": {"502": 1}, "upstream_addrs": ["unix:/run/gunicorn/gunicorn.sock"],
             "upstream_response_time": None, "request_time": None,
             "timeline": {"start": WORKERS, "bucket": 60, "counts": [0, 2, 0, 1]},
