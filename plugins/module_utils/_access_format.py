@@ -129,51 +129,51 @@ def compile_format(fmt, escape="default"):
 _TZ_CACHE = {}
 
 
-def parse_time_local(text):
-    """``02/Dec/2026:06:00:00 +0100`` -> epoch seconds (None when it is not such a time)."""
-    key = text[:17] + text[20:]
+def _local_minute(text):
+    """``02/Dec/2026:06:00:00 +0100``: the minute's epoch (seconds left out) and the seconds' slice."""
+    day, mon, year = int(text[0:2]), _MONTHS[text[3:6]], int(text[7:11])
+    sign = -1 if text[21] == "+" else 1
+    offset = sign * (int(text[22:24]) * 3600 + int(text[24:26]) * 60)
+    return calendar.timegm((year, mon, day, int(text[12:14]), int(text[15:17]), 0, 0, 0, 0)) + offset
+
+
+def _iso_minute(text):
+    """``2026-12-02T06:00:00+01:00``: the minute's epoch (seconds left out)."""
+    tz = text[19:]
+    offset = 0
+    if tz and tz != "Z":
+        sign = -1 if tz[0] == "+" else 1
+        offset = sign * (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60)
+    return calendar.timegm((int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]), int(text[14:16]),
+                            0, 0, 0, 0)) + offset
+
+
+def _parse_time(text, minute, key, seconds):
+    """Epoch seconds of ``text``: the minute computed once per distinct ``key`` (timegm is slow), plus the
+    seconds at ``seconds`` (a slice); None when it is not such a time."""
     base = _TZ_CACHE.get(key)
     if base is None:
         try:
-            day, mon, year = int(text[0:2]), _MONTHS[text[3:6]], int(text[7:11])
-            hour, minute = int(text[12:14]), int(text[15:17])
-            sign = -1 if text[21] == "+" else 1
-            offset = sign * (int(text[22:24]) * 3600 + int(text[24:26]) * 60)
-            base = calendar.timegm((year, mon, day, hour, minute, 0, 0, 0, 0)) + offset
+            base = minute(text)
         except (KeyError, ValueError, IndexError, OverflowError):
             return None
         if len(_TZ_CACHE) > 4096:
             _TZ_CACHE.clear()
         _TZ_CACHE[key] = base
     try:
-        return base + int(text[18:20])
+        return base + int(text[seconds])
     except ValueError:
         return None
+
+
+def parse_time_local(text):
+    """``02/Dec/2026:06:00:00 +0100`` -> epoch seconds (None when it is not such a time)."""
+    return _parse_time(text, _local_minute, "L" + text[:17] + text[20:], slice(18, 20))
 
 
 def parse_time_iso8601(text):
     """``2026-12-02T06:00:00+01:00`` -> epoch seconds (None when it is not such a time)."""
-    key = text[:16] + text[19:]
-    base = _TZ_CACHE.get(key)
-    if base is None:
-        try:
-            year, mon, day = int(text[0:4]), int(text[5:7]), int(text[8:10])
-            hour, minute = int(text[11:13]), int(text[14:16])
-            tz = text[19:]
-            offset = 0
-            if tz and tz != "Z":
-                sign = -1 if tz[0] == "+" else 1
-                offset = sign * (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60)
-            base = calendar.timegm((year, mon, day, hour, minute, 0, 0, 0, 0)) + offset
-        except (ValueError, IndexError, OverflowError):
-            return None
-        if len(_TZ_CACHE) > 4096:
-            _TZ_CACHE.clear()
-        _TZ_CACHE[key] = base
-    try:
-        return base + int(text[17:19])
-    except ValueError:
-        return None
+    return _parse_time(text, _iso_minute, "I" + text[:16] + text[19:], slice(17, 19))
 
 
 def parse_msec(text):
