@@ -19,6 +19,8 @@ STATUSES = ("502", "503", "504", "5xx_other")
 # access logs have whole seconds: a 5xx logged in the second of a restart counts as before it (the app was
 # not up yet: why it failed)
 RESTART_SLACK = 0.0
+# 5xx in the first seconds after nginx or the app (re)started, answered since: it was not ready yet
+STARTUP_GRACE = 10.0
 
 
 def clock(ts):
@@ -89,16 +91,26 @@ def _route(view, agg):
     return next((r for r in view.routes if r.get("id") == rid), None) if rid else None
 
 
-def is_current(view, agg):
-    """Did the last 5xx come after the newest restart of nginx's workers and the route's apps?"""
-    last = agg.get("last")
-    if not isinstance(last, (int, float)):
-        return True
+def newest_start(view, agg):
+    """The newest start of nginx's workers or of the apps behind the route (None: not known)."""
     route = _route(view, agg)
     anchors = [view.endpoint_anchor(ep)[0] for ep in (view.route_endpoints(route) if route else [])]
     anchors.append(view.endpoint_anchor(None)[0])
-    anchors = [a for a in anchors if isinstance(a, (int, float))]
-    return not anchors or last >= max(anchors) - RESTART_SLACK
+    anchors = [a for a in anchors if num(a) is not None]
+    return max(anchors) if anchors else None
+
+
+def is_current(view, agg):
+    """Did the last 5xx come after the newest restart of nginx's workers and the route's apps?"""
+    last = num(agg.get("last"))
+    start = newest_start(view, agg)
+    return last is None or start is None or last >= start - RESTART_SLACK
+
+
+def _while_starting(view, agg):
+    """Were all the 5xx within ``STARTUP_GRACE`` seconds after the newest start (a service was not ready yet)?"""
+    start, first, last = newest_start(view, agg), num(agg.get("first")), num(agg.get("last"))
+    return None not in (start, first, last) and start - 1 <= first and last <= start + STARTUP_GRACE
 
 
 def _covers(root, subject):
@@ -124,6 +136,10 @@ def annotate(view, roots):
         if not current:
             summary = (f"{headline(agg)} until {clock(agg.get('last'))}, before the newest restart of nginx or of the app "
                        f"behind it; none since")
+            sev = "info"
+        elif recovered and _while_starting(view, agg):
+            summary = (f"{headline(agg)} until {clock(agg.get('last'))}, while nginx or the app behind it was starting "
+                       f"({clock(newest_start(view, agg))}); it answers since")
             sev = "info"
         elif recovered:
             summary = (f"{headline(agg)} until {clock(agg.get('last'))} (nginx's access log); it answers again since - "

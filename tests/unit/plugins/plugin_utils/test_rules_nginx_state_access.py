@@ -137,6 +137,7 @@ def test_unexplained_current_502s_are_a_critical_never_ok():
 
 @pytest.mark.parametrize("last_ok,first,last,severity", [
     (WORKERS + 300, WORKERS + 100, WORKERS + 200, "warning"),     # it answers again: intermittent or passed
+    (WORKERS + 300, WORKERS + 1, WORKERS + 4, "info"),             # right after the start, answered since: not ready yet
     (None, WORKERS - 300, WORKERS - 200, "info"),                  # before the workers' start: history
 ])
 def test_recovered_and_old_502s(last_ok, first, last, severity):
