@@ -892,7 +892,8 @@ class Lab:
         jtext = ""
         if exp.get("journal"):
             unit = exp.get("journal_unit", "gunicorn.service")
-            deadline = time.time() + 10
+            # a crash loop under load (a busy CI machine) needs more than a few seconds per restart
+            deadline = time.time() + 30
             while True:
                 jtext = self.run(host, f"journalctl -u {unit} -k --no-pager -o cat --since '{mark['since']}' 2>/dev/null || true"
                                  if exp.get("journal_kernel") else
@@ -903,7 +904,12 @@ class Lab:
             if not re.search(exp["journal"], jtext):
                 errors.append(f"journal of {unit} has no line matching {exp['journal']!r}; got {jtext.strip()[-600:]!r}")
         if exp.get("check"):
-            res = self.run(host, exp["check"], check=False)
+            deadline = time.time() + 30
+            while True:   # a check about a state that settles (restart counters, units) may need a moment
+                res = self.run(host, exp["check"], check=False)
+                if res.returncode == 0 or time.time() > deadline:
+                    break
+                time.sleep(0.5)
             if res.returncode != 0:
                 errors.append(f"check `{exp['check']}` failed: {(res.stdout + res.stderr).strip()[-300:]}")
         return {"ok": not errors, "fault": f.name, "host": host, "status": status, "errors": errors, "error_log": elog,
