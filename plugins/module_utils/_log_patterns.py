@@ -171,63 +171,6 @@ _BOOT_HINT = re.compile(r"Fail|fail|rror|Invalid|invalid|not found|No |no |not |
                         r"exist|must|Exception|Listen|another|socket|\(\): |\[pool |Timeout|Lifespan|exited|uWSGI|"
                         r"Emperor|!!!|Application|connection")
 
-# The extracted messages that are not fatal at boot (warnings, request-time errors, shutdown):
-# each with why, so that the source test knows them from a message nobody looked at.
-NOT_AT_BOOT = {
-    ("gunicorn", "configuration file should have a valid Python extension."): "a warning; the file is still read",
-    ("gunicorn", "Warning: you shouldn't specify `daemon = True` when launching by systemd with `Type = notify`"): "a warning",
-    ("gunicorn", "Unhandled signal: %s"): "runtime",
-    ("gunicorn", "Unhandled exception in main loop"): "runtime; the traceback that follows is classified",
-    ("gunicorn", "Exception in worker process"): "the traceback that follows is classified (then HaltServer's reason)",
-    ("gunicorn", "Worker (pid:%s) exited with code %s"): "a consequence: the line before says why",
-    ("gunicorn", "Worker (pid:%s) exited with code %s."): "a consequence: the line before says why",
-    ("gunicorn", "Worker (pid:{}) was sent {}!"): "runtime (SIGKILL: worker_sigkill)",
-    ("gunicorn", "!!! %s"): "util.warn: a warning",
-    ("gunicorn", "Bad Request"): "request time",
-    ("gunicorn", "Request Header Fields Too Large"): "request time",
-    ("gunicorn", "Invalid request from ip={ip}: {error}"): "request time",
-    ("gunicorn", "Error handling request %s"): "request time",
-    ("gunicorn", "Error handling request (no URI read)"): "request time",
-    ("gunicorn", "Internal Server Error"): "request time",
-    ("uvicorn", "Uvicorn running on unix socket %s (Press CTRL+C to quit)"): "started",
-    ("uvicorn", "Uvicorn running on socket %s (Press CTRL+C to quit)"): "started",
-    ("uvicorn", "Uvicorn running on {} (Press CTRL+C to quit)"): "started",
-    ("uvicorn", "Application shutdown failed. Exiting."): "shutdown",
-    ("uvicorn", "ASGI 'lifespan' protocol appears unsupported."): "info: it serves without lifespan",
-    ("uvicorn", "Started server process [%d]"): "started",
-    ("uvicorn", "Finished server process [%d]"): "stopped",
-    ("uvicorn", "Cancel %s running task(s), timeout graceful shutdown exceeded"): "shutdown",
-    ("uvicorn", "Waiting for connections to close. (CTRL+C to force quit)"): "shutdown",
-    ("uvicorn", "Waiting for background tasks to complete. (CTRL+C to force quit)"): "shutdown",
-    ("uvicorn", "Started reloader process [{}] using {}"): "started",
-    ("uvicorn", "Stopping reloader process [{}]"): "stopped",
-    ("uvicorn", "Reload strategies should override should_restart()"): "a programming error in a subclass",
-    ("uvicorn", "Started parent process [{}]"): "started",
-    ("uvicorn", "Stopping parent process [{}]"): "stopped",
-    ("hypercorn", "ASGI Framework Lifespan error, shutdown without Lifespan support"): "it serves without lifespan",
-    ("hypercorn", "ASGI Framework Lifespan errored after shutdown."): "shutdown",
-    ("hypercorn", "Unexpected message type, {} given the state {}"): "request time (protocol)",
-    ("hypercorn", "Pseudo headers are not valid"): "request time (HTTP/2)",
-    ("daphne", "Protocol %r was added to main list twice!"): "a programming error",
-    ("daphne", "Header name '{}' expected to be `bytes`, but got `{}`"): "request time",
-    ("daphne", "Header value '{}' expected to be `bytes`, but got `{}`"): "request time",
-    ("daphne", "Exception inside application: %s"): "request time; the traceback is classified",
-    ("uwsgi", "something horrible happened..."): "an internal error; the line before says which",
-    ("uwsgi", "DAMN ! worker %d (pid: %d) died, killed by signal %d :( trying respawn ..."): "a consequence (a worker died)",
-    ("uwsgi", "DAMN ! worker %d (pid: %d) died :( trying respawn ..."): "a consequence (a worker died)",
-    ("uwsgi", "DAMN ! worker %d (pid: %d) MISTERIOUSLY killed by signal %d :( trying respawn ..."): "a consequence",
-    ("uwsgi", "worker respawning too fast !!! i have to sleep a bit (%d seconds)..."): "a consequence (crash loop)",
-    ("uwsgi", "mounting \"%s\" (asap)..."): "info before the mount",
-    ("uwsgi", "un-mounting \"%s\" (asap)..."): "info before the unmount",
-    ("uwsgi", "mounting \"%s\" (pre-jail)..."): "info before the mount",
-    ("uwsgi", "un-mounting \"%s\" (pre-jail)..."): "info before the unmount",
-    ("uwsgi", "mounting \"%s\" (in-jail)..."): "info before the mount",
-    ("uwsgi", "un-mounting \"%s\" (in-jail)..."): "info before the unmount",
-    ("uwsgi", "chdir() to %s"): "info before the chdir (its failure is classified)",
-    ("uwsgi", "*** no app loaded. going in full dynamic mode ***"): "it keeps running; requests then get "
-                                                                    "'no python application found' (classified)",
-}
-
 # Python exceptions an app dies with at boot, by cause: the rules decide with these.
 EXCEPTION_CAUSES = (
     ("dependency", ("OperationalError", "ConnectionRefusedError", "InterfaceError", "ConnectionError",
