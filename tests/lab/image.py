@@ -12,6 +12,8 @@ MIRROR = "http://deb.debian.org/debian"
 PACKAGES = [
     "systemd", "systemd-sysv", "dbus", "nginx", "python3", "python3-venv",
     "iproute2", "procps", "openssh-server", "curl", "acl", "util-linux",
+    # the app's database on the same host (gunicorn's app connects to it at boot)
+    "redis-server",
 ]
 # Pinned so the image (and its log wording) does not drift between runs.
 PIP_PACKAGES = ["gunicorn==23.0.0", "uvicorn==0.34.0", "click==8.1.8", "h11==0.14.0", "packaging==24.2",
@@ -33,6 +35,21 @@ import time
 from urllib.parse import parse_qs
 
 _HOLD = []
+
+
+def _redis_ping(addr):
+    """PING the app's Redis (RESP) as a real app checks its database at boot; raise when it is not there."""
+    host, port = addr.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=2) as conn:
+        conn.sendall(b"PING\r\n")
+        reply = conn.recv(64)
+    if not reply.startswith(b"+PONG"):
+        raise ConnectionError("redis at %s answered %r to PING" % (addr, reply[:40]))
+
+
+if os.environ.get("APP_REDIS_ADDR"):
+    # the WSGI app's database: without it the app does not boot
+    _redis_ping(os.environ["APP_REDIS_ADDR"])
 
 if os.environ.get("APP_CHECK_DB") == "1":
     # The lab's stand-in for "connect to the database at import time".
@@ -154,9 +171,11 @@ application = get_wsgi_application()
 ''',
 }
 
+# The WSGI app needs its Redis (same host) at boot; the unit starts after it, as an app ordered after its
+# database does (ordering only: stopping Redis leaves the running app alone, the next start fails).
 GUNICORN_UNIT = """[Unit]
 Description=Gunicorn WSGI app (badgateway.doctor lab)
-After=network.target
+After=network.target redis-server.service
 
 [Service]
 Type=simple
@@ -166,6 +185,7 @@ RuntimeDirectory=gunicorn
 RuntimeDirectoryMode=0755
 WorkingDirectory=/srv/app
 EnvironmentFile=/etc/default/app-env
+Environment=APP_REDIS_ADDR=127.0.0.1:6379
 ExecStart=/srv/app/venv/bin/gunicorn --workers 2 --timeout 5 --bind unix:/run/gunicorn/gunicorn.sock --umask 007 wsgi:application
 Restart=on-failure
 
@@ -233,7 +253,7 @@ P=/usr/local/share/bgd-lab/pristine
 rm -f /etc/systemd/system/*.service.d/fault-*.conf
 # what the remediation roles may have left: their drop-ins, backups, socket units' drop-ins, group memberships
 rm -f /etc/systemd/system/*.service.d/*badgateway*.conf /etc/systemd/system/*.socket.d/*badgateway*.conf
-rm -rf /var/lib/badgateway-doctor
+rm -rf /var/lib/badgateway-doctor /run/lock/badgateway-doctor
 for g in $(id -nG www-data 2>/dev/null); do [ "$g" = www-data ] || gpasswd -d www-data "$g" >/dev/null 2>&1 || true; done
 for u in gunicorn uvicorn; do
   [ -f "$P/$u.service" ] && cp "$P/$u.service" /lib/systemd/system/$u.service
@@ -249,7 +269,8 @@ rm -f /srv/app/*.fault
 pkill -f 'lab-db-sink' 2>/dev/null || true
 rm -f /tmp/gunicorn.sock
 systemctl daemon-reload
-systemctl reset-failed gunicorn.service uvicorn.service 2>/dev/null || true
+systemctl reset-failed gunicorn.service uvicorn.service redis-server.service 2>/dev/null || true
+systemctl start redis-server.service 2>/dev/null || true
 for u in gunicorn.service uvicorn.service; do
   [ "$(systemctl is-enabled $u 2>/dev/null)" = masked ] || systemctl restart $u
 done
