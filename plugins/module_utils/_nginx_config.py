@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _endpoints as E
+from ansible_collections.badgateway.doctor.plugins.module_utils import _nginx_access_config as A
 from ansible_collections.badgateway.doctor.plugins.module_utils import _nginx_values as V
 from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_running import full_path
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_url
@@ -110,6 +111,7 @@ class _Analyzer:
         self._includes = {}         # included file indexes -> (items, by_name)
         self._plans = {}            # directive name -> what to check in its statements (see _plan)
         self._checked = set()       # id() of the included statements checked so far
+        self._access = {}           # id() of an access_log statement list -> (its logs, their paths)
 
     # -- helpers -------------------------------------------------------------
 
@@ -297,7 +299,8 @@ class _Analyzer:
 
     def run(self):
         result = {"user": None, "group": None, "user_directive": None, "error_logs": [],
-                  "servers": [], "upstreams": {}, "routes": [], "pid_path": None}
+                  "servers": [], "upstreams": {}, "routes": [], "pid_path": None,
+                  "log_formats": {}, "access_logs": {}}
         if not self.configs:
             return result
         root = self.configs[0]
@@ -339,6 +342,10 @@ class _Analyzer:
         http = snippet or self.level(stmt.get("block"), file)
         for s, f in ([] if snippet else http.get("error_log")):
             result["error_logs"].append(self.error_log(s, f, "http", []))
+        for s, f in http.get("log_format"):
+            named = A.log_format(s, f)
+            if named:
+                result["log_formats"].setdefault(named[0], named[1])
         for s, f in http.get("map"):
             args = s.get("args") or []
             if len(args) >= 2:
@@ -433,6 +440,7 @@ class _Analyzer:
                 ids[route_id] = n
                 if n > 1:
                     route_id = "%s #%d" % (route_id, n)
+                A.record(self._access, route_level, len(result["routes"]), result["access_logs"], self.prefix)
                 result["routes"].append(self.route(found[:3], route_level, route_id, names, listens, where,
                                                    condition, result))
             for s, f in reversed(level.by_name.get("location") or ()):
@@ -585,9 +593,11 @@ def analyze_config(payload, version=None, resolve=True, getaddrinfo=None, prefix
 
     ``version`` selects nginx's version-dependent defaults.  Returns a dict with the keys
     ``user``, ``group`` (None without a ``user`` directive), ``user_directive``, ``error_logs``,
-    ``servers``, ``upstreams``, ``routes``, ``pid_path`` and ``errors``.
+    ``servers``, ``upstreams``, ``routes``, ``pid_path``, ``log_formats`` (name -> format),
+    ``access_logs`` (every access log a route writes to, with those routes) and ``errors``.
     """
     errors = []
     result = _Analyzer(payload or {}, version, errors, resolve, getaddrinfo, prefix).run()
+    result["access_logs"] = list(result["access_logs"].values())
     result["errors"] = errors
     return result

@@ -19,6 +19,9 @@ from ansible_collections.badgateway.doctor.plugins.module_utils import _endpoint
 from ansible_collections.badgateway.doctor.plugins.module_utils._proc import error
 
 SECTIONS = ("system", "nginx", "listeners", "apps", "sockets", "logs", "probes")
+# Every top-level key of the facts that holds a section's data: the sections, and ``access``
+# (what users got, from nginx's access logs), which is gathered with ``logs``.
+FACT_KEYS = SECTIONS + ("access",)
 SCHEMA_VERSION = 1
 FREEZE_AFTER = 200000   # objects allocated during one collect_all (see its end)
 
@@ -84,10 +87,16 @@ def error_log_paths(nginx, extra=None):
     return paths
 
 
+def access_options(log_options):
+    """The options of the access-log reading: the log window and byte budget (``since``,
+    ``max_bytes``) of the ``logs`` section, which gathers it."""
+    return {k: log_options[k] for k in ("since", "max_bytes") if log_options.get(k) is not None}
+
+
 def flatten_errors(facts):
     """Every section's ``errors`` in one list, each entry tagged with its ``section``."""
     errors = []
-    for section in SECTIONS:
+    for section in FACT_KEYS:
         data = facts.get(section)
         if isinstance(data, dict):
             for err in data.get("errors") or []:
@@ -193,6 +202,11 @@ def _load_logs():
     return collect_logs
 
 
+def _load_access():
+    from ansible_collections.badgateway.doctor.plugins.module_utils.access_logs import collect_access_logs
+    return collect_access_logs
+
+
 def _load_probes():
     from ansible_collections.badgateway.doctor.plugins.module_utils.probes import collect_from_nginx
     return collect_from_nginx
@@ -279,6 +293,7 @@ def _collect_all(sections, nginx_options, socket_user, socket_paths, log_options
         def gather_logs():
             late["logs"] = run("logs", _load_logs, nginx_error_logs=error_logs or None,
                                units=unit_names(apps, units), **log_options)
+            late["access"] = run("access", _load_access, nginx, **access_options(log_options))
         wait_logs = start(gather_logs)    # reads files and the journal while the sockets are walked
     else:
         wait_logs = _nothing
@@ -296,8 +311,8 @@ def _collect_all(sections, nginx_options, socket_user, socket_paths, log_options
 
     wait_logs()
     wait_probes()
-    for section in ("logs", "probes"):
-        if section in wanted:
+    for section in ("logs", "access", "probes"):
+        if section in wanted or (section == "access" and "logs" in wanted):
             facts[section] = late.get(section) or _unfinished(section)
 
     facts["errors"] = flatten_errors(facts)

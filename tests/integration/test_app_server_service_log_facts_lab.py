@@ -271,7 +271,7 @@ def logs_since(lab, started, args, quiet):
     pytest.fail("service_log_facts' window never covered the injection")
 
 
-def settle(lab, unit, timeout=30.0):
+def settle(lab, unit, timeout=90.0):
     """Wait until systemd stopped restarting ``unit`` (failed for good), so that logs stop growing."""
     deadline = time.time() + timeout
     while time.time() < deadline:

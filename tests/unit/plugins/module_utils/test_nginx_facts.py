@@ -123,8 +123,8 @@ def test_collect_without_binary_parses_only_the_given_file(tmp_path, monkeypatch
     assert set(facts) == {
         "present", "binary", "version", "conf_path", "prefix", "compiled_user", "source", "test", "files",
         "user", "group", "user_directive", "worker_users", "master_pid", "worker_pids", "master_started",
-        "workers_started", "stale", "stale_files", "error_logs", "servers", "upstreams", "routes", "timings",
-        "errors"}
+        "workers_started", "stale", "stale_files", "service", "error_logs", "access_logs", "log_formats", "servers",
+        "upstreams", "routes", "timings", "errors"}
 
 
 def test_collect_reports_missing_and_unreadable_files(tmp_path):
