@@ -23,8 +23,7 @@ from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_running i
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_url
 from ansible_collections.badgateway.doctor.plugins.module_utils._proc import error
 
-_FAMILIES = {"proxy_pass": "proxy", "uwsgi_pass": "uwsgi", "fastcgi_pass": "fastcgi",
-             "grpc_pass": "grpc", "scgi_pass": "scgi"}
+_FAMILIES = {d: d[:-len("_pass")] for d in V.PASS_DIRECTIVES}     # proxy_pass -> the proxy_* directives
 _SUB_BLOCKS = ("if", "limit_except")
 _INVALID = object()
 
@@ -46,13 +45,12 @@ _SHAPES = {
     "limit_except": (1, None, True), "upstream": (1, 1, True), "http": (0, 0, True), "map": (2, 2, True),
     "proxy_set_header": (2, 2, False), "keepalive": (1, 2, False), "keepalive_requests": (1, 1, False),
 }
-for _name in V.PASS_DIRECTIVES:
-    _SHAPES[_name] = (1, 1, False)
+_SHAPES.update((d, (1, 1, False)) for d in V.PASS_DIRECTIVES)
 # The values read here, checked wherever they are written (not only where a route uses them):
 # nginx refuses a bad value whether or not a request ever meets it.
 _VALUES = {"proxy_http_version": V.http_version_arg, "fastcgi_keep_conn": V.flag_arg,
            "client_max_body_size": V.offset_arg, "keepalive": V.number_arg, "keepalive_requests": V.number_arg}
-for _family in ("proxy", "uwsgi", "fastcgi", "grpc", "scgi"):
+for _family in _FAMILIES.values():
     for _name in ("_connect_timeout", "_read_timeout", "_send_timeout"):
         _VALUES[_family + _name] = V.msec_arg
     _VALUES[_family + "_buffer_size"] = V.size_arg
@@ -519,11 +517,8 @@ class _Analyzer:
         elif endpoint is not None:
             endpoints = [endpoint]
 
-        timeouts = {
-            "connect": self.value(level, family + "_connect_timeout", V.msec_arg, V.DEFAULT_TIMEOUT),
-            "read": self.value(level, family + "_read_timeout", V.msec_arg, V.DEFAULT_TIMEOUT),
-            "send": self.value(level, family + "_send_timeout", V.msec_arg, V.DEFAULT_TIMEOUT),
-        }
+        timeouts = {phase: self.value(level, "%s_%s_timeout" % (family, phase), V.msec_arg, V.DEFAULT_TIMEOUT)
+                    for phase in ("connect", "read", "send")}
         buffer_size = self.value(level, family + "_buffer_size", V.size_arg, self.page)
         if family == "grpc":
             buffers = None
