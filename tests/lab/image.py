@@ -16,7 +16,9 @@ PACKAGES = [
     "redis-server",
 ]
 # Pinned so the image (and its log wording) does not drift between runs.
-PIP_PACKAGES = ["gunicorn==23.0.0", "uvicorn==0.34.0", "click==8.1.8", "h11==0.14.0", "packaging==24.2"]
+PIP_PACKAGES = ["gunicorn==23.0.0", "uvicorn==0.34.0", "click==8.1.8", "h11==0.14.0", "packaging==24.2",
+                # the small Django site (DJANGO_FILES): its settings errors are real Django's
+                "Django==5.2.19", "asgiref==3.13.0", "sqlparse==0.6.1"]
 
 # Bumped by hand when the build procedure itself (not a file below) changes.
 BUILD_VERSION = "4"
@@ -68,6 +70,10 @@ def _route(path, query):
         return 200, [], ("holding %d MB\n" % sum(len(b) // 1048576 for b in _HOLD)).encode()
     if path == "/health":
         return 200, [], b"ok\n"
+    if path == "/status":
+        # the app itself answers this status (an app that is a gateway to another service)
+        code = int(qs.get("code", ["200"])[0])
+        return code, [], ("status %d\n" % code).encode()
     if path == "/":
         return 200, [], None
     return 404, [], b"not found\n"
@@ -75,7 +81,8 @@ def _route(path, query):
 
 WSGI_APP = '"""Tiny WSGI app for the badgateway.doctor lab."""' + _COMMON_APP + r'''
 
-_REASONS = {200: "200 OK", 404: "404 Not Found"}
+_REASONS = {200: "200 OK", 404: "404 Not Found", 500: "500 Internal Server Error", 502: "502 Bad Gateway",
+            503: "503 Service Unavailable", 504: "504 Gateway Timeout"}
 
 
 def application(environ, start_response):
@@ -94,7 +101,7 @@ def application(environ, start_response):
     status, headers, body = res
     if body is None:
         body = b"wsgi ok\n"
-    start_response(_REASONS[status], [("Content-Type", "text/plain")] + headers)
+    start_response(_REASONS.get(status, "%d Status" % status), [("Content-Type", "text/plain")] + headers)
     return [body]
 '''
 
@@ -122,6 +129,47 @@ async def app(scope, receive, send):
     await send({"type": "http.response.start", "status": status, "headers": hdrs})
     await send({"type": "http.response.body", "body": body})
 '''
+
+# A small Django site under /srv/app/djsite (not served by default: a fault points gunicorn at it).
+# Its settings take the secret from the environment, the usual production recipe, and say so with
+# Django's own ImproperlyConfigured when it is missing.
+DJANGO_FILES = {
+    "djsite/__init__.py": "",
+    "djsite/settings.py": '''"""Settings of the lab's small Django site: the secret comes from the environment."""
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+def env(name):
+    try:
+        return os.environ[name]
+    except KeyError:
+        raise ImproperlyConfigured("Set the %s environment variable" % name) from None
+
+
+SECRET_KEY = env("DJANGO_SECRET_KEY")
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+ROOT_URLCONF = "djsite.urls"
+INSTALLED_APPS = []
+MIDDLEWARE = []
+DATABASES = {}
+USE_TZ = True
+''',
+    "djsite/urls.py": '''from django.http import HttpResponse
+from django.urls import path
+
+urlpatterns = [path("", lambda request: HttpResponse("django ok\\n", content_type="text/plain"))]
+''',
+    "djsite/wsgi.py": '''import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "djsite.settings")
+application = get_wsgi_application()
+''',
+}
 
 # The WSGI app needs its Redis (same host) at boot; the unit starts after it, as an app ordered after its
 # database does (ordering only: stopping Redis leaves the running app alone, the next start fails).

@@ -117,7 +117,8 @@ def recipe_hash() -> str:
     h = hashlib.sha256()
     for part in (image.SUITE, image.MIRROR, " ".join(image.PACKAGES), " ".join(image.PIP_PACKAGES), image.BUILD_VERSION,
                  image.ENV_FILE, image.WSGI_APP, image.ASGI_APP, image.GUNICORN_UNIT, image.UVICORN_UNIT,
-                 image.NGINX_SITE, image.HOSTS_FILE, " ".join(image.MASK_UNITS)):
+                 image.NGINX_SITE, image.HOSTS_FILE, " ".join(image.MASK_UNITS),
+                 "".join(k + "\0" + v for k, v in sorted(image.DJANGO_FILES.items()))):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:16]
@@ -227,6 +228,8 @@ def _provision(root: Path, wheels: Path) -> None:
     app.mkdir(parents=True, exist_ok=True)
     _write(app / "wsgi.py", image.WSGI_APP)
     _write(app / "asgi.py", image.ASGI_APP)
+    for rel, text in image.DJANGO_FILES.items():
+        _write(app / rel, text)
     _write(root / "etc/default/app-env", image.ENV_FILE, 0o640)
     _write(root / "lib/systemd/system/gunicorn.service", image.GUNICORN_UNIT)
     _write(root / "lib/systemd/system/uvicorn.service", image.UVICORN_UNIT)
