@@ -10,8 +10,7 @@ network (``network_mode: host``): there loopback is the host's, and what listens
 
 from __future__ import annotations
 
-import ipaddress
-
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses import is_loopback
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import as_dict, as_list, finding
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_containers import (
     _label,
@@ -26,12 +25,7 @@ LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-lo
 
 def _loopback_host(host):
     host = str(host or "").strip("[]").split("%", 1)[0]
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return host.lower() in LOOPBACK_NAMES or is_loopback(host)
 
 
 def _listens_on(tcp, port):

@@ -20,10 +20,11 @@ Each rule reads one host's view (``view.routes``, ``view.route_endpoints(route)`
 
 from __future__ import annotations
 
-import ipaddress
 import re
 
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_text
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses import ep_addresses
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses import is_loopback as _is_loopback
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._fix_steps import container_service, listen_text, sequence
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import as_dict, as_list, finding, num
 
@@ -35,23 +36,9 @@ MAX_LOG_LINES = 8
 
 # ---------------------------------------------------------------- small helpers
 
-def _is_loopback(address):
-    try:
-        return ipaddress.ip_address(str(address).split("%", 1)[0]).is_loopback
-    except ValueError:
-        return str(address) == "localhost"
-
-
 def _ep_addresses(ep):
-    out = [str(as_dict(a).get("address")) for a in as_list(ep.get("addresses")) if as_dict(a).get("address")]
-    host = str(ep.get("host") or "").strip("[]")
-    if not out and host:
-        try:
-            ipaddress.ip_address(host.split("%", 1)[0])
-            out.append(host)
-        except ValueError:
-            pass
-    return out
+    """The addresses of a tcp endpoint (resolved, or its IP literal; 127.0.0.1 for localhost)."""
+    return [addr for _fam, addr in ep_addresses(ep)]
 
 
 def containers(view):
