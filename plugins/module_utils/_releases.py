@@ -22,8 +22,7 @@ import re
 import stat
 import time
 
-from ansible_collections.badgateway.doctor.plugins.module_utils import _safe_io
-from ansible_collections.badgateway.doctor.plugins.module_utils.socket_paths import may_access, user_groups
+from ansible_collections.badgateway.doctor.plugins.module_utils import _access, _safe_io
 
 HISTORY_NAME = ".badgateway-releases.json"
 HISTORY_MAX_BYTES = 1024 * 1024
@@ -224,31 +223,6 @@ def migration_files(release_path, globs=DEFAULT_MIGRATION_GLOBS, exclude=DEFAULT
     return sorted(found), problem
 
 
-def user_can_read(path, user):
-    """None when ``user`` can search every directory up to ``path`` and read it, else the reason."""
-    try:
-        uid, gids, _names = user_groups(user)
-    except KeyError:
-        return "the user %s does not exist" % user
-    if uid == 0:
-        return None
-    here = "/"
-    parts = [p for p in os.path.realpath(path).split("/") if p]
-    for i, part in enumerate(parts):
-        here = os.path.join(here, part)
-        try:
-            st = os.stat(here)
-        except OSError as exc:
-            return "%s cannot be inspected: %s" % (here, exc.strerror or exc)
-        mode = "%04o" % stat.S_IMODE(st.st_mode)
-        last = i == len(parts) - 1
-        if not may_access(st.st_mode, st.st_uid, st.st_gid, uid, gids, "x"):
-            return "%s is %s uid %d gid %d: %s cannot search it" % (here, mode, st.st_uid, st.st_gid, user)
-        if last and not may_access(st.st_mode, st.st_uid, st.st_gid, uid, gids, "r"):
-            return "%s is %s uid %d gid %d: %s cannot list it" % (here, mode, st.st_uid, st.st_gid, user)
-    return None
-
-
 def release_of(path, releases_path):
     """The release id a path (a process's cwd) is in, or None."""
     if not path:
@@ -366,8 +340,8 @@ def inspect(root, releases_dir="releases", current_link="current", history_file=
         return out
     prev = out["previous"] = {"id": prev_id, "path": os.path.join(rel_path, prev_id), "source": source}
     if user:
-        reason = user_can_read(prev["path"], user)
-        if reason:
+        allowed, reason = _access.check_path(prev["path"], user, want="rx")  # list and enter the release
+        if not allowed:
             problems.append("the release %s is not readable by %s, the unit's user: %s" % (prev["path"], user, reason))
             return out
     try:
