@@ -73,7 +73,8 @@ def parse_status_line(data):
     return int(parts[1])
 
 
-def _errno_name(exc):
+def errno_name(exc):
+    """The errno name (``ECONNREFUSED``) of a connection's exception; ``ETIMEDOUT`` for a timeout."""
     if isinstance(exc, socket.timeout):
         return "ETIMEDOUT"
     if isinstance(exc, ssl.SSLError):
@@ -132,7 +133,7 @@ def http_probe(url, timeout=3.0, path="/", host_header=None, as_user=None, as_gr
         try:
             infos = socket.getaddrinfo(parts["host"], parts["port"], 0, socket.SOCK_STREAM)
         except (socket.gaierror, OSError) as exc:
-            return None, None, _errno_name(exc)
+            return None, None, errno_name(exc)
         family, address = infos[0][0], infos[0][4]
     request = ("GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: %s\r\nAccept: */*\r\nConnection: close\r\n\r\n"
                % (req_path, host, USER_AGENT)).encode("latin-1", "replace")
@@ -173,7 +174,7 @@ def http_probe(url, timeout=3.0, path="/", host_header=None, as_user=None, as_gr
     except ProbeError as exc:
         return None, round(time.monotonic() - start, 6), exc.name
     except (OSError, ValueError) as exc:
-        return None, round(time.monotonic() - start, 6), _errno_name(exc)
+        return None, round(time.monotonic() - start, 6), errno_name(exc)
     finally:
         if sock is not None:
             try:
