@@ -34,7 +34,7 @@ import time
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _endpoints, _runner, systemd
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_text
-from ansible_collections.badgateway.doctor.plugins.module_utils.probes import errno_name
+from ansible_collections.badgateway.doctor.plugins.module_utils.probes import connect, errno_name
 
 PROPS = ("Id", "LoadState", "ActiveState", "SubState", "Result", "NRestarts", "MainPID", "ExecMainCode",
          "ExecMainStatus", "Restart", "Job", "TriggeredBy")
@@ -87,11 +87,7 @@ def _targets(listener):
     if listener["kind"] == "unix":
         path = listener["path"]
         return [(socket.AF_UNIX, "\0" + path[1:] if path.startswith("@") else path)]
-    host, port = listener["host"], listener["port"]
-    if host in ("", "*", "0.0.0.0"):
-        return [(socket.AF_INET, ("127.0.0.1", port))]
-    if host in ("::", "[::]"):
-        return [(socket.AF_INET6, ("::1", port, 0, 0))]
+    host, port = _endpoints.reachable_host(listener["host"]), listener["port"]
     try:
         infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM)
     except (OSError, UnicodeError):
@@ -105,21 +101,11 @@ def _targets(listener):
 
 def connect_once(family, address, timeout):
     """Connect and close at once. None when the connection was accepted, else the errno name."""
-    sock = None
     try:
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        if family == socket.AF_UNIX:
-            sock.setblocking(False)  # as nginx does: a full accept queue is EAGAIN at once
-            sock.connect(address)
-        else:
-            sock.settimeout(timeout)
-            sock.connect(address)
+        connect(family, address, timeout).close()
         return None
     except OSError as exc:
         return errno_name(exc)
-    finally:
-        if sock is not None:
-            sock.close()
 
 
 def check_listeners(listeners, timeout=1.0):
