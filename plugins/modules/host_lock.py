@@ -21,6 +21,8 @@ description:
     and fails like a real run when another run holds the lock.
 author:
   - badgateway.doctor maintainers (@badgateway)
+extends_documentation_fragment:
+  - badgateway.doctor.attributes.host
 options:
   name:
     description: Name of the lock (1-64 letters, digits, C(.), C(_) or C(-), starting with a letter or digit).
@@ -62,20 +64,9 @@ options:
     default: /run/lock/badgateway-doctor
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: Writes nothing; fails like a real run when another run holds the lock.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
-    support: full
     details: Acquiring a lock the run already holds only refreshes its time (not a change); releasing a lock not held changes nothing.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 notes:
   - Runs on the target with the Python standard library only.
   - The C(badgateway.doctor.remediate) playbook takes the lock before it diagnoses a host and gives it back at the end,

@@ -23,6 +23,8 @@ description:
     the drop-in says, and fails on any difference.
 author:
   - badgateway.doctor maintainers (@badgateway)
+extends_documentation_fragment:
+  - badgateway.doctor.attributes.host
 options:
   unit:
     description: The unit, for example C(gunicorn.service) or C(app.socket).
@@ -59,20 +61,9 @@ options:
     choices: [present, verify]
     default: present
 attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: The drop-in before and after, with secret values masked.
-  idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
-    support: full
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 notes:
   - Runs on the target with the Python standard library only. Needs systemd as PID 1 and C(busctl) (part of systemd).
   - Does not daemon-reload or restart anything; the roles do, as explicit tasks, and save the file with
