@@ -20,7 +20,6 @@ import json
 import os
 import re
 import stat
-import time
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _access, _safe_io
 
@@ -246,39 +245,9 @@ def link_target_for(current_link, current_target, releases_path, release):
     return os.path.relpath(new_abs, os.path.dirname(current_link))
 
 
-def _temp_name(path):
-    return os.path.join(os.path.dirname(path), ".%s.badgateway-%d-%d" % (os.path.basename(path), os.getpid(), time.monotonic_ns()))
-
-
-def _unlink_quietly(path):
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def _rename_over(tmp, path):
-    """``rename(2)`` ``tmp`` over ``path`` (atomic for readers), then sync the directory; ``tmp`` goes when that fails."""
-    try:
-        os.rename(tmp, path)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-    try:
-        fd = os.open(os.path.dirname(path), os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
-
-
 def switch_link(current_link, target):
     """Point ``current_link`` at ``target`` atomically: a new symlink beside it, then rename over it."""
-    tmp = _temp_name(current_link)
-    os.symlink(target, tmp)
-    _rename_over(tmp, current_link)
+    _safe_io.replace_symlink(current_link, target)
 
 
 def append_history(history_path, entry, problems=None):
@@ -286,17 +255,7 @@ def append_history(history_path, entry, problems=None):
     history = read_history(history_path, problems if problems is not None else [])
     history.append(entry)
     text = json.dumps({"version": 1, "history": history[-HISTORY_KEEP:]}, indent=1, sort_keys=True) + "\n"
-    tmp = _temp_name(history_path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-    _rename_over(tmp, history_path)
+    _safe_io.write_atomic(history_path, text, 0o644)
     return history[-HISTORY_KEEP:]
 
 

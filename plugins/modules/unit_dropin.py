@@ -129,6 +129,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.badgateway.doctor.plugins.module_utils import _safe_io
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_argv, mask_text
 from ansible_collections.badgateway.doctor.plugins.module_utils._remediation_argv import (
     ArgvError, normalize_options, rewrite,
@@ -151,15 +152,7 @@ def _write(path, text):
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o755)
-    tmp = os.path.join(directory, ".%s.tmp-%d" % (os.path.basename(path), os.getpid()))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-    try:
-        os.write(fd, text.encode("utf-8"))
-        os.fchmod(fd, 0o644)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
+    _safe_io.write_atomic(path, text, 0o644)
 
 
 def _plan(module, unit, path):

@@ -3,7 +3,7 @@
 """Report writers for the result of ``rules.evaluate()``: JSON, JUnit XML, self-contained HTML, Markdown.
 
 Standard library only. Every file is written atomically (temporary file in the same directory,
-fsync, ``os.replace``): a reader never sees a half-written report. Every text a report shows
+fsync, ``rename``: ``_safe_io.write_atomic``): a reader never sees a half-written report. Every text a report shows
 passes through the collection's one masker first (``masked``), whatever result it is given.
 """
 
@@ -12,9 +12,9 @@ from __future__ import annotations
 import html
 import json
 import os
-import tempfile
 import xml.etree.ElementTree as ET
 
+from ansible_collections.badgateway.doctor.plugins.module_utils import _safe_io
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import catalog
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._report_timeline import timelines_html
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._request_path import unknown_path
@@ -39,23 +39,10 @@ def _l(v):
 # ---------------------------------------------------------------------------
 
 def write_atomic(path, text):
-    """Write ``text`` to ``path`` via a temporary file in the same directory and ``os.replace``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write ``text`` to ``path`` (its directory made when missing) through the one atomic writer
+    (``_safe_io.write_atomic``: a temporary file in the same directory renamed over it)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    _safe_io.write_atomic(os.path.abspath(path), text, 0o644)
     return path
 
 
