@@ -9,7 +9,6 @@ passes through the collection's one masker first (``masked``), whatever result i
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import xml.etree.ElementTree as ET
@@ -18,20 +17,13 @@ from ansible_collections.badgateway.doctor.plugins.module_utils import _safe_io
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import catalog
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._report_timeline import timelines_html
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._request_path import unknown_path
-from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import masked
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import as_dict as _d, as_list as _l, masked
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._report_text import html_text as _e, md_cell as _md
 
 FORMATS = {"json": "findings.json", "junit": "junit.xml", "html": "report.html", "md": "report.md"}
 HOPS = catalog.HOPS
 MAX_CONSEQUENCES = 20   # per root finding in the HTML / Markdown / JUnit text (findings.json has all)
 STATUS_COLOURS = {"ok": "#1a7f37", "warning": "#9a6700", "critical": "#cf222e", "unreachable": "#6e7781"}
-
-
-def _d(v):
-    return v if isinstance(v, dict) else {}
-
-
-def _l(v):
-    return v if isinstance(v, list) else []
 
 
 # ---------------------------------------------------------------------------
@@ -176,10 +168,6 @@ footer{color:#57606a;font-size:12px;padding:8px 24px 24px}
 """
 
 
-def _e(v):
-    return html.escape("" if v is None else str(v), quote=True)
-
-
 def _hop_states(h):
     """{hop: (label, detail, state)} and the broken hop, from the host's ``path`` (added by ``rules.evaluate``)."""
     path = _d(h.get("path"))
@@ -296,10 +284,6 @@ def render_html(result, title="badgateway.doctor report"):
 # ---------------------------------------------------------------------------
 # Markdown
 # ---------------------------------------------------------------------------
-
-def _md(text):
-    return str("" if text is None else text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
-
 
 def render_md(result):
     result = masked(result)
