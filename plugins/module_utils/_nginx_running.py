@@ -94,6 +94,11 @@ def _is_nginx(argv):
     return _title(argv).startswith(_TITLES)
 
 
+def is_master(argv):
+    """Whether ``argv`` (a process's command line) is an nginx master's title."""
+    return _title(argv).startswith(_TITLES[0])
+
+
 def scan_processes(proc="/proc"):
     """Find nginx master and worker processes (the one process scan, ``_proc.scan``).
 
@@ -107,7 +112,7 @@ def scan_processes(proc="/proc"):
     found = []
     for info in _proc.scan(proc, boot, want=_is_nginx):
         title = _title(info["cmdline"])
-        if title.startswith("nginx: master process"):
+        if is_master(info["cmdline"]):
             role = "master"
         elif "is shutting down" in title:
             continue  # an old worker finishing its requests after a reload
