@@ -193,7 +193,11 @@ def test_write_atomic_failing_keeps_the_old_file_and_no_temporary(tmp_path, monk
 
     with pytest.raises(OSError):
         _safe_io.write_atomic(str(path), "NEW", finish=finish)
-    monkeypatch.setattr(_safe_io.os, "rename", lambda src, dst: (_ for _ in ()).throw(OSError(errno.EXDEV, "x")))
+
+    def rename(src, dst):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(_safe_io.os, "rename", rename)
     with pytest.raises(OSError):
         _safe_io.write_atomic(str(path), "NEW")
     assert path.read_text() == "OLD" and _listing(tmp_path) == ["history.json"]
