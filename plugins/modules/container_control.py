@@ -30,7 +30,7 @@ description:
 author:
   - badgateway.doctor maintainers (@badgateway)
 extends_documentation_fragment:
-  - badgateway.doctor.attributes
+  - badgateway.doctor.attributes.host
 options:
   container:
     description: The container's name (as C(docker ps) shows it, for example C(shop_web_1)) or id (full or unique prefix).
@@ -76,20 +76,10 @@ options:
     default: 10.0
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: Reads the state and reports whether it would start, unpause or restart the container; sends no change and does not wait.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: partial
     details: V(start) and V(status) are idempotent; V(restart) restarts on every run.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 notes:
   - Needs root, or membership of the engine's group, to use the engine's socket.
   - Environment variable values never leave the host; log lines and health check output are masked.
