@@ -25,7 +25,7 @@ description:
     again and again, or turns unhealthy fails the module within seconds, with its last log lines (masked).
   - Refuses a container the engine is restarting by its restart policy (a crash loop - starting it changes nothing), a
     dead one or one being removed.
-  - The remediation role M(badgateway.doctor.container_service) records each start with
+  - The remediation role C(badgateway.doctor.container_service) records each start with
     M(badgateway.doctor.remediation_backup) first, so that the run can be undone (the container stopped again).
 author:
   - badgateway.doctor maintainers (@badgateway)
