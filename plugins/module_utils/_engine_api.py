@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import errno
 import http.client
+import io
 import json
 import os
 import socket
@@ -48,22 +49,70 @@ class EngineError(Exception):
         self.kind = kind   # missing | permission | connect | timeout | http | protocol | api
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    """HTTP/1.1 over a unix stream socket."""
+class _DeadlineSocket:
+    """A connected socket whose every send and receive waits at most until ``deadline`` (``time.monotonic``):
+    the socket's own timeout applies per call, so an engine that answers one byte at a time would
+    otherwise never be stopped while http.client reads the status line, headers or chunk sizes."""
 
-    def __init__(self, path, timeout):
+    def __init__(self, sock, deadline):
+        self._sock = sock
+        self._deadline = deadline
+
+    def _arm(self):
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("deadline passed")
+        self._sock.settimeout(left)
+
+    def sendall(self, data):
+        self._arm()
+        return self._sock.sendall(data)
+
+    def recv_into(self, buf):
+        self._arm()
+        return self._sock.recv_into(buf)
+
+    def makefile(self, mode="rb", *_args, **_kwargs):
+        if "w" in mode:
+            raise ValueError("read-only socket file")
+        return io.BufferedReader(_DeadlineReader(self))
+
+    def close(self):
+        self._sock.close()
+
+
+class _DeadlineReader(io.RawIOBase):
+    def __init__(self, dsock):
+        super().__init__()
+        self._dsock = dsock
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        return self._dsock.recv_into(b)
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    """HTTP/1.1 over a unix stream socket; the whole exchange ends by ``deadline``."""
+
+    def __init__(self, path, timeout, deadline=None):
         super().__init__("localhost", timeout=timeout)
         self._unix_path = path
+        self._deadline = deadline if deadline is not None else time.monotonic() + timeout
 
     def connect(self):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
         try:
+            left = self._deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout("deadline passed")
+            sock.settimeout(left)
             sock.connect(self._unix_path)
         except BaseException:
             sock.close()
             raise
-        self.sock = sock
+        self.sock = _DeadlineSocket(sock, self._deadline)
 
 
 def demux_stream(data):
@@ -127,7 +176,7 @@ class EngineClient:
         url = path + ("?" + urlencode(params) if params else "")
         what = "%s %s" % (method, path)
         deadline = time.monotonic() + self.timeout
-        conn = _UnixConnection(self.socket_path, self.timeout)
+        conn = _UnixConnection(self.socket_path, self.timeout, deadline)
         try:
             try:
                 headers = {"Host": "localhost", "Accept": "application/json"}

@@ -388,3 +388,20 @@ def test_container_vanishing_between_list_and_inspect(engine):
     e = engine({"/version": _j(VERSION), "/containers/json": _j(LISTING), "/containers/": (404, b'{"message":"no such container"}')})
     out = C.collect_containers(sockets=[e.path])
     assert out["errors"] == [] and out["containers"] == []
+
+
+@pytest.mark.parametrize("head", [
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Pad: " + b"a" * 200,            # headers, a byte at a time
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"0" * 200,                    # a chunk-size line, likewise
+])
+def test_byte_by_byte_engine_is_stopped_at_the_total_timeout(engine, head):
+    def dribble(conn):
+        for i in range(len(head)):
+            conn.sendall(head[i:i + 1])
+            time.sleep(0.2)
+    e = engine({"/version": dribble})
+    t0 = time.monotonic()
+    with pytest.raises(A.EngineError) as info:
+        A.EngineClient(e.path, timeout=1.0).version()
+    assert time.monotonic() - t0 < 1.6
+    assert info.value.kind == "timeout"
