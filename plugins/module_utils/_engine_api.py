@@ -130,11 +130,20 @@ def demux_stream(data):
     return b"".join(out)
 
 
+def loads(body):
+    """JSON of an engine's answer; ValueError for anything that is not (nested past the recursion limit too)."""
+    try:
+        return json.loads(body.decode("utf-8", "replace"))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply")
+
+
 def engine_kind(version):
     """``podman``, ``docker`` or ``unknown`` from the ``/version`` answer of the engine."""
     if not isinstance(version, dict):
         return "unknown"
-    names = [str(c.get("Name", "")) for c in version.get("Components") or [] if isinstance(c, dict)]
+    components = version.get("Components")
+    names = [str(c.get("Name", "")) for c in (components if isinstance(components, list) else []) if isinstance(c, dict)]
     if any("podman" in n.lower() for n in names) or "podman" in str(version.get("Platform", {})).lower():
         return "podman"
     if any(n == "Engine" for n in names) or version.get("ApiVersion"):
@@ -234,7 +243,7 @@ class EngineClient:
     def json(self, path, params=None):
         body = self.get(path, params)
         try:
-            return json.loads(body.decode("utf-8", "replace"))
+            return loads(body)
         except ValueError:
             raise EngineError("the engine at %s answered GET %s with something that is not JSON: %r"
                               % (self.socket_path, path, body[:80]), kind="protocol")
@@ -273,7 +282,7 @@ class EngineClient:
 def _message(body):
     """The engine's error message from an error answer (``{"message": ...}``), shortened."""
     try:
-        data = json.loads(body.decode("utf-8", "replace"))
+        data = loads(body)
         if isinstance(data, dict) and data.get("message"):
             return str(data["message"])[:300]
     except ValueError:

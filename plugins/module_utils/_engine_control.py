@@ -22,12 +22,11 @@ Public API:
 """
 from __future__ import annotations
 
-import json
 import time
 from urllib.parse import quote
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import containers as _containers
-from ansible_collections.badgateway.doctor.plugins.module_utils._engine_api import EngineClient, EngineError, demux_stream
+from ansible_collections.badgateway.doctor.plugins.module_utils._engine_api import EngineClient, EngineError, demux_stream, loads
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_text
 from ansible_collections.badgateway.doctor.plugins.module_utils._unit_ready import check_listeners
 
@@ -58,7 +57,7 @@ class EngineControl(EngineClient):
             return data
         if answer == "json":
             try:
-                return json.loads(data.decode("utf-8", "replace"))
+                return loads(data)
             except ValueError:
                 raise EngineError("the engine at %s answered POST %s with something that is not JSON: %r"
                                   % (self.socket_path, path, data[:80]), kind="protocol")
@@ -82,7 +81,11 @@ class EngineControl(EngineClient):
         while True:
             state = self.json("/exec/%s/json" % quote(str(exec_id), safe=""))
             if isinstance(state, dict) and not state.get("Running") and state.get("ExitCode") is not None:
-                return int(state["ExitCode"]), output
+                code = state["ExitCode"]
+                if isinstance(code, bool) or not isinstance(code, int):
+                    raise EngineError("the engine at %s gave %s in %s the exit code %r, not a number"
+                                      % (self.socket_path, " ".join(argv), ref, code), kind="protocol")
+                return code, output
             if clock() >= deadline:
                 raise EngineError("%s in %s did not finish within %.0f s" % (" ".join(argv), ref, timeout), kind="timeout")
             sleep(pause)

@@ -31,11 +31,11 @@ def container_before(container, engine=None):
     """``{state, running, restart_count, restart_policy}`` of a container now (empty when it cannot be asked)."""
     try:
         _client, info = find(container, [engine] if engine else None)
-    except (ControlError, EngineError):
+        c = summary(info)
+        return {"state": c["state"], "running": bool(c["running"]), "restart_count": c["restart_count"],
+                "restart_policy": (c["restart_policy"] or {}).get("name")}
+    except Exception:  # pylint: disable=broad-except  # unknown state: the undo then leaves the container running
         return {}
-    c = summary(info)
-    return {"state": c["state"], "running": bool(c["running"]), "restart_count": c["restart_count"],
-            "restart_policy": (c["restart_policy"] or {}).get("name")}
 
 
 def _stop_container(steps, item, find_container=None):
@@ -45,6 +45,10 @@ def _stop_container(steps, item, find_container=None):
         client.stop(info.get("Id") or name)
     except (ControlError, EngineError) as exc:
         steps.append({"step": "container-stop", "target": name, "ok": False, "message": str(exc)[:300]})
+        return
+    except Exception as exc:  # pylint: disable=broad-except  # an undo must go on with its other steps
+        steps.append({"step": "container-stop", "target": name, "ok": False,
+                      "message": ("cannot stop the container: %r" % (exc,))[:300]})
         return
     steps.append({"step": "container-stop", "target": name, "ok": True, "message": ""})
 

@@ -79,8 +79,14 @@ def parse_time(text):
 def _int(value, default=0):
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return default
+
+
+def _s(value):
+    """``value`` when it is a string an engine could mean (no NUL), else None: an engine's claims are not trusted
+    to have the types its documentation promises."""
+    return value if isinstance(value, str) and value and "\0" not in value else None
 
 
 def _d(value):
@@ -117,7 +123,7 @@ def _ports(settings, host_config):
         for b in _l(bindings):
             b = _d(b)
             hport = _int(b.get("HostPort"), None)
-            hip = b.get("HostIp") or "0.0.0.0"
+            hip = _s(b.get("HostIp")) or "0.0.0.0"
             key = (cport, proto, hip, hport)
             if key in seen:
                 continue
@@ -132,18 +138,18 @@ def _networks(settings):
         net = _d(net)
         out.append({
             "name": name,
-            "ip": net.get("IPAddress") or None,
-            "prefix_len": net.get("IPPrefixLen") or None,
-            "ipv6": net.get("GlobalIPv6Address") or None,
-            "gateway": net.get("Gateway") or None,
-            "aliases": [str(a) for a in _l(net.get("Aliases")) if a],
+            "ip": _s(net.get("IPAddress")),
+            "prefix_len": _int(net.get("IPPrefixLen"), None) or None,
+            "ipv6": _s(net.get("GlobalIPv6Address")),
+            "gateway": _s(net.get("Gateway")),
+            "aliases": [a for a in _l(net.get("Aliases")) if _s(a)],
         })
     return out
 
 
 def _health(state):
     health = _d(_d(state).get("Health"))
-    status = health.get("Status")
+    status = _s(health.get("Status"))
     if not status:
         return None
     log = [_d(x) for x in _l(health.get("Log"))]
@@ -152,7 +158,7 @@ def _health(state):
         "status": status,
         "failing_streak": _int(health.get("FailingStreak")),
         "last": {
-            "exit_code": last.get("ExitCode"),
+            "exit_code": _int(last.get("ExitCode"), None),
             "output": _line(last.get("Output") or "", MAX_HEALTH_OUTPUT) if last else None,
             "start": parse_time(last.get("Start")),
             "end": parse_time(last.get("End")),
@@ -207,13 +213,13 @@ def container_facts(info, listing=None, engine=None, proc=PROC, read_proc=True, 
     status = _state(state) or (str(listing.get("State") or "").lower() or None)
     argv = [str(x) for x in ([info.get("Path")] if info.get("Path") else []) + _l(info.get("Args"))]
     policy = _d(host_config.get("RestartPolicy"))
-    pid = _int(state.get("Pid"))
+    pid = max(_int(state.get("Pid")), 0)
     entry = {
         "id": cid,
         "short_id": cid[:12],
         "name": name,
         "engine": engine,
-        "image": config.get("Image") or listing.get("Image"),
+        "image": _s(config.get("Image")) or _s(listing.get("Image")),
         "command": mask_argv(argv),
         "state": status,
         "running": bool(state.get("Running")) and status != "restarting",
@@ -226,10 +232,10 @@ def container_facts(info, listing=None, engine=None, proc=PROC, read_proc=True, 
         "finished_at": parse_time(state.get("FinishedAt")),
         "pid": pid or None,
         "restart_count": _int(info.get("RestartCount")),
-        "restart_policy": {"name": policy.get("Name") or "no", "max_retries": _int(policy.get("MaximumRetryCount"))},
+        "restart_policy": {"name": _s(policy.get("Name")) or "no", "max_retries": _int(policy.get("MaximumRetryCount"))},
         "health": _health(state),
         "compose": _compose(labels),
-        "network_mode": host_config.get("NetworkMode") or None,
+        "network_mode": _s(host_config.get("NetworkMode")),
         "networks": _networks(settings),
         "ports": _ports(settings, host_config),
         "mounts": _mounts(info.get("Mounts")),
@@ -251,13 +257,13 @@ def _mounts(mounts):
     out = []
     for m in _l(mounts):
         m = _d(m)
-        mtype = m.get("Type") or "bind"
-        source = m.get("Source") or None
+        mtype = _s(m.get("Type")) or "bind"
+        source = _s(m.get("Source"))
         entry = {
             "type": mtype,
-            "name": m.get("Name") or None,
+            "name": _s(m.get("Name")),
             "source": source,
-            "destination": m.get("Destination") or None,
+            "destination": _s(m.get("Destination")),
             "rw": bool(m.get("RW", True)),
             "source_kind": None,
             "sockets": [],
@@ -439,21 +445,30 @@ def _collect_engine(path, result, log_lines, max_containers, timeout, proc):
         errors.append(error("engine", path, "%d containers; only the first %d are described (max_containers)"
                             % (len(listing), max_containers)))
     for item in listing[:max_containers]:
-        cid = item.get("Id")
+        cid = _s(item.get("Id"))
         if not cid:
             continue
         try:
-            info = client.inspect(cid)
+            entry = _describe(client, cid, item, path, log_lines, proc, tree)
         except EngineError as exc:
             if exc.status == 404:
                 continue   # removed between the listing and the inspection
             errors.append(error("engine", path, str(exc)))
             continue
-        entry = container_facts(info, item, engine=path, proc=proc, tree=tree)
-        if log_lines and _needs_logs(entry):
-            try:
-                tty = bool(_d(info.get("Config")).get("Tty"))
-                entry["logs"] = {"lines": [_line(x) for x in client.logs(cid, tail=log_lines, tty=tty)], "error": None}
-            except EngineError as exc:
-                entry["logs"] = {"lines": [], "error": str(exc)}
+        except Exception as exc:  # pylint: disable=broad-except  # one malformed container must not cost the others
+            errors.append(error("container", path, "cannot describe container %s: %s"
+                                % (_line(cid, 80), _line(repr(exc), 200))))
+            continue
         result["containers"].append(entry)
+
+
+def _describe(client, cid, item, path, log_lines, proc, tree):
+    info = client.inspect(cid)
+    entry = container_facts(info, item, engine=path, proc=proc, tree=tree)
+    if log_lines and _needs_logs(entry):
+        try:
+            tty = bool(_d(info.get("Config")).get("Tty"))
+            entry["logs"] = {"lines": [_line(x) for x in client.logs(cid, tail=log_lines, tty=tty)], "error": None}
+        except EngineError as exc:
+            entry["logs"] = {"lines": [], "error": str(exc)}
+    return entry

@@ -405,3 +405,68 @@ def test_byte_by_byte_engine_is_stopped_at_the_total_timeout(engine, head):
         A.EngineClient(e.path, timeout=1.0).version()
     assert time.monotonic() - t0 < 1.6
     assert info.value.kind == "timeout"
+
+
+def _deep(n=100000):
+    return b"[" * n + b"]" * n
+
+
+def _broken(**changes):
+    info = copy.deepcopy(INSPECT)
+    info["Id"] = "bad1"
+    for where, value in changes.items():
+        node = info
+        keys = where.split("__")
+        for k in keys[:-1]:
+            node = node[int(k)] if isinstance(node, list) else node[k]
+        node[int(keys[-1]) if isinstance(node, list) else keys[-1]] = value
+    return json.dumps(info).encode()
+
+
+MALFORMED = {
+    "mount source an int": _broken(Mounts__0__Source=5),
+    "mount source with NUL": _broken(Mounts__0__Source="/srv/\0x"),
+    "mount destination a list": _broken(Mounts__0__Destination=["/run/app"]),
+    "mount type a dict": _broken(Mounts__0__Type={"a": 1}),
+    "HostIp a list": _broken(NetworkSettings__Ports={"8000/tcp": [{"HostIp": ["0.0.0.0"], "HostPort": "8000"}]}),
+    "Pid infinite": _broken(State__Pid=float("inf")),
+    "Pid negative": _broken(State__Pid=-5),
+    "health status a list": _broken(State__Health={"Status": ["unhealthy"], "Log": [{"ExitCode": "x"}]}),
+    "error deeply nested": _broken(State__Error=[[[[[[[[[[]]]]]]]]]]).replace(b"[[[[[[[[[[", b"[" * 20000).replace(
+        b"]]]]]]]]]]", b"]" * 20000),
+    "whole inspection nested": _deep(),
+    "not an object": b"[1, 2]",
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_malformed_inspection_is_an_error_entry_the_others_still_return(engine, tmp_path, name):
+    good_id = INSPECT["Id"]
+    listing = [dict(LISTING[0], Id="bad1"), LISTING[0]]
+    e = engine({"/version": _j(VERSION), "/containers/json": _j(listing),
+                "/containers/bad1/": (200, MALFORMED[name]), "/containers/" + good_id: _j(INSPECT)})
+    out = C.collect_containers(sockets=[e.path], proc=str(tmp_path), log_lines=0)
+    json.dumps(out)   # what Ansible does with it
+    names = [c["id"] for c in out["containers"]]
+    assert good_id in names
+    if "bad1" not in names:
+        assert any("bad1" in x["message"] or "bad1" in str(x) for x in out["errors"]), out["errors"]
+    for c in out["containers"]:
+        for m in c["mounts"]:
+            assert m["source"] is None or (isinstance(m["source"], str) and "\0" not in m["source"])
+            assert m["destination"] is None or isinstance(m["destination"], str)
+        assert all(isinstance(p["host_ip"], (str, type(None))) for p in c["ports"])
+
+
+@pytest.mark.parametrize("version", [{"Components": 5}, {"Components": "podman"}, {"Components": [1, None]}])
+def test_engine_kind_of_malformed_versions(version):
+    assert A.engine_kind(version) in ("unknown", "docker")
+
+
+def test_deeply_nested_answer_is_an_engine_error(engine):
+    e = engine({"/version": (200, _deep()), "/containers/x/start": (500, _deep())})
+    with pytest.raises(A.EngineError, match="not JSON"):
+        A.EngineClient(e.path).version()
+    from ansible_collections.badgateway.doctor.plugins.module_utils._engine_control import EngineControl
+    with pytest.raises(A.EngineError, match="HTTP 500"):
+        EngineControl(e.path).start("x")

@@ -184,3 +184,11 @@ def test_timeout_says_what_is_missing():
                       results=[{"listen": "127.0.0.1:8080", "ok": False, "error": "ECONNREFUSED"}])
     res = w.wait()
     assert res["state"] == "timeout" and "do not accept connections (127.0.0.1:8080: ECONNREFUSED)" in res["msg"]
+
+
+@pytest.mark.parametrize("code", ['"abc"', "1.5", "[1]", "true"])
+def test_exec_run_with_a_malformed_exit_code_is_an_engine_error(engine, code):
+    e = engine({f"/containers/{CID}/exec": (201, b'{"Id": "ex3"}'), "/exec/ex3/start": (200, b""),
+                "/exec/ex3/json": (200, b'{"Running": false, "ExitCode": %s}' % code.encode())})
+    with pytest.raises(EngineError, match="not a number"):
+        E.EngineControl(e.path, timeout=2).exec_run(CID, ["nginx", "-s", "reload"])

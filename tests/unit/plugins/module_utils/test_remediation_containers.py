@@ -4,7 +4,10 @@
 undone by stopping a container the run started (through its engine), before the units are handled."""
 from __future__ import annotations
 
+import json
+
 import pytest
+from test_containers import INSPECT, engine  # noqa: F401  pylint: disable=unused-import  # the fake engine fixture
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _remediation_backup as rb
 from ansible_collections.badgateway.doctor.plugins.module_utils import _remediation_restore as rr
@@ -87,3 +90,19 @@ def test_container_before_without_an_engine_is_empty(monkeypatch):
         raise ru.ControlError("no engine for %s" % ref)
     monkeypatch.setattr(ru, "find", no_engine)
     assert ru.container_before("a", ENGINE) == {}
+
+
+def test_container_before_on_a_malformed_inspection_is_empty(engine):
+    bad = json.dumps(dict(INSPECT, State=dict(INSPECT["State"], Error="E"))).encode().replace(
+        b'"Error": "E"', b'"Error": ' + b"[" * 5000 + b"]" * 5000)
+    e = engine({"/containers/": (200, bad)})
+    assert ru.container_before(INSPECT["Id"], e.path) == {}
+
+
+def test_run_undo_goes_on_when_stopping_a_container_breaks():
+    def broken(name, sockets):
+        raise RuntimeError("unexpected")
+    steps = ru.run_undo({"containers_stop": [{"container": "a", "engine": ENGINE}], "daemon_reload": True},
+                        run=lambda argv, timeout=30: (0, "", ""), find_container=broken)
+    assert [(s["step"], s["ok"]) for s in steps] == [("container-stop", False), ("daemon-reload", True)]
+    assert "unexpected" in steps[0]["message"]
