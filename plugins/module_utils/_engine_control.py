@@ -118,6 +118,11 @@ def find(ref, sockets=None, timeout=10.0):
                            % (", ".join(_containers.DEFAULT_SOCKETS), _containers.ROOTLESS_GLOB))
     found, problems = [], []
     for path in paths:
+        uid = _containers.rootless_uid(path)
+        problem = _containers.rootless_problem(path, uid) if uid is not None else None
+        if problem:
+            problems.append(problem)
+            continue
         client = EngineControl(path, timeout=timeout)
         try:
             client.check_socket()

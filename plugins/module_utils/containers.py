@@ -20,6 +20,7 @@ from __future__ import annotations
 import calendar
 import glob
 import os
+import pwd
 import re
 import socket
 import stat
@@ -32,6 +33,8 @@ from ansible_collections.badgateway.doctor.plugins.module_utils.listeners import
 
 DEFAULT_SOCKETS = ("/var/run/docker.sock", "/run/podman/podman.sock")
 ROOTLESS_GLOB = "/run/user/*/podman/podman.sock"
+SUBUID = "/etc/subuid"
+USER_RUN_DIR = "/run/user"    # the users' runtime directories (XDG_RUNTIME_DIR, made by systemd-logind)
 COMPOSE_LABELS = {
     "com.docker.compose.project": "project",
     "com.docker.compose.service": "service",
@@ -100,6 +103,87 @@ def _l(value):
 def _line(text, cap=MAX_LINE):
     text = mask_text(str(text)).rstrip()
     return text if len(text) <= cap else text[:cap] + "..."
+
+
+# ---------------------------------------------------------------- rootless engines: an unprivileged user's answers
+
+def rootless_uid(path):
+    """The uid of the user whose runtime directory (``/run/user/UID/``) holds the socket ``path``, else None."""
+    for p in (str(path), os.path.realpath(str(path))):
+        m = re.match(re.escape(USER_RUN_DIR.rstrip("/")) + r"/(\d+)/", p)
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def rootless_problem(path, uid):
+    """Why the socket ``path`` of the user ``uid`` is not asked (None when it may be): the socket and the
+    directories from ``/run/user/UID`` down to it must be owned by that user and writable by nobody else, else
+    another user could have put a socket there (and its answers, trusted by root, would be theirs)."""
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        return "cannot stat %s: %s" % (path, exc.strerror or exc)
+    if not stat.S_ISSOCK(st.st_mode):
+        return "%s is not a unix socket (a link or another file in a user's runtime directory is not followed)" % path
+    if st.st_uid != uid:
+        return "%s is owned by uid %d, not by uid %d whose runtime directory holds it: not asked" % (path, st.st_uid, uid)
+    top = "%s/%d" % (USER_RUN_DIR.rstrip("/"), uid)
+    directory = os.path.dirname(path)
+    while True:
+        try:
+            dst = os.lstat(directory)
+        except OSError as exc:
+            return "cannot stat %s: %s" % (directory, exc.strerror or exc)
+        if not stat.S_ISDIR(dst.st_mode) or dst.st_uid != uid or dst.st_mode & 0o022:
+            return ("%s is not a directory owned by uid %d and writable by it alone: the socket %s in it is not asked"
+                    % (directory, uid, path))
+        if directory == top or len(directory) <= len(top):
+            return None
+        directory = os.path.dirname(directory)
+
+
+def subuid_ranges(uid, path=SUBUID):
+    """``[(first, count)]`` of the subordinate uids ``/etc/subuid`` gives the user ``uid`` (rootless containers' uids)."""
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except (KeyError, OverflowError):
+        name = None
+    try:
+        text = read_text(path)
+    except OSError:
+        return []
+    out = []
+    for line in text.splitlines():
+        parts = line.strip().split(":")
+        if len(parts) != 3 or parts[0] not in (name, str(uid)):
+            continue
+        first, count = _int(parts[1], None), _int(parts[2], None)
+        if first is not None and count:
+            out.append((first, count))
+    return out
+
+
+class Owner:
+    """The unprivileged user behind a rootless engine: what of its containers' claims root may believe."""
+
+    def __init__(self, uid, subuid=SUBUID):
+        self.uid = uid
+        try:
+            self.user = pwd.getpwuid(uid).pw_name
+        except (KeyError, OverflowError):
+            self.user = None
+        self.ranges = subuid_ranges(uid, subuid)
+
+    def owns_uid(self, uid):
+        return uid == self.uid or any(first <= uid < first + count for first, count in self.ranges)
+
+    def owns_pid(self, pid, proc):
+        """The process ``pid`` runs as this user or one of its subordinate uids (a container it started)."""
+        try:
+            return self.owns_uid(os.stat(os.path.join(proc, str(pid))).st_uid)
+        except OSError:
+            return False
 
 
 # ---------------------------------------------------------------- pure parts of one container
@@ -194,13 +278,16 @@ def _state(state):
     return status
 
 
-def container_facts(info, listing=None, engine=None, proc=PROC, read_proc=True, tree=None):
+def container_facts(info, listing=None, engine=None, proc=PROC, read_proc=True, tree=None, owner=None, errors=None):
     """The fact entry of one container from its inspection (``GET /containers/{id}/json``).
 
     ``listing`` is its entry of ``/containers/json`` (fallbacks), ``engine`` the socket path.
     With ``read_proc`` the container's listeners and bind-mount identities are read from ``/proc``,
     and, with ``tree`` (``_container_nginx.process_tree``), the nginx that runs in it.
+    ``owner`` (:class:`Owner`): the engine is a user's rootless one, whose claims are checked before root
+    acts on them (its pid must be the user's, a mount source the user's); what is refused goes to ``errors``.
     """
+    errors = [] if errors is None else errors
     info = _d(info)
     listing = _d(listing)
     state = _d(info.get("State"))
@@ -238,12 +325,25 @@ def container_facts(info, listing=None, engine=None, proc=PROC, read_proc=True, 
         "network_mode": _s(host_config.get("NetworkMode")),
         "networks": _networks(settings),
         "ports": _ports(settings, host_config),
-        "mounts": _mounts(info.get("Mounts")),
+        "mounts": _mounts(info.get("Mounts"), owner),
         "env_keys": _env_keys(config.get("Env")),
         "listeners": None,
         "nginx": None,
         "logs": None,
+        "engine_uid": owner.uid if owner else None,
+        "engine_user": owner.user if owner else None,
     }
+    if owner:
+        for m in entry["mounts"]:
+            if m["type"] == "bind" and m["source"] and m["source_kind"] is None:
+                errors.append(error("container", engine, "container %s of the rootless engine of uid %d claims the bind "
+                                    "mount source %s, which that user does not own: not inspected"
+                                    % (name, owner.uid, _line(m["source"], 200))))
+    if read_proc and pid and status in ("running", "paused") and owner and not owner.owns_pid(pid, proc):
+        errors.append(error("container", engine, "container %s of the rootless engine of uid %d claims the pid %d, "
+                            "which is not a process of that user (or its subordinate uids): its listeners and nginx "
+                            "are not read" % (name, owner.uid, pid)))
+        read_proc = False
     if read_proc and pid and status in ("running", "paused"):
         entry["listeners"] = container_listeners(pid, entry["mounts"], proc)
         _check_mounts(entry["mounts"], pid, proc)
@@ -253,7 +353,7 @@ def container_facts(info, listing=None, engine=None, proc=PROC, read_proc=True, 
     return entry
 
 
-def _mounts(mounts):
+def _mounts(mounts, owner=None):
     out = []
     for m in _l(mounts):
         m = _d(m)
@@ -269,10 +369,17 @@ def _mounts(mounts):
             "sockets": [],
             "replaced": None,
         }
-        if mtype == "bind" and source:
+        if mtype == "bind" and source and (owner is None or _owned_by(source, owner.uid)):
             entry["source_kind"], entry["sockets"] = _source_kind(source)
         out.append(entry)
     return out
+
+
+def _owned_by(path, uid):
+    try:
+        return os.lstat(path).st_uid == uid
+    except OSError:
+        return False
 
 
 def _source_kind(source):
@@ -311,7 +418,7 @@ def _check_mounts(mounts, pid, proc):
     recreated, or a new mount over it): compared by device and inode through ``/proc/<pid>/root``."""
     root = os.path.join(proc, str(pid), "root")
     for m in mounts:
-        if m["type"] != "bind" or not m["source"] or not m["destination"]:
+        if m["type"] != "bind" or not m["source"] or not m["destination"] or m["source_kind"] is None:
             continue
         if m["source_kind"] == "missing":
             m["replaced"] = True
@@ -401,7 +508,7 @@ def discover_sockets(sockets=None):
 
 
 def collect_containers(sockets=None, log_lines=20, max_containers=100, timeout=5.0, proc=PROC,
-                       require_engine=False):
+                       require_engine=False, subuid=SUBUID):
     """Return the ``containers`` section: ``{engines: [...], containers: [...], errors: [...]}``.
 
     ``sockets``: engine sockets to ask (default: see :func:`discover_sockets`); a given socket that is
@@ -416,19 +523,27 @@ def collect_containers(sockets=None, log_lines=20, max_containers=100, timeout=5
             errors.append(error("containers", None, "no container engine socket found (looked at %s and %s)"
                                 % (", ".join(DEFAULT_SOCKETS), ROOTLESS_GLOB)))
         for path in paths:
-            _collect_engine(path, result, log_lines, max_containers, timeout, proc)
+            _collect_engine(path, result, log_lines, max_containers, timeout, proc, subuid)
     except Exception as exc:  # pylint: disable=broad-except  # never a traceback on the target
         errors.append(error("containers", None, "unexpected error while collecting containers: %r" % (exc,)))
     result["containers"].sort(key=lambda c: (c.get("name") or "", c.get("id") or ""))
     return result
 
 
-def _collect_engine(path, result, log_lines, max_containers, timeout, proc):
+def _collect_engine(path, result, log_lines, max_containers, timeout, proc, subuid=SUBUID):
     errors = result["errors"]
     client = EngineClient(path, timeout=timeout)
+    uid = rootless_uid(path)
     engine = {"socket": path, "reachable": False, "kind": None, "version": None, "api_version": None,
-              "containers": 0, "truncated": False}
+              "containers": 0, "truncated": False, "rootless": uid is not None, "uid": uid}
     result["engines"].append(engine)
+    owner = None
+    if uid is not None:
+        problem = rootless_problem(path, uid)
+        if problem:
+            errors.append(error("engine", path, problem))
+            return
+        owner = Owner(uid, subuid)
     try:
         client.check_socket()
         version = client.version()
@@ -449,7 +564,7 @@ def _collect_engine(path, result, log_lines, max_containers, timeout, proc):
         if not cid:
             continue
         try:
-            entry = _describe(client, cid, item, path, log_lines, proc, tree)
+            entry = _describe(client, cid, item, path, log_lines, proc, tree, owner, errors)
         except EngineError as exc:
             if exc.status == 404:
                 continue   # removed between the listing and the inspection
@@ -462,9 +577,9 @@ def _collect_engine(path, result, log_lines, max_containers, timeout, proc):
         result["containers"].append(entry)
 
 
-def _describe(client, cid, item, path, log_lines, proc, tree):
+def _describe(client, cid, item, path, log_lines, proc, tree, owner, errors):
     info = client.inspect(cid)
-    entry = container_facts(info, item, engine=path, proc=proc, tree=tree)
+    entry = container_facts(info, item, engine=path, proc=proc, tree=tree, owner=owner, errors=errors)
     if log_lines and _needs_logs(entry):
         try:
             tty = bool(_d(info.get("Config")).get("Tty"))

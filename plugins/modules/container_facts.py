@@ -57,6 +57,14 @@ notes:
     it never fails the task.
   - Environment variable values never leave the host (names only); command lines, health check output
     and log lines are masked.
+  - A rootless Podman socket (C(/run/user/UID/...)) belongs to an unprivileged user, so its answers are claims. It is
+    asked only when the socket and every directory from C(/run/user/UID) down to it are owned by that UID and
+    writable by no one else; its engine is marked C(rootless=true) with its C(uid), and its containers carry
+    C(engine_uid) / C(engine_user). A container's claimed pid is read in C(/proc) (listeners, nginx) only when
+    C(/proc/PID) is owned by that UID or one of its subordinate uids (C(/etc/subuid)); a claimed bind mount source
+    is inspected only when that UID owns it. What is refused is an entry in C(errors). The diagnosis counts a rootless
+    container's published port as a host listener only when the host's listener facts show a process of that user
+    holding the port.
 seealso:
   - module: badgateway.doctor.gateway_facts
   - module: badgateway.doctor.listener_facts
@@ -99,7 +107,7 @@ ansible_facts:
               elements: dict
               returned: always
               sample: [{"socket": "/run/podman/podman.sock", "reachable": true, "kind": "podman", "version": "4.3.1",
-                        "api_version": "1.41", "containers": 1, "truncated": false}]
+                        "api_version": "1.41", "containers": 1, "truncated": false, "rootless": false, "uid": null}]
             containers:
               description:
                 - One entry per container, sorted by name. C(state) is the engine's (V(running), V(exited),
@@ -110,6 +118,7 @@ ansible_facts:
                   is true when the container no longer sees the host side's directory (deleted and recreated).
                 - C(listeners) - C({tcp, unix, shares_host_network, error}) of a running container, null otherwise.
                   C(logs) - C({lines, error}) for a container that is not serving, null otherwise.
+                - C(engine_uid) / C(engine_user) - the user of a rootless engine (see the notes), null for a rootful one.
               type: list
               elements: dict
               returned: always
@@ -146,6 +155,8 @@ ansible_facts:
                   listeners: {tcp: [{family: inet, address: 0.0.0.0, port: 8000}], unix: [], shares_host_network: false,
                               error: null}
                   logs: null
+                  engine_uid: null
+                  engine_user: null
             errors:
               description: What could not be read, each with C(source), C(path) and C(message).
               returned: always

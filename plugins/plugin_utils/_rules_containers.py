@@ -170,14 +170,21 @@ def add_container_listeners(view):
     listening socket in the host's namespace, and a unix socket an app binds inside a container is in
     the container's namespace: both serve nginx all the same. Each added entry names its container
     (``container``) so the evidence says where the listener is.
+
+    A rootless engine (``engine_uid``) is an unprivileged user's: its answers are claims. Its published port counts
+    only when the host's own listener facts show that port held by a process of that user (rootless Podman's
+    ``rootlessport``), and a unix socket only through a bind mount whose source the facts checked (owned by the user).
     """
     for c in containers(view):
         if c.get("state") != "running" or c.get("restarting"):
             continue
+        rootless = c.get("engine_uid") is not None
         procs = [{"pid": c.get("pid"), "name": f"container {c.get('name')}", "cmdline": [], "user": None, "unit": None}]
         for p in as_list(c.get("ports")):
             p = as_dict(p)
             if p.get("protocol", "tcp") != "tcp" or not p.get("host_port") or not _serves(c, p.get("container_port")):
+                continue
+            if rootless and not _held_by_owner(view, c, p["host_port"]):
                 continue
             hip = str(p.get("host_ip") or "0.0.0.0")
             view.tcp.append({"family": "inet6" if ":" in hip else "inet", "address": hip, "port": p["host_port"],
@@ -188,8 +195,17 @@ def add_container_listeners(view):
             u = as_dict(u)
             if not u.get("host_path") or any(str(u.get("path", "")).startswith(str(d).rstrip("/") + "/") for d in replaced if d):
                 continue
+            if rootless and as_dict(_mount_serving(c, str(u["host_path"]))).get("source_kind") is None:
+                continue
             view.unix.append({"path": u["host_path"], "abstract": False, "inode": None,
                               "backlog": {"current": None, "max": None}, "processes": procs, "container": c.get("name")})
+
+
+def _held_by_owner(view, c, port):
+    """The host's listener facts show ``port`` held by a process of the user that runs container ``c``'s engine."""
+    names = {str(c.get("engine_uid"))} | ({str(c["engine_user"])} if c.get("engine_user") else set())
+    return any(str(as_dict(proc).get("user")) in names and not t.get("container")
+               for t in view.tcp_on_port(port) for proc in as_list(as_dict(t).get("processes")))
 
 
 # ---------------------------------------------------------------- rules

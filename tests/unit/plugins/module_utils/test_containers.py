@@ -470,3 +470,89 @@ def test_deeply_nested_answer_is_an_engine_error(engine):
     from ansible_collections.badgateway.doctor.plugins.module_utils._engine_control import EngineControl
     with pytest.raises(A.EngineError, match="HTTP 500"):
         EngineControl(e.path).start("x")
+
+
+# ---------------------------------------------------------------- rootless engines: a user's answers are claims
+
+ROOTLESS_UID = 54321
+
+
+@pytest.fixture
+def user_run(tmp_path, monkeypatch):
+    """``<tmp>/run/user/54321/podman/`` owned by the user, as systemd-logind and Podman make it."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to hand files to another uid")
+    base = tmp_path / "run" / "user"
+    podman = base / str(ROOTLESS_UID) / "podman"
+    podman.mkdir(parents=True)
+    for d in (base / str(ROOTLESS_UID), podman):
+        os.chown(d, ROOTLESS_UID, ROOTLESS_UID)
+        os.chmod(d, 0o700)
+    monkeypatch.setattr(C, "USER_RUN_DIR", str(base))
+    return podman
+
+
+def _rootless_engine(podman, routes):
+    e = Engine(podman, routes)
+    os.rename(e.path, str(podman / "podman.sock"))
+    e.path = str(podman / "podman.sock")
+    os.chown(e.path, ROOTLESS_UID, ROOTLESS_UID)
+    return e
+
+
+def _running_at(pid, source):
+    info = copy.deepcopy(INSPECT)
+    info["State"]["Pid"] = pid
+    info["Mounts"] = [{"Type": "bind", "Source": source, "Destination": "/run/app", "RW": True}]
+    return info
+
+
+def test_rootless_socket_in_a_directory_others_may_write_is_not_asked(user_run):
+    e = _rootless_engine(user_run, {"/version": _j(VERSION), "/containers/json": _j([])})
+    try:
+        os.chmod(user_run, 0o777)
+        out = C.collect_containers(sockets=[e.path])
+        assert e.requests == []
+        assert "writable by it alone" in out["errors"][0]["message"]
+        os.chmod(user_run, 0o700)
+        os.chown(e.path, 0, 0)                     # a socket another user (root here) put there
+        out = C.collect_containers(sockets=[e.path])
+        assert e.requests == [] and "not by uid %d" % ROOTLESS_UID in out["errors"][0]["message"]
+    finally:
+        e.close()
+
+
+def test_rootless_claims_are_checked_before_root_acts_on_them(user_run, tmp_path):
+    proc = fake_proc(tmp_path)                      # pid 4242 owned by root: not the user's
+    subuid = tmp_path / "subuid"
+    subuid.write_text("%d:200000:65536\n" % ROOTLESS_UID)
+    secret_dir = tmp_path / "root-only"
+    secret_dir.mkdir()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(secret_dir / "private.sock"))
+    e = _rootless_engine(user_run, {"/version": _j(VERSION), "/containers/json": _j(LISTING),
+                                    "/containers/": _j(_running_at(4242, str(secret_dir)))})
+    try:
+        out = C.collect_containers(sockets=[e.path], proc=proc, subuid=str(subuid), log_lines=0)
+        assert out["engines"][0]["rootless"] is True and out["engines"][0]["uid"] == ROOTLESS_UID
+        c = out["containers"][0]
+        assert c["engine_uid"] == ROOTLESS_UID
+        assert c["listeners"] is None and c["nginx"] is None
+        assert c["mounts"][0]["source_kind"] is None and c["mounts"][0]["sockets"] == []
+        text = json.dumps(out["errors"])
+        assert "claims the pid 4242" in text and "does not own" in text
+        # the same claims, now true: a subordinate uid of the user runs the pid, the user owns the source
+        os.chown(os.path.join(proc, "4242"), 200005, 200005)
+        os.chown(secret_dir, ROOTLESS_UID, ROOTLESS_UID)
+        out = C.collect_containers(sockets=[e.path], proc=proc, subuid=str(subuid), log_lines=0)
+        c = out["containers"][0]
+        assert out["errors"] == [] and c["listeners"]["tcp"][0]["port"] == 8000
+        assert c["mounts"][0]["sockets"] == [str(secret_dir / "private.sock")]
+    finally:
+        sock.close()
+        e.close()
+
+
+def test_rootful_engine_is_not_marked_rootless(engine):
+    e = engine({"/version": _j(VERSION), "/containers/json": _j([])})
+    assert C.collect_containers(sockets=[e.path])["engines"][0]["rootless"] is False

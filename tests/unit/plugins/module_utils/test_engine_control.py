@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from test_containers import INSPECT, _j, engine, frame  # noqa: F401  pylint: disable=unused-import  # the fake engine fixture
+from test_containers import INSPECT, _j, _rootless_engine, engine, frame, user_run  # noqa: F401  pylint: disable=unused-import  # the fake engine fixture
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _engine_control as E
 from ansible_collections.badgateway.doctor.plugins.module_utils._engine_api import EngineClient, EngineError
@@ -192,3 +192,16 @@ def test_exec_run_with_a_malformed_exit_code_is_an_engine_error(engine, code):
                 "/exec/ex3/json": (200, b'{"Running": false, "ExitCode": %s}' % code.encode())})
     with pytest.raises(EngineError, match="not a number"):
         E.EngineControl(e.path, timeout=2).exec_run(CID, ["nginx", "-s", "reload"])
+
+
+def test_find_does_not_ask_a_rootless_socket_others_could_have_put_there(user_run):
+    e = _rootless_engine(user_run, {"/containers/": _j(info())})
+    try:
+        os.chmod(user_run, 0o757)
+        with pytest.raises(E.ControlError, match="writable by it alone"):
+            E.find(CID, [e.path])
+        assert e.requests == []
+        os.chmod(user_run, 0o700)
+        assert E.find(CID, [e.path])[1]["Id"] == CID
+    finally:
+        e.close()

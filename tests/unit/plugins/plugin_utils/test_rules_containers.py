@@ -206,3 +206,19 @@ def test_copy_is_not_mutated():
     before = copy.deepcopy(f)
     findings(f)
     assert f == before
+
+
+def _tcp_held(port, user):
+    return {"family": "inet", "address": "127.0.0.1", "port": port, "processes": [{"pid": 77, "name": "rootlessport",
+                                                                                   "user": user}]}
+
+
+@pytest.mark.parametrize("holder,counted", [(None, False), ("mallory", False), ("alice", True), ("1000", True)])
+def test_rootless_published_port_counts_only_when_the_user_holds_it(holder, counted):
+    c = container(engine_uid=1000, engine_user="alice")
+    c["mounts"][0]["source_kind"] = None            # the facts did not check the claimed source (not the user's)
+    tcp = [_tcp_held(8080, holder)] if holder else []
+    view = rules.HostView("ctr1", facts([c], listeners={"tcp": tcp, "unix": [], "errors": []}))
+    R.add_container_listeners(view)
+    assert any(t.get("container") == "shop_web_1" for t in view.tcp) is counted
+    assert not any(u.get("path") == "/srv/compose/shop/run/app.sock" for u in view.unix)
