@@ -436,7 +436,7 @@ def rule_container_port_unpublished(view):
               f"no container publishes port {port} and nothing on the host listens on it"]
         ev += [f"{_label(c)} ({c.get('state')}) publishes {_mapping(p)}" for c, p in running[:6]]
         ev += list(view.probe_evidence(r))
-        cands = sorted({(c.get("name"), p.get("host_port")) for c, p in running})
+        cands = sorted({(str(c.get("name") or c.get("short_id") or "?"), str(p.get("host_port"))) for c, p in running})
         hint = (f"point nginx at the port that is published now ({', '.join(f'{n}: {hp}' for n, hp in cands[:3])}) with "
                 f"`{r.get('directive') or 'proxy_pass'}` at {r.get('file')}:{r.get('line')}, or publish {port} again in the "
                 f"Compose file (`ports: [\"127.0.0.1:{port}:<container port>\"]`) and recreate the container")
@@ -477,8 +477,9 @@ def rule_container_name(view):
                   f"resolved only by the engine's DNS inside those networks", _state_text(c)]
             ev += [f"published: {_mapping(p)}" for p in as_list(c.get("ports")) if as_dict(p).get("host_port")]
             test = as_dict(view.nginx.get("test")) if hasattr(view, "nginx") else {}
-            if test.get("ok") is False and test.get("output"):
-                ev.append(f"nginx -t: {str(test['output']).strip().splitlines()[-1][:300]}")
+            last = str(test.get("output") or "").strip().splitlines()[-1:]
+            if test.get("ok") is False and last:
+                ev.append(f"nginx -t: {mask_text(last[0][:300])}")
             fix = (f"nginx runs on the host: proxy to the published port instead (`{r.get('directive') or 'proxy_pass'} "
                    f"http://127.0.0.1:{pub[0].get('host_port')}` at {r.get('file')}:{r.get('line')})" if pub else
                    f"nginx runs on the host: publish the container's port {ep.get('port')} on 127.0.0.1 (Compose `ports:`) "

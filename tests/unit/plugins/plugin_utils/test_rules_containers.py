@@ -222,3 +222,19 @@ def test_rootless_published_port_counts_only_when_the_user_holds_it(holder, coun
     R.add_container_listeners(view)
     assert any(t.get("container") == "shop_web_1" for t in view.tcp) is counted
     assert not any(u.get("path") == "/srv/compose/shop/run/app.sock" for u in view.unix)
+
+
+def test_unnamed_container_beside_a_named_one_does_not_break_the_evaluation():
+    ports = [{"container_port": 8000, "protocol": "tcp", "host_ip": "127.0.0.1", "host_port": 8081}]
+    fs = findings(facts([container(ports=ports), container(name=None, ports=ports, id="abc", short_id="abc")],
+                        routes=[route("_:80 /ctr/", "http://127.0.0.1:8080/", TCP)]))
+    assert codes(fs) == [("CONTAINER_PORT_UNPUBLISHED", "_:80 /ctr/")]
+
+
+@pytest.mark.parametrize("output", ["", "   \n \n", "\n"])
+def test_blank_nginx_test_output_does_not_break_the_evaluation(output):
+    ep = {"kind": "tcp", "host": "web", "port": 8000, "addresses": []}
+    fs = findings(facts([container()], routes=[route("_:80 /ctr/", "http://web:8000/", ep)],
+                        nginx_extra={"test": {"ok": False, "output": output}}))
+    assert fs[0]["code"] == "CONTAINER_NAME_ONLY_IN_NETWORK"
+    assert not any(e.startswith("nginx -t") for e in fs[0]["evidence"])
