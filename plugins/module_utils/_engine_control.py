@@ -184,7 +184,7 @@ class Waiter:
             lines = self.client.logs(self.ref, tail=self.log_lines, tty=tty)
         except EngineError as exc:
             return ["(logs not read: %s)" % exc]
-        return [mask_text(x)[:LOG_LINE_MAX] for x in lines if x.strip()]
+        return [x[:LOG_LINE_MAX] for x in _containers.masked_lines(lines) if x.strip()]
 
     def _done(self, state, start, info, results, message):
         c = summary(info)

@@ -100,6 +100,11 @@ def _l(value):
     return value if isinstance(value, list) else []
 
 
+def masked_lines(lines):
+    """Log lines masked as one text (a PEM private key spans lines: masked line by line, its body would leak)."""
+    return mask_text("\n".join(str(x) for x in lines)).splitlines()
+
+
 def _line(text, cap=MAX_LINE):
     text = mask_text(str(text)).rstrip()
     return text if len(text) <= cap else text[:cap] + "..."
@@ -583,7 +588,8 @@ def _describe(client, cid, item, path, log_lines, proc, tree, owner, errors):
     if log_lines and _needs_logs(entry):
         try:
             tty = bool(_d(info.get("Config")).get("Tty"))
-            entry["logs"] = {"lines": [_line(x) for x in client.logs(cid, tail=log_lines, tty=tty)], "error": None}
+            entry["logs"] = {"lines": [_line(x) for x in masked_lines(client.logs(cid, tail=log_lines, tty=tty))],
+                            "error": None}
         except EngineError as exc:
             entry["logs"] = {"lines": [], "error": str(exc)}
     return entry

@@ -556,3 +556,18 @@ def test_rootless_claims_are_checked_before_root_acts_on_them(user_run, tmp_path
 def test_rootful_engine_is_not_marked_rootless(engine):
     e = engine({"/version": _j(VERSION), "/containers/json": _j([])})
     assert C.collect_containers(sockets=[e.path])["engines"][0]["rootless"] is False
+
+
+PEM_LOG = ("loading key\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n"
+           "VTLw7onLRnrq0IzW7yWR7QkrmBL7jTKEn5uqKhbwKfBstIsbMY2Zkp18gnTxKxx\n-----END RSA PRIVATE KEY-----\nexiting\n")
+
+
+def test_a_private_key_spread_over_log_lines_is_masked_whole(engine, tmp_path):
+    exited = copy.deepcopy(INSPECT)
+    exited["State"].update(Status="exited", Running=False, ExitCode=1, Pid=0)
+    e = engine({"/version": _j(VERSION), "/containers/json": _j(LISTING),
+                "/containers/" + INSPECT["Id"] + "/logs": (200, frame(2, PEM_LOG)), "/containers/": _j(exited)})
+    out = C.collect_containers(sockets=[e.path], proc=str(tmp_path))
+    lines = out["containers"][0]["logs"]["lines"]
+    assert "MIIEowIBAAKCAQEA" not in json.dumps(out) and "VTLw7onLRnrq0" not in json.dumps(out)
+    assert lines[0] == "loading key" and lines[-1] == "exiting"

@@ -205,3 +205,11 @@ def test_find_does_not_ask_a_rootless_socket_others_could_have_put_there(user_ru
         assert E.find(CID, [e.path])[1]["Id"] == CID
     finally:
         e.close()
+
+
+def test_wait_logs_mask_a_private_key_spread_over_lines(engine):
+    from test_containers import PEM_LOG
+    e = engine({f"/containers/{CID}/logs": (200, frame(2, PEM_LOG)), "/containers/": _j(info(state="exited", exit_code=1))})
+    res = E.Waiter(E.EngineControl(e.path, timeout=2), CID, [], timeout=5, check=lambda ls: []).wait()
+    assert res["state"] == "exited" and "exiting" in res["logs"]
+    assert "MIIEowIBAAKCAQEA" not in json.dumps(res) and "VTLw7onLRnrq0" not in json.dumps(res)
