@@ -21,6 +21,7 @@ Each rule reads one host's view (``view.routes``, ``view.route_endpoints(route)`
 from __future__ import annotations
 
 import re
+import shlex
 
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_text
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses import ep_addresses
@@ -131,11 +132,16 @@ def _engine_cli(c):
     return "podman" if "podman" in str(c.get("engine") or "") else "docker"
 
 
+def _q(value):
+    """``value`` quoted for a shell command of a fix text (names and labels come from the engine: any text)."""
+    return shlex.quote(str(value))
+
+
 def _compose_cmd(c, what):
     comp = as_dict(c.get("compose"))
     if comp.get("project") and comp.get("service"):
-        where = f"cd {comp['working_dir']} && " if comp.get("working_dir") else ""
-        return f"{where}docker compose -p {comp['project']} {what} {comp['service']}"
+        where = f"cd {_q(comp['working_dir'])} && " if comp.get("working_dir") else ""
+        return f"{where}docker compose -p {_q(comp['project'])} {what} {_q(comp['service'])}"
     return None
 
 
@@ -315,7 +321,7 @@ def _state_finding(view, c, served):
     policy = as_dict(c.get("restart_policy")).get("name") or "no"
     health = as_dict(c.get("health")).get("status")
     cli = _engine_cli(c)
-    name = c.get("name")
+    name = _q(c.get("name") or c.get("id") or "?")
     others = list(dict.fromkeys(str(x[0].get("id")) for x in served[1:] if x[0].get("id") != r.get("id")))
     also = f" (so are the routes {', '.join(repr(o) for o in others)})" if others else ""
     ev = _evidence(view, r, c, list(dict.fromkeys(m for _r, _e, m in served)))
@@ -524,7 +530,7 @@ def rule_container_bind_source(view):
                         f"{src} -> {m.get('destination')}, whose host side {why}: users get 502 Bad Gateway",
                         ev,
                         f"recreate the container so that it mounts the current {src} "
-                        f"(`{_compose_cmd(c, 'up -d --force-recreate') or _engine_cli(c) + ' restart ' + str(c.get('name'))}`); "
+                        f"(`{_compose_cmd(c, 'up -d --force-recreate') or _engine_cli(c) + ' restart ' + _q(c.get('name') or c.get('id') or '?')}`); "
                         f"keep the socket directory out of paths that are wiped (a tmpfs /run directory recreated at boot "
                         f"before the container starts)"))
     return out

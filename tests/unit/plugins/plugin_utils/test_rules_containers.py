@@ -238,3 +238,17 @@ def test_blank_nginx_test_output_does_not_break_the_evaluation(output):
                         nginx_extra={"test": {"ok": False, "output": output}}))
     assert fs[0]["code"] == "CONTAINER_NAME_ONLY_IN_NETWORK"
     assert not any(e.startswith("nginx -t") for e in fs[0]["evidence"])
+
+
+def test_fix_commands_quote_names_and_labels_from_the_engine():
+    import shlex
+    evil = {"project": "shop; touch /tmp/pwned", "service": "web$(id)", "working_dir": "/srv/my dir$(id)"}
+    c = container(state="exited", running=False, pid=None, listeners=None, name="web;reboot", compose=evil)
+    fs = findings(facts([c]))
+    fix = fs[0]["fix"]["summary"]
+    cmd = fix.split("`")[1]
+    words = shlex.split(cmd)
+    assert words[:2] == ["cd", "/srv/my dir$(id)"] and "shop; touch /tmp/pwned" in words and "web$(id)" in words
+    c = container(state="exited", running=False, pid=None, listeners=None, name="web;reboot", compose=None)
+    fix = findings(facts([c]))[0]["fix"]["summary"]
+    assert shlex.split(fix.split("`")[1]) == ["podman", "start", "web;reboot"]
