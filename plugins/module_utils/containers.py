@@ -25,7 +25,8 @@ import re
 import socket
 import stat
 
-from ansible_collections.badgateway.doctor.plugins.module_utils._container_nginx import container_nginx, masters_below, process_tree
+from ansible_collections.badgateway.doctor.plugins.module_utils._container_nginx import (container_nginx, masters_below, process_tree,
+                                                                                       stat_in_root)
 from ansible_collections.badgateway.doctor.plugins.module_utils._engine_api import EngineClient, EngineError, engine_kind
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_argv, mask_text
 from ansible_collections.badgateway.doctor.plugins.module_utils._proc import PROC, error, read_text
@@ -429,7 +430,7 @@ def _check_mounts(mounts, pid, proc):
             m["replaced"] = True
             continue
         try:
-            inside = os.stat(root + "/" + m["destination"].lstrip("/"))
+            inside = stat_in_root(root, m["destination"])     # the container's links stay inside its root
             outside = os.stat(m["source"])
         except OSError:
             continue

@@ -571,3 +571,17 @@ def test_a_private_key_spread_over_log_lines_is_masked_whole(engine, tmp_path):
     lines = out["containers"][0]["logs"]["lines"]
     assert "MIIEowIBAAKCAQEA" not in json.dumps(out) and "VTLw7onLRnrq0" not in json.dumps(out)
     assert lines[0] == "loading key" and lines[-1] == "exiting"
+
+
+def test_bind_mount_destination_linking_out_of_the_container_is_not_followed_to_the_host(tmp_path):
+    proc = fake_proc(tmp_path)
+    host_dir = tmp_path / "hostdir"
+    host_dir.mkdir()
+    croot = Path(proc) / "4242" / "root"
+    (croot / "run").mkdir()
+    os.symlink(str(host_dir), str(croot / "run" / "app"))   # the container's link, absolute: inside its own root
+    info = copy.deepcopy(INSPECT)
+    info["State"]["Pid"] = 4242
+    info["Mounts"] = [{"Type": "bind", "Source": str(host_dir), "Destination": "/run/app", "RW": True}]
+    c = C.container_facts(info, proc=proc)
+    assert c["mounts"][0]["replaced"] is None       # not the host's directory compared with itself
