@@ -50,7 +50,9 @@ def test_undo_plan_stops_only_containers_that_were_not_running():
         {"kind": "container_started", "container": "d", "before": {"running": False}, "undone": "2026-01-01"},
     ]}
     plan = rr.undo_plan(manifest, [])
-    assert plan["containers_stop"] == [{"container": "a", "engine": ENGINE}, {"container": "c", "engine": None}]
+    assert plan["containers_stop"] == [{"container": "a", "engine": ENGINE}]
+    # "c": its engine could not be asked before the run (before == {}): it may have been running, so it stays up
+    assert plan["containers_kept"] == [{"container": "c", "engine": None}]
     assert not rr.plan_is_empty(plan)
     assert "containers_stop" not in rr.undo_plan({"actions": []}, [])     # the unit-only plan keeps its shape
 
@@ -106,3 +108,15 @@ def test_run_undo_goes_on_when_stopping_a_container_breaks():
                         run=lambda argv, timeout=30: (0, "", ""), find_container=broken)
     assert [(s["step"], s["ok"]) for s in steps] == [("container-stop", False), ("daemon-reload", True)]
     assert "unexpected" in steps[0]["message"]
+
+
+def test_undo_of_a_restart_whose_state_before_is_unknown_leaves_it_running_and_says_so():
+    manifest = {"actions": [{"kind": "container_restarted", "container": "web", "engine": ENGINE, "before": {}}]}
+    plan = rr.undo_plan(manifest, [])
+    assert not plan.get("containers_stop") and not rr.plan_is_empty(plan)
+    stopped = []
+    steps = ru.run_undo(plan, run=lambda argv, timeout=30: (0, "", ""),
+                        find_container=lambda name, sockets: stopped.append(name))
+    assert stopped == []
+    assert steps == [{"step": "container-keep", "target": "web", "ok": True, "message": steps[0]["message"]}]
+    assert "left running" in steps[0]["message"] and "unknown" in steps[0]["message"]
