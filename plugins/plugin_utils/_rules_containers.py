@@ -31,6 +31,7 @@ from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common im
 
 NOT_SERVING = ("exited", "created", "dead", "paused", "removing")
 CRASH_LOOP_RESTARTS = 3
+RECENT_START = 300          # s: a running container that started this recently after restarts may be looping
 WILDCARD = ("0.0.0.0", "::", "")
 MAX_LOG_LINES = 8
 
@@ -314,6 +315,20 @@ def rule_container_state(view):
     return out
 
 
+def _started_recently(view, c):
+    """The running container ``c`` (re)started within the diagnosis window (the logs' ``since``) or the last
+    RECENT_START seconds before the facts were collected: its restart count is cumulative, so restarts long ago say
+    nothing about a loop now. Unknown times: not recent."""
+    started, collected = c.get("started_at"), view.facts.get("collected_at")
+    if not isinstance(started, (int, float)) or not isinstance(collected, (int, float)):
+        return False
+    since = as_dict(as_dict(view.facts.get("logs")).get("window")).get("since")
+    oldest = collected - RECENT_START
+    if isinstance(since, (int, float)) and 0 < since < oldest:
+        oldest = since
+    return started >= oldest
+
+
 def _state_finding(view, c, served):
     r, ep, mapping = served[0]
     state = c.get("state")
@@ -333,7 +348,8 @@ def _state_finding(view, c, served):
             f"raise the container's memory limit (Compose `mem_limit:` / `deploy.resources.limits.memory`, "
             f"`{cli} run --memory`) or lower the app's memory use (fewer workers), then `{cli} start {name}`")
     if state == "restarting" or (restarts >= CRASH_LOOP_RESTARTS and state in ("restarting", "exited", "running")
-                                 and policy != "no" and not (state == "running" and health == "healthy")):
+                                 and policy != "no" and not (state == "running" and health == "healthy")
+                                 and (state != "running" or _started_recently(view, c))):
         return _make(
             view, "CONTAINER_CRASH_LOOP", "critical", r, ep, c,
             f"route '{r.get('id')}': {mapping}, which is crash-looping ({restarts} restarts, policy {policy}"

@@ -94,7 +94,9 @@ def test_crash_loop_shows_the_exception():
              "[ERROR] Reason: Worker failed to boot.", "[INFO] x", "[INFO] y", "[INFO] z"]
     c = container(restart_count=9, health={"status": "unhealthy", "failing_streak": 4, "last": None},
                   logs={"lines": lines, "error": None})
-    first = findings(facts([c]))[0]
+    f = facts([c])
+    f["collected_at"] = c["started_at"] + 20        # up 20 s after its 9th restart
+    first = findings(f)[0]
     assert first["code"] == "CONTAINER_CRASH_LOOP"
     assert "log: ModuleNotFoundError: No module named 'project'" in first["evidence"]
 
@@ -252,3 +254,21 @@ def test_fix_commands_quote_names_and_labels_from_the_engine():
     c = container(state="exited", running=False, pid=None, listeners=None, name="web;reboot", compose=None)
     fix = findings(facts([c]))[0]["fix"]["summary"]
     assert shlex.split(fix.split("`")[1]) == ["podman", "start", "web;reboot"]
+
+
+@pytest.mark.parametrize("up_for,window,looping", [
+    (20, None, True),                 # restarted moments ago: it may be looping
+    (3 * 86400, None, False),         # the 3 restarts were days ago: up for 3 days now, not a loop
+    (3 * 86400, 4 * 86400, True),     # ... unless the diagnosis window reaches back to that start
+    (None, None, False),              # unknown start time: no claim
+])
+def test_running_container_with_old_restarts_is_not_a_crash_loop(up_for, window, looping):
+    c = container(restart_count=3, health=None)
+    f = facts([c])
+    f["collected_at"] = c["started_at"] + (up_for or 0)
+    if up_for is None:
+        c["started_at"] = None
+    if window:
+        f["logs"]["window"] = {"since": f["collected_at"] - window}
+    got = [x["code"] for x in findings(f) if x["severity"] in ("critical", "warning")]
+    assert ("CONTAINER_CRASH_LOOP" in got) is looping
