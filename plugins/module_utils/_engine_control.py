@@ -34,6 +34,7 @@ FIRST_PAUSE = 0.2
 MAX_PAUSE = 2.0
 CRASH_RESTARTS = 2
 LOG_LINE_MAX = 300
+EXEC_EXIT_WAIT = 5.0        # s the engine may take to report an exec's exit code after its output stream ended
 
 
 class ControlError(Exception):
@@ -67,7 +68,8 @@ class EngineControl(EngineClient):
         """Run ``argv`` in the running container ``ref`` (``docker exec``): ``(exit code, output lines)``.
 
         The start is attached (the engine streams the output and closes the connection when the command ends;
-        Podman 4.3 keeps a detached exec "Running" long after it ended), bounded by ``timeout``."""
+        Podman 4.3 keeps a detached exec "Running" long after it ended), bounded by ``timeout``; then the engine has
+        EXEC_EXIT_WAIT seconds to report the exit code."""
         made = self.post(self._path(ref, "exec"), body={"Cmd": list(argv), "AttachStdout": True, "AttachStderr": True},
                          answer="json")
         exec_id = made.get("Id") if isinstance(made, dict) else None
@@ -76,7 +78,7 @@ class EngineControl(EngineClient):
         stream = self.post("/exec/%s/start" % quote(str(exec_id), safe=""), body={"Detach": False, "Tty": False},
                            timeout=timeout, answer="raw")
         output = demux_stream(stream).decode("utf-8", "replace").splitlines()
-        deadline = clock() + 5.0
+        deadline = clock() + EXEC_EXIT_WAIT
         pause = FIRST_PAUSE
         while True:
             state = self.json("/exec/%s/json" % quote(str(exec_id), safe=""))
@@ -87,7 +89,8 @@ class EngineControl(EngineClient):
                                       % (self.socket_path, " ".join(argv), ref, code), kind="protocol")
                 return code, output
             if clock() >= deadline:
-                raise EngineError("%s in %s did not finish within %.0f s" % (" ".join(argv), ref, timeout), kind="timeout")
+                raise EngineError("%s in %s did not finish: the engine still reports it running %.0f s after its output "
+                                  "ended" % (" ".join(argv), ref, EXEC_EXIT_WAIT), kind="timeout")
             sleep(pause)
             pause = min(pause * 1.5, MAX_PAUSE)
 
