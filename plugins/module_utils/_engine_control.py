@@ -26,6 +26,7 @@ import time
 from urllib.parse import quote
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import containers as _containers
+from ansible_collections.badgateway.doctor.plugins.module_utils._engine_owner import rootless_problem, rootless_uid
 from ansible_collections.badgateway.doctor.plugins.module_utils._engine_api import EngineClient, EngineError, demux_stream, loads
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_text
 from ansible_collections.badgateway.doctor.plugins.module_utils._unit_ready import check_listeners
@@ -121,8 +122,8 @@ def find(ref, sockets=None, timeout=10.0):
                            % (", ".join(_containers.DEFAULT_SOCKETS), _containers.ROOTLESS_GLOB))
     found, problems = [], []
     for path in paths:
-        uid = _containers.rootless_uid(path)
-        problem = _containers.rootless_problem(path, uid) if uid is not None else None
+        uid = rootless_uid(path)
+        problem = rootless_problem(path, uid) if uid is not None else None
         if problem:
             problems.append(problem)
             continue

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _engine_api as A
+from ansible_collections.badgateway.doctor.plugins.module_utils import _engine_owner as O
 from ansible_collections.badgateway.doctor.plugins.module_utils import containers as C
 
 FIX = Path(__file__).parent / "fixtures" / "containers"
@@ -488,7 +489,7 @@ def user_run(tmp_path, monkeypatch):
     for d in (base / str(ROOTLESS_UID), podman):
         os.chown(d, ROOTLESS_UID, ROOTLESS_UID)
         os.chmod(d, 0o700)
-    monkeypatch.setattr(C, "USER_RUN_DIR", str(base))
+    monkeypatch.setattr(O, "USER_RUN_DIR", str(base))
     return podman
 
 
