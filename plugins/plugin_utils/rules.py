@@ -208,11 +208,25 @@ def _clean(f):
 # entry point
 # ---------------------------------------------------------------------------
 
+def _rule_failed(view, rule, exc):
+    """A rule raised on this host's facts (a bug, or facts of a shape it did not expect): said, never hidden."""
+    return finding(
+        code="FACTS_INCOMPLETE", severity="warning", host=view.name, route=None,
+        summary=f"the check {rule.__name__} failed on this host's facts ({type(exc).__name__}: {exc}); "
+                "what it looks for is not judged",
+        evidence=[f"{rule.__module__}.{rule.__name__}: {type(exc).__name__}: {exc}"],
+        fix="report it to badgateway.doctor with the host's facts (badgateway_save_facts=true)",
+        subjects={("rule", rule.__name__)})
+
+
 def evaluate_host(view):
     """All findings of one reachable host, folded and sorted (internal keys still present)."""
     findings = []
     for rule in RULES:
-        findings.extend(rule(view))
+        try:
+            findings.extend(rule(view))
+        except Exception as exc:  # pylint: disable=broad-exception-caught  # one rule's bug must not hide the others
+            findings.append(_rule_failed(view, rule, exc))
     findings.extend(rule_unexplained_probes(view, findings))
     roots = fold(findings)
     # what users got (access logs): "N requests got 502 on route R since T" on the finding that explains the route,
