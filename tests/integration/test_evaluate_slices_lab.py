@@ -204,7 +204,7 @@ def test_redis_cache_slices_then_evaluate_equal_one_run(faulted, single_run, tmp
         env = {"ANSIBLE_CACHE_PLUGIN": "community.general.redis", "ANSIBLE_CACHE_PLUGIN_CONNECTION": f"127.0.0.1:{port}:0"}
         gather_slices(faulted, env, tmp_path / "slices")
         keys = {k.decode() for k in client.zrange("ansible_cache_keys", 0, -1)}
-        assert {h for h in faulted.hosts} <= {k.split("_", 1)[-1] if k.startswith("s") else k for k in keys}, keys
+        assert set(faulted.hosts) <= {k.split("_", 1)[-1] if k.startswith("s") else k for k in keys}, keys
         stored = client.get(next(f"ansible_facts{k}" for k in keys if k.endswith("proxy2")))
         proxy2 = json.loads(stored)
         proxy2 = untagged(json.loads(proxy2["__payload__"]) if "__payload__" in proxy2 else proxy2)
