@@ -259,6 +259,9 @@ def evaluate(hosts, now=None):
             view.now = now
             inventory[name]["view"] = view
             views[name] = view
+    owners = _rules_network.OwnerIndex(inventory)
+    for view in views.values():
+        view.owner_index = owners
     for name, refs in _remote_refs(views).items():
         views[name].remote_refs = refs
 
