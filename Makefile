@@ -9,12 +9,15 @@ DEMO_FAULT ?= socket_dir_permission
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/tests/output/collections
 export ANSIBLE_NOCOLOR := 1
 
-.PHONY: help deps venv collection-link unit sanity lint integration test demo demo-down build bench clean
+.PHONY: help deps venv collection-link unit sanity lint integration test demo demo-down build bench clean compat docs importer ee
 
 help:
 	@echo "make demo   - boot the lab, inject a real fault ($(DEMO_FAULT)), diagnose it, tear down"
 	@echo "make test   - unit tests, ansible-test sanity, ansible-lint, lab integration tests"
 	@echo "make bench  - benchmarks (see bench/README.md)"
+	@echo "make compat - every ansible-core 2.17..newest x its Pythons, target code on Python 3.8..3.13, the lab"
+	@echo "make docs   - lint the docs and build the docs site (docs/_build/html)"
+	@echo "make importer - galaxy-importer on the built tarball;  make ee - the execution environment test"
 
 deps:
 	@bash tests/install-deps.sh
@@ -54,6 +57,18 @@ build: venv
 bench: venv collection-link
 	@bash bench/run-all.sh
 
+compat: venv collection-link
+	$(BIN)/python tests/compat/compat.py
+
+docs: venv
+	@bash docs/build-site.sh
+
+importer: venv
+	@bash tests/compat/galaxy-importer.sh
+
+ee: venv
+	$(BIN)/python -m pytest tests/compat/test_execution_environment.py -q -p no:cacheprovider
+
 clean:
 	-$(LAB) down --name bgd; $(LAB) down --name bgd-s; $(LAB) down --name bgd-demo
-	rm -rf dist tests/output .pytest_cache badgateway-report
+	rm -rf dist tests/output .pytest_cache badgateway-report docs/_build

@@ -44,6 +44,10 @@ stage unit "$BIN/python" -m pytest tests/unit -q -p no:cacheprovider
 stage sanity env VENV="${BIN%/bin}" bash tests/sanity.sh
 stage lint "$BIN/ansible-lint" --profile production
 stage build-install-doc build_and_doc
+stage compat-quick "$BIN/python" tests/compat/compat.py --quick
+stage execution-env "$BIN/python" -m pytest tests/compat/test_execution_environment.py -q -p no:cacheprovider
+stage docs-lint bash docs/build-site.sh --lint
+stage galaxy-importer bash tests/compat/galaxy-importer.sh --no-lint
 stage molecule "$BIN/molecule" test -s diagnose
 stage molecule-app_service "$BIN/molecule" test -s app_service
 stage molecule-app_unit "$BIN/molecule" test -s app_unit

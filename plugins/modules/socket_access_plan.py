@@ -8,7 +8,7 @@ module: socket_access_plan
 short_description: Plan how nginx's worker user gets to a unix socket without widening access
 version_added: 0.2.0
 description:
-  - The planner behind the M(badgateway.doctor.socket_permissions) role. Changes nothing.
+  - The planner behind the P(badgateway.doctor.socket_permissions#role) role. Changes nothing.
   - Walks the socket's path as nginx's worker user - with the groups C(initgroups) gives it - and, for every directory
     it cannot search and for the socket when it cannot write it, picks the change that keeps access within a group, by
     how the socket is made - the socket unit's C(SocketGroup)/C(SocketMode) under socket activation, the unit's

@@ -8,7 +8,7 @@ module: unit_dropin
 short_description: Write the systemd drop-in the remediation roles own, and confirm systemd runs with it
 version_added: 0.2.0
 description:
-  - The engine behind the M(badgateway.doctor.app_unit) and M(badgateway.doctor.socket_permissions) roles. Writes one
+  - The engine behind the P(badgateway.doctor.app_unit#role) and P(badgateway.doctor.socket_permissions#role) roles. Writes one
     whole drop-in file, C(/etc/systemd/system/<unit>.d/<dropin>), never the vendor unit file.
   - O(settings) are checked against an allow-list (systemd itself accepts a misspelled setting with only a warning in
     the journal) and refused when they would widen access - a socket or directory mode with C(o+w), a umask that lets

@@ -187,7 +187,7 @@ def test_secret_values_are_masked_in_the_result_and_the_diff(env, capsys):
     edit = {"file": str(env["link"]), "line": 7, "directive": "proxy_set_header",
             "args": ["Authorization", "Bearer qrstuvwxyz012345"]}
     out = run(dict(env["base"], edits=[edit], _ansible_diff=True), capsys)
-    out.pop("invocation")          # the arguments as the caller gave them
+    out.pop("invocation", None)    # the arguments as the caller gave them (ansible-core < 2.21 adds them)
     raw = json.dumps(out)
     assert out["changed"] and "abcdefghijklmnop" not in raw and "qrstuvwxyz012345" not in raw, raw
     assert "qrstuvwxyz012345" in env["site"].read_text()

@@ -22,8 +22,11 @@ from ansible_collections.badgateway.doctor.plugins.plugin_utils import rules
 
 try:
     import tomllib
-except ImportError:   # Python < 3.11
-    tomllib = None
+except ImportError:   # Python < 3.11 (ansible-core 2.17's controllers): tomli is the same parser
+    try:
+        import tomli as tomllib
+    except ImportError:
+        tomllib = None
 
 LAB = os.path.join(FIXTURES, "lab")
 FAULTS_TOML = os.path.join(REPO, "tests", "lab", "faults.toml")
