@@ -16,9 +16,10 @@ import time
 import traceback
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _endpoints as E
+# the facts' schema version: 2 is the compact form of nginx, sockets and listeners the modules return
+from ansible_collections.badgateway.doctor.plugins.module_utils._facts_compact import COMPACT_VERSION as SCHEMA_VERSION
 
 SECTIONS = ("system", "nginx", "listeners", "apps", "sockets", "logs", "probes")
-SCHEMA_VERSION = 1
 FREEZE_AFTER = 200000   # objects allocated during one collect_all (see its end)
 
 

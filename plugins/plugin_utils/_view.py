@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from ansible_collections.badgateway.doctor.plugins.module_utils._facts_compact import expand_facts
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses import (
     WILDCARDS,
     bind_matches,
@@ -24,11 +25,16 @@ from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common im
 
 
 class HostView:
-    """Read-only indexes over one host's ``ansible_facts.badgateway`` (any section may be missing)."""
+    """Read-only indexes over one host's ``ansible_facts.badgateway`` (any section may be missing).
+
+    The facts come in the form the modules return (schema 2, docs/FACTS.md: shared values listed once); the view
+    writes out nginx's routes and servers, the socket paths and the listeners (``_facts_compact.expand_facts``), the
+    entries sharing the listed-once values. Facts of another schema version give no routes, paths or listeners
+    (``FACTS_INCOMPLETE`` says to gather them again)."""
 
     def __init__(self, name, facts, address=None, inventory=None):
         self.name = name
-        self.facts = as_dict(facts)
+        self.facts = expand_facts(as_dict(facts))
         self.address = [str(a) for a in as_list(address)]
         # inventory: {hostname: {"facts": dict|None, "address": [..], "unreachable": bool}}
         self.inventory = inventory or {}

@@ -23,6 +23,8 @@ import typing as t
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.badgateway.doctor.plugins.module_utils._facts_compact import expand_nginx
+
 from ansible_collections.badgateway.doctor.plugins.module_utils.gateway import (
     SCHEMA_VERSION,
     SECTIONS,
@@ -109,4 +111,4 @@ class FactsActionBase(ActionBase):
 
 def unix_paths_from_facts(facts: dict) -> list:
     """Every unix socket path that nginx routes and upstreams point at (order kept, no duplicates)."""
-    return unix_socket_paths(facts.get("nginx"), None)
+    return unix_socket_paths(expand_nginx(facts.get("nginx")), None)

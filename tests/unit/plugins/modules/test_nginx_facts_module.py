@@ -11,6 +11,7 @@ import sys
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.badgateway.doctor.plugins.module_utils._facts_compact import expand_nginx
 from ansible_collections.badgateway.doctor.plugins.modules import nginx_facts
 
 ANSIBLE = os.path.join(os.path.dirname(sys.executable), "ansible")
@@ -54,8 +55,10 @@ def test_returns_the_nginx_section(conf, capsys):
     assert result["changed"] is False
     assert "failed" not in result
     assert "tree" not in result
-    nginx = result["ansible_facts"]["badgateway"]["nginx"]
+    raw = result["ansible_facts"]["badgateway"]["nginx"]
     assert list(result["ansible_facts"]["badgateway"]) == ["nginx"]
+    assert raw["routes"]["columns"][0] == "server" and len(raw["profiles"]) == 1     # as it travels: one profile
+    nginx = expand_nginx(raw)
     assert nginx["conf_path"] == conf
     assert nginx["user"] == "www-data"
     routes = {r["location"]: r for r in nginx["routes"]}
@@ -89,7 +92,7 @@ def test_single_file_limits_the_facts(conf, capsys):
     _rc, result = run_module({"conf_path": conf, "test": False, "single_file": True, "tree": True}, capsys)
     nginx = result["ansible_facts"]["badgateway"]["nginx"]
     assert nginx["files"] == [conf]
-    assert nginx["routes"] == []
+    assert nginx["routes"]["rows"] == []
     assert len(result["tree"]["config"]) == 1
 
 
@@ -165,7 +168,7 @@ def _depth(stmts):
 def test_tree_of_deeply_nested_blocks_is_cut_not_a_traceback(tmp_path, capsys):
     rc, result = run_module({"conf_path": _deep_conf(tmp_path), "test": False, "resolve": False, "tree": True}, capsys)
     assert rc == 0 and "failed" not in result
-    nginx = result["ansible_facts"]["badgateway"]["nginx"]
+    nginx = expand_nginx(result["ansible_facts"]["badgateway"]["nginx"])
     assert [r["id"] for r in nginx["routes"]] == ["_:80 /a", "_:80 /sibling", "_:81 /"]
     messages = [e["message"] for e in nginx["errors"]]
     assert any("nested deeper than 50 blocks" in m for m in messages)
@@ -184,7 +187,7 @@ def test_tree_of_deeply_nested_blocks_through_ansible(tmp_path):
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "Traceback" not in proc.stdout + proc.stderr and "RecursionError" not in proc.stdout + proc.stderr
-    assert '"id": "_:81 /"' in proc.stdout
+    assert '"/sibling"' in proc.stdout      # the locations (route ids are derived from them and the servers)
 
 
 def test_tree_secrets_are_masked(tmp_path, capsys):

@@ -213,3 +213,25 @@ def test_evaluate_playbook_fails_clearly_on_a_bad_source(tmp_path):
                            "-e", f"badgateway_facts_dir={tmp_path / 'nowhere'}"], cache=False)
     assert proc.returncode == 2
     assert "cannot list the facts directory" in proc.stdout
+
+
+def test_the_expand_facts_filter_writes_out_every_route():
+    from ansible.errors import AnsibleFilterError  # pylint: disable=import-outside-toplevel
+    from ansible_collections.badgateway.doctor.plugins.filter.expand_facts import FilterModule  # pylint: disable=import-outside-toplevel
+    expand = FilterModule().filters()["expand_facts"]
+    facts = load_fixture("healthy_lab")
+    assert isinstance(facts["nginx"]["routes"], dict)          # the fixtures are in the form the modules return
+    out = expand(facts)
+    assert [r["id"] for r in out["nginx"]["routes"]] == ["_:80 /", "_:80 /asgi/"]
+    assert out["sockets"]["paths"][0]["path"] == "/run/gunicorn/gunicorn.sock"
+    assert out["listeners"]["unix"][0]["processes"][0]["name"] == "gunicorn"
+    with pytest.raises(AnsibleFilterError):
+        expand(["not", "facts"])
+
+
+def test_facts_of_another_schema_version_say_so():
+    old = load_fixture("healthy_lab")
+    old["version"] = 1
+    result = rules.evaluate({"web1": {"facts": old, "unreachable": False, "address": [], "msg": ""}}, now=0)
+    top = result["hosts"]["web1"]["findings"][0]
+    assert top["code"] == "FACTS_INCOMPLETE" and top["severity"] == "warning" and "schema version 1" in top["summary"]
