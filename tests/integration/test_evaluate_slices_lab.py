@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import pytest
+from facts_form import expand_nginx
 
 pytestmark = pytest.mark.lab
 
@@ -159,7 +160,7 @@ def test_jsonfile_cache_slices_then_evaluate_equal_one_run(faulted, single_run, 
     files = {p.name.split("_", 1)[-1] if p.name.startswith("s") and "_" in p.name else p.name: p for p in cache.iterdir()}
     assert set(faulted.hosts) | {"ghost"} <= set(files), sorted(files)
     proxy1 = _cached_facts(files["proxy1"])
-    routes = proxy1["badgateway"]["nginx"]["routes"]
+    routes = expand_nginx(proxy1["badgateway"]["nginx"])["routes"]
     assert any(faulted.host("app1").addr in json.dumps(r) for r in routes), "proxy1's route to app1 is not in the cache"
     assert faulted.host("proxy1").addr in proxy1["badgateway"]["inventory"]["addresses"]
     assert {"listeners", "apps", "sockets", "logs", "probes", "system"} <= set(proxy1["badgateway"])
@@ -211,7 +212,7 @@ def test_redis_cache_slices_then_evaluate_equal_one_run(faulted, single_run, tmp
         proxy2 = json.loads(stored)
         proxy2 = untagged(json.loads(proxy2["__payload__"]) if "__payload__" in proxy2 else proxy2)
         assert faulted.host("proxy2").addr in proxy2["badgateway"]["inventory"]["addresses"]
-        assert proxy2["badgateway"]["nginx"]["routes"]
+        assert expand_nginx(proxy2["badgateway"]["nginx"])["routes"]
 
         got = evaluate(tmp_path / "from-redis", env)
         assert_same(single_run, got, "evaluate over the redis cache")
