@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: boot the built-in lab, inject a real fault, show what users see, run the
-# diagnose playbook against the lab and print its diagnosis. The lab is always torn down.
+# diagnose playbook against the lab and print its diagnosis, then the remediate playbook, and
+# show that nginx answers 200 again. The lab is always torn down.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 BIN=${VENV:-.venv}/bin
@@ -35,3 +36,13 @@ for host, h in data["hosts"].items():
     print(f"{host}: status {h['status']}, root cause {first.get('code')} (the lab expects {sys.argv[2]})")
     sys.exit(0 if first.get("code") == sys.argv[2] else 1)
 PY
+
+echo "== ansible-playbook -i $inv badgateway.doctor.remediate   (fix the root cause, prove the 502 is gone)"
+"$BIN/ansible-playbook" -i "$inv" badgateway.doctor.remediate -e "badgateway_report_dir=$reports/remediation"
+rc=$?
+echo "== the play's exit code: $rc; reports: $reports/remediation/report.html (what changed, probes before/after, the new diagnosis)"
+path=$(lab fault list | awk -v f="$fault" '$1 == f {print $4}')
+addr=$(awk '/ansible_host=/ {sub(/.*ansible_host=/, ""); print $1; exit}' "$inv")
+status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 70 "http://$addr$path")
+echo "== GET http://$addr$path through nginx after the remediation: $status"
+[ "$rc" -eq 0 ] && [ "$status" = 200 ]

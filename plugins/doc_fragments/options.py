@@ -148,4 +148,18 @@ options:
         it). V(0) means no limit; at most 1000000.
     type: int
     default: 256
+  probe_as_user:
+    description:
+      - Send the probes as this user (a name or uid), from a child process with the user's uid, primary group and
+        supplementary groups - the identity nginx's worker processes have after C(initgroups). A unix-socket
+        probe as nginx's worker user (for example V(www-data)) then proves whether nginx itself can connect,
+        C(EACCES) when a directory on the way or the socket denies it.
+      - Needs root (C(become)) unless it is the user the module already runs as.
+      - By default the probes run as the user the module runs as.
+    type: str
+  probe_as_group:
+    description:
+      - With O(probe_as_user), the primary group to take instead of the user's own, as nginx's C(user www-data web;)
+        does. The user's supplementary groups are added as C(initgroups) does.
+    type: str
 """

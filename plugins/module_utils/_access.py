@@ -8,10 +8,11 @@ questions *as that user*.
 
 Public API (stable):
 
-``identity(user, group=None) -> Identity``
+``identity(user, group=None, supplementary=()) -> Identity``
     ``name, uid, gid, gids, groups`` for a user name (or numeric uid); ``group`` overrides the
-    primary group (nginx's ``user www-data web;``). ``gids`` are what ``initgroups(name, gid)``
-    gives: the primary group first, then every group listing the user. Raises ``ValueError``
+    primary group (nginx's ``user www-data web;``, systemd's ``Group=``). ``gids`` are what
+    ``initgroups(name, gid)`` gives: the primary group first, then every group listing the user,
+    then the ``supplementary`` groups (systemd's ``SupplementaryGroups=``). Raises ``ValueError``
     with a sentence for an unknown user or group.
 ``may_access(mode, owner_uid, owner_gid, uid, gids, want, acl=None)``
     The kernel's permission decision (owner, named users, groups, ACL mask, others; root
@@ -23,9 +24,10 @@ Public API (stable):
     The ``namei -l``-like walk behind both (components, first blocker, the final component).
 ``run_as(ident, func, args=(), timeout=30)`` -> ``(value, error)``
     Calls ``func(*args)`` in a child process that took ``ident``'s uid, gid and supplementary
-    groups (``initgroups``, ``setgid``, ``setuid`` - the order nginx's workers use). ``value``
-    must be JSON-serialisable. ``error`` is a sentence (and ``value`` None) when the switch is
-    impossible (not root), the child failed or it did not finish within ``timeout``.
+    groups (``setgroups`` with ``ident.gids``: what ``initgroups`` sets, and any extra group;
+    ``setgid``; ``setuid`` - the order nginx's workers use). ``value`` must be JSON-serialisable.
+    ``error`` is a sentence (and ``value`` None) when the switch is impossible (not root), the
+    child failed or it did not finish within ``timeout``.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ import time
 import warnings
 
 from ansible_collections.badgateway.doctor.plugins.module_utils._proc import error
+from ansible_collections.badgateway.doctor.plugins.module_utils._proc import group_name as _gid_name
+from ansible_collections.badgateway.doctor.plugins.module_utils._proc import user_name as _uid_name
 
 ACL_XATTR = "system.posix_acl_access"
 ACL_USER_OBJ = 0x01
@@ -103,11 +107,17 @@ def _grouplist(name, gid):
     return out
 
 
-def identity(user, group=None):
-    """The :class:`Identity` of ``user`` (name or uid) with primary group ``group`` (default: its own)."""
+def identity(user, group=None, supplementary=()):
+    """The :class:`Identity` of ``user`` (name or uid) with primary group ``group`` (default: its own)
+    and, after the groups ``initgroups`` gives, the groups ``supplementary`` names (systemd's
+    ``SupplementaryGroups=``)."""
     pw = _lookup_user(user)
     gid = pw.pw_gid if group in (None, "") else _lookup_group(group)
     gids = _grouplist(pw.pw_name, gid)
+    for extra in supplementary or ():
+        extra_gid = _lookup_group(extra)
+        if extra_gid not in gids:
+            gids.append(extra_gid)
     return Identity(pw.pw_name, pw.pw_uid, gid, gids, [_gid_name(g) for g in gids])
 
 
@@ -197,20 +207,6 @@ def may_access(mode, owner_uid, owner_gid, uid, gids, want, acl=None):
 
 # ---------------------------------------------------------------- walking a path
 
-def _uid_name(uid):
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except (KeyError, OverflowError, TypeError):
-        return str(uid)
-
-
-def _gid_name(gid):
-    try:
-        return grp.getgrgid(gid).gr_name
-    except (KeyError, OverflowError, TypeError):
-        return str(gid)
-
-
 def _components(path):
     parts = [p for p in path.split("/") if p not in ("", ".")]
     return parts
@@ -236,53 +232,42 @@ def _ftype(mode):
     return "other"
 
 
+def _memo(store, key, func):
+    """``func(key)``, computed once per ``store``; an ``OSError`` is remembered and raised again."""
+    try:
+        value, exc = store[key]
+    except KeyError:
+        try:
+            value, exc = store.setdefault(key, (func(key), None))
+        except OSError as err:
+            value, exc = store.setdefault(key, (None, err))
+    if exc is not None:
+        raise exc
+    return value
+
+
 class Cache:
-    """Memoised ``lstat``, ACL and owner name look-ups for the paths of one collection run.
+    """Memoised ``lstat`` and ACL look-ups for the paths of one collection run (names of owners
+    are cached by ``_proc.user_name`` / ``group_name``).
 
     Thousands of socket paths usually share their parent directories (``/``, ``/run``,
     ``/run/app``); each of those is inspected once per run instead of once per socket.
     """
+
+    user_name = staticmethod(_uid_name)
+    group_name = staticmethod(_gid_name)
 
     def __init__(self, lstat=None, read_acl=None):
         self._lstat = lstat or os.lstat
         self._read_acl = read_acl or globals()['read_acl']
         self._stats = {}
         self._acls = {}
-        self._users = {}
-        self._groups = {}
 
     def lstat(self, path):
-        try:
-            found = self._stats[path]
-        except KeyError:
-            try:
-                found = self._stats[path] = (self._lstat(path), None)
-            except OSError as exc:
-                found = self._stats[path] = (None, exc)
-        if found[1] is not None:
-            raise found[1]
-        return found[0]
+        return _memo(self._stats, path, self._lstat)
 
     def read_acl(self, path):
-        try:
-            return self._acls[path]
-        except KeyError:
-            acl = self._acls[path] = self._read_acl(path)
-            return acl
-
-    def user_name(self, uid):
-        try:
-            return self._users[uid]
-        except KeyError:
-            name = self._users[uid] = _uid_name(uid)
-            return name
-
-    def group_name(self, gid):
-        try:
-            return self._groups[gid]
-        except KeyError:
-            name = self._groups[gid] = _gid_name(gid)
-            return name
+        return _memo(self._acls, path, self._read_acl)
 
 
 def walk(path, uid, gids, user, lstat=os.lstat, readlink=os.readlink, read_acl=read_acl,
@@ -411,7 +396,7 @@ def _child(ident, func, args, wfd):
     code = 0
     try:
         try:
-            os.initgroups(ident.name, ident.gid)
+            os.setgroups(ident.gids)    # what initgroups(name, gid) sets, plus any supplementary groups
             os.setgid(ident.gid)
             os.setuid(ident.uid)
             if os.getuid() != ident.uid or os.geteuid() != ident.uid:

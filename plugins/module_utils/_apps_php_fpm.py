@@ -12,6 +12,7 @@ from ansible_collections.badgateway.doctor.plugins.module_utils import _apps_bin
 from ansible_collections.badgateway.doctor.plugins.module_utils import _proc
 from ansible_collections.badgateway.doctor.plugins.module_utils import _safe_io
 from ansible_collections.badgateway.doctor.plugins.module_utils._apps_files import read_text
+from ansible_collections.badgateway.doctor.plugins.module_utils.systemd import to_int
 
 DEFAULT_POOL_GLOBS = ("/etc/php/*/fpm/pool.d/*.conf", "/etc/php-fpm.d/*.conf")
 _CONF_IN_TITLE = re.compile(r"\((/[^)]+)\)")
@@ -115,13 +116,6 @@ _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^(\d+)\s*([smhd]?)$")
 
 
-def _int(value):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def seconds(value):
     """``request_terminate_timeout``: seconds, or with a unit s / m / h / d (php-fpm.conf); 0 means none."""
     m = _DURATION.match((value or "").strip())
@@ -149,7 +143,7 @@ def describe_pools(srv, conf, worker_titles, errors):
         s["binds"] = [ep] if ep else []
         s["pids"] = srv["pids"][:1] + worker_pids.get(pool["name"], []) if srv["pids"] else []
         s["php_fpm_pool"] = {k: pool[k] for k in ("name", "file", "listen", "owner", "group", "mode")}
-        s["workers"] = _int(pool["pm_max_children"])
+        s["workers"] = to_int(pool["pm_max_children"])
         s["timeout"] = seconds(pool["request_terminate_timeout"])
         s["settings_source"] = {"bind": "config"}
         if s["workers"] is not None:

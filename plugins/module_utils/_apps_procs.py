@@ -14,41 +14,26 @@ from ansible_collections.badgateway.doctor.plugins.module_utils._apps_files impo
 MAX_ENVIRON_BYTES = 1024 * 1024
 
 
-def _ppid(pid):
-    try:
-        st = read_text("/proc/%d/stat" % pid)
-        return int(st[st.rfind(")") + 2:].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def process_table(errors):
-    """{pid: process info + ppid} of every process with a command line; processes of another pid
-    namespace (containers) lose their unit: it belongs to that container's systemd, not ours."""
+def process_table(errors, proc=_proc.PROC):
+    """{pid: ``_proc.process_info``} of every process with a command line (the one process scan,
+    ``_proc.scan``); processes of another pid namespace (containers) lose their unit: it belongs
+    to that container's systemd, not ours."""
     procs = {}
     try:
-        own_ns = os.readlink("/proc/self/ns/pid")
+        own_ns = os.readlink(os.path.join(proc, "self", "ns", "pid"))
     except OSError:
         own_ns = None
-    btime = _proc.boot_time()
-    pids = _proc.list_pids()
-    if not pids:
-        errors.append(_proc.error("proc", "/proc", "Cannot read the process table: /proc lists no processes."))
-    for pid in pids:
-        try:
-            info = _proc.process_info(pid, btime=btime)
-        except Exception:  # pylint: disable=broad-except
-            info = None
-        if not info or not info.get("cmdline"):
-            continue
-        info["ppid"] = _ppid(pid)
+    for info in _proc.scan(proc):
+        pid = info["pid"]
         if own_ns and info.get("unit"):
             try:
-                if os.readlink("/proc/%d/ns/pid" % pid) != own_ns:
+                if os.readlink(os.path.join(proc, str(pid), "ns", "pid")) != own_ns:
                     info["unit"] = None
             except OSError:
                 pass
         procs[pid] = info
+    if not procs and not _proc.list_pids(proc):
+        errors.append(_proc.error("proc", proc, "Cannot read the process table: %s lists no processes." % proc))
     return procs
 
 
@@ -105,9 +90,6 @@ def environ(pid, want):
     return out
 
 
-def title(pid):
+def title(info):
     """The command line of a process as one string (PHP-FPM workers set it to ``php-fpm: pool NAME``)."""
-    try:
-        return read_text("/proc/%d/cmdline" % pid).replace("\0", " ").strip()
-    except OSError:
-        return None
+    return " ".join((info or {}).get("cmdline") or []).strip() or None

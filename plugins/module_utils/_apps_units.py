@@ -9,14 +9,13 @@ never returned; environment files are returned as key names only.
 
 from __future__ import annotations
 
-import grp
 import os
 import pwd
 import stat
 
+from ansible_collections.badgateway.doctor.plugins.module_utils import _access
 from ansible_collections.badgateway.doctor.plugins.module_utils import _apps_kinds as kinds
 from ansible_collections.badgateway.doctor.plugins.module_utils import _proc
-from ansible_collections.badgateway.doctor.plugins.module_utils import socket_paths
 from ansible_collections.badgateway.doctor.plugins.module_utils import systemd as sd
 from ansible_collections.badgateway.doctor.plugins.module_utils._apps_cmdline import detect_kind
 from ansible_collections.badgateway.doctor.plugins.module_utils._apps_files import env_file_keys
@@ -55,47 +54,19 @@ def discover_app_units(errors):
 
 # --------------------------------------------------------------------------- who may read a file
 
-def _user_ids(user, group=None):
-    """(uid, gids) for a unit's User= / Group= (root when empty). None when unknown."""
-    if not user:
-        uid, gids = 0, [0]
-    else:
-        try:
-            name = pwd.getpwuid(int(user)).pw_name if user.isdigit() else user
-            uid, gids, _names = socket_paths.user_groups(name)
-        except (KeyError, ValueError):
-            return None
-    if group:
-        try:
-            gids.append(grp.getgrnam(group).gr_gid if not group.isdigit() else int(group))
-        except (KeyError, ValueError):
-            pass
-    return uid, gids
+def readable_by(path, user, group=None, supplementary=()):
+    """May the unit's ``User=`` read ``path`` (searching every directory on the way)? None when unknown.
 
-
-def readable_by(path, user, group=None):
-    """Can ``user`` read ``path`` (search every parent dir, read the file)? None when unknown.
-
-    systemd reads EnvironmentFile= as root before dropping privileges, so this answers whether
-    the app itself could read it (relevant for apps that load the file themselves)."""
-    ids = _user_ids(user, group)
-    if ids is None:
-        return None
-    uid, gids = ids
-    if uid == 0:
-        return os.path.exists(path)
-    parts = os.path.abspath(path).split("/")
-    cur = "/"
+    The identity is the one systemd gives the service: ``Group=`` as the primary group, the
+    groups ``initgroups(User, Group)`` adds and ``SupplementaryGroups=``; root without ``User=``.
+    Mode bits and POSIX ACLs decide (``_access.check_path``). systemd reads EnvironmentFile= as
+    root before dropping privileges, so this answers whether the app itself could read it
+    (relevant for apps that load the file themselves)."""
     try:
-        for comp in parts[1:-1]:
-            cur = os.path.join(cur, comp)
-            st = os.stat(cur)
-            if not socket_paths.may_access(st.st_mode, st.st_uid, st.st_gid, uid, gids, "x"):
-                return False
-        st = os.stat(path)
-        return socket_paths.may_access(st.st_mode, st.st_uid, st.st_gid, uid, gids, "r")
-    except OSError:
+        ident = _access.identity(user or "root", group, supplementary)
+    except ValueError:
         return None
+    return _access.check_path(path, want="r", ident=ident)[0]
 
 
 # --------------------------------------------------------------------------- settings
@@ -125,6 +96,7 @@ def unit_settings(props, errors):
     argv = ex.get("argv") or []
     user = props.get("User") or None
     group = props.get("Group") or None
+    supplementary = sd.split_list(props.get("SupplementaryGroups"))
     wd = props.get("WorkingDirectory") or None
     wd_path = wd.lstrip("-!") if wd else None
     if wd_path == "~":
@@ -136,7 +108,7 @@ def unit_settings(props, errors):
         path = ef["path"]
         exists = os.path.exists(path)
         entry = {"path": path, "optional": ef["optional"], "exists": exists,
-                 "readable_by_user": readable_by(path, user, group) if exists else False, "keys": []}
+                 "readable_by_user": readable_by(path, user, group, supplementary) if exists else False, "keys": []}
         if exists:
             keys, wanted, problem = env_file_keys(path, want)
             entry["keys"] = keys

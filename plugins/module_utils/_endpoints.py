@@ -84,10 +84,7 @@ def unix(path, protocol=None):
     if len(path.encode("utf-8", "surrogateescape")) >= SUN_PATH_MAX:
         raise ValueError("unix socket path %r is longer than %d bytes (the size of sun_path)"
                          % (path, SUN_PATH_MAX - 1))
-    ep = {"kind": "unix", "path": normal}
-    if protocol is not None:
-        ep["protocol"] = protocol
-    return ep
+    return _endpoint({"kind": "unix", "path": normal}, protocol)
 
 
 def fd(number, protocol=None):
@@ -96,7 +93,11 @@ def fd(number, protocol=None):
         number = int(number)
     except (TypeError, ValueError):
         pass
-    ep = {"kind": "fd", "fd": number}
+    return _endpoint({"kind": "fd", "fd": number}, protocol)
+
+
+def _endpoint(ep, protocol):
+    """``ep`` with its ``protocol`` when the caller gives one."""
     if protocol is not None:
         ep["protocol"] = protocol
     return ep
@@ -106,28 +107,31 @@ def fd(number, protocol=None):
 
 
 def parse_port(text, allow_leading_zeros=False):
-    """A port given as text -> int 1-65535, else ``ValueError``.
+    """A port given as text -> int 1-65535, else ``ValueError`` saying why (``port 70000 is
+    outside 1-65535``).
 
     Only ASCII digits: no sign, no blanks, no ``_``, no other scripts' digits (all of which
     Python's ``int()`` would take).  A leading zero (``08``) is refused unless
     ``allow_leading_zeros``: some tools read it as octal, so it is ambiguous in a bind; nginx
     itself reads it as decimal (``ngx_atoi``), and its configuration parser passes True.
     """
-    if isinstance(text, bool):
-        raise ValueError("invalid port %r" % (text,))
+    if isinstance(text, bool) or not isinstance(text, (int, str)):
+        raise ValueError("port %r is not a number" % (text,))
     if isinstance(text, int):
         port = text
     else:
-        if not isinstance(text, str) or not _PORT.match(text):
-            raise ValueError("invalid port %r" % (text,))
+        if not text:
+            raise ValueError("the port is empty")
+        if not _PORT.match(text):
+            raise ValueError("port %r is not a number (decimal digits only)" % text)
         if len(text) > 1 and text[0] == "0" and not allow_leading_zeros:
-            raise ValueError("invalid port %r (leading zero)" % text)
+            raise ValueError("port %r has a leading zero (some tools read it as octal)" % text)
         digits = text.lstrip("0") or "0"
         if len(digits) > 5:
-            raise ValueError("invalid port %r (not 1-65535)" % text)
+            raise ValueError("port %s is outside 1-65535" % digits)
         port = int(digits)
     if port < 1 or port > 65535:
-        raise ValueError("invalid port %r (not 1-65535)" % (text,))
+        raise ValueError("port %d is outside 1-65535" % port)
     return port
 
 
@@ -179,7 +183,8 @@ def parse_host_port(text, default_port=None, *, bare_port=False, bare_ipv6=False
     tell "no port written").  ``bare_port``: text of digits only is a port (nginx ``listen
     8000``, gunicorn ``--bind 8000``) and gives ``("", port)``.  ``bare_ipv6``: an IPv6 address
     without brackets (``::1``) is a host without port; by default it is an error, as nginx and
-    gunicorn read the last colon as the start of a port.  Raises ``ValueError`` naming ``text``.
+    gunicorn read the last colon as the start of a port.  Raises ``ValueError`` naming ``text``
+    and why (``invalid port in '127.0.0.1:70000': port 70000 is outside 1-65535``).
     """
     if not isinstance(text, str):
         raise ValueError("invalid address %r" % (text,))
@@ -216,8 +221,8 @@ def parse_host_port(text, default_port=None, *, bare_port=False, bare_ipv6=False
         return host, default_port
     try:
         return host, parse_port(port_text, allow_leading_zeros)
-    except ValueError:
-        raise ValueError("invalid port in %r" % text) from None
+    except ValueError as exc:
+        raise ValueError("invalid port in %r: %s" % (text, exc)) from None
 
 
 def tcp(host, port, protocol=None, addresses=None):
@@ -233,10 +238,7 @@ def tcp(host, port, protocol=None, addresses=None):
         addrs = [{"family": family, "address": host}]
     else:
         addrs = [dict(a) for a in addresses or ()]
-    ep = {"kind": "tcp", "host": host, "port": port, "family": family, "addresses": addrs}
-    if protocol is not None:
-        ep["protocol"] = protocol
-    return ep
+    return _endpoint({"kind": "tcp", "host": host, "port": port, "family": family, "addresses": addrs}, protocol)
 
 
 def resolve(host, port, getaddrinfo=None):
@@ -276,25 +278,23 @@ def _as_dict(value):
 
 def key(ep):
     """Stable text for an Endpoint: ``unix:/run/x.sock``, ``tcp:127.0.0.1:8000``, ``fd:3``."""
-    ep = _as_dict(ep)
-    kind = ep.get("kind")
-    if kind == "unix":
-        return "unix:%s" % ep.get("path")
-    if kind == "fd":
-        return "fd:%s" % ep.get("fd")
-    return "tcp:%s:%s" % (ep.get("host"), ep.get("port"))
+    return _written(ep, "fd:%s", lambda e: "tcp:%s:%s" % (e.get("host"), e.get("port")))
 
 
 def text(ep):
     """An Endpoint as nginx writes it: ``unix:/run/x.sock``, ``127.0.0.1:8000``, ``[::1]:8000``
     (``fd://3`` for an inherited socket, as gunicorn writes it)."""
+    return _written(ep, "fd://%s", lambda e: address_text(e.get("host") or "?", e.get("port")))
+
+
+def _written(ep, fd_form, tcp_text):
     ep = _as_dict(ep)
     kind = ep.get("kind")
     if kind == "unix":
         return "unix:%s" % ep.get("path")
     if kind == "fd":
-        return "fd://%s" % ep.get("fd")
-    return address_text(ep.get("host") or "?", ep.get("port"))
+        return fd_form % ep.get("fd")
+    return tcp_text(ep)
 
 
 def address_text(address, port):

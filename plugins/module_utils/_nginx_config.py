@@ -17,13 +17,13 @@ from __future__ import annotations
 import re
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _endpoints as E
+from ansible_collections.badgateway.doctor.plugins.module_utils import _nginx_access_config as A
 from ansible_collections.badgateway.doctor.plugins.module_utils import _nginx_values as V
 from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_running import full_path
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_url
 from ansible_collections.badgateway.doctor.plugins.module_utils._proc import error
 
-_FAMILIES = {"proxy_pass": "proxy", "uwsgi_pass": "uwsgi", "fastcgi_pass": "fastcgi",
-             "grpc_pass": "grpc", "scgi_pass": "scgi"}
+_FAMILIES = {d: d[:-len("_pass")] for d in V.PASS_DIRECTIVES}     # proxy_pass -> the proxy_* directives
 _SUB_BLOCKS = ("if", "limit_except")
 _INVALID = object()
 
@@ -45,13 +45,12 @@ _SHAPES = {
     "limit_except": (1, None, True), "upstream": (1, 1, True), "http": (0, 0, True), "map": (2, 2, True),
     "proxy_set_header": (2, 2, False), "keepalive": (1, 2, False), "keepalive_requests": (1, 1, False),
 }
-for _name in V.PASS_DIRECTIVES:
-    _SHAPES[_name] = (1, 1, False)
+_SHAPES.update((d, (1, 1, False)) for d in V.PASS_DIRECTIVES)
 # The values read here, checked wherever they are written (not only where a route uses them):
 # nginx refuses a bad value whether or not a request ever meets it.
 _VALUES = {"proxy_http_version": V.http_version_arg, "fastcgi_keep_conn": V.flag_arg,
            "client_max_body_size": V.offset_arg, "keepalive": V.number_arg, "keepalive_requests": V.number_arg}
-for _family in ("proxy", "uwsgi", "fastcgi", "grpc", "scgi"):
+for _family in _FAMILIES.values():
     for _name in ("_connect_timeout", "_read_timeout", "_send_timeout"):
         _VALUES[_family + _name] = V.msec_arg
     _VALUES[_family + "_buffer_size"] = V.size_arg
@@ -77,18 +76,9 @@ class _Level:
     def get(self, name):
         return self.by_name.get(name) or []
 
-    def lookup(self, name):
-        """Innermost ``(stmt, file)`` of a simple directive from here outwards, or None."""
-        level = self
-        while level is not None:
-            found = level.by_name.get(name)
-            if found:
-                return found[0]
-            level = level.parent
-        return None
-
     def lookup_array(self, name):
-        """Array directives: the statements of the innermost level that has any."""
+        """The statements ``name`` of the innermost level, from here outwards, that has any: an
+        array directive's list, or (its first) a simple directive's effective one."""
         level = self
         while level is not None:
             found = level.by_name.get(name)
@@ -119,6 +109,7 @@ class _Analyzer:
         self._includes = {}         # included file indexes -> (items, by_name)
         self._plans = {}            # directive name -> what to check in its statements (see _plan)
         self._checked = set()       # id() of the included statements checked so far
+        self._access = {}           # id() of an access_log statement list -> (its logs, their paths)
 
     # -- helpers -------------------------------------------------------------
 
@@ -265,10 +256,10 @@ class _Analyzer:
         that does not parse is reported once and ``default`` is used wherever it is in effect."""
         if name not in self.seen:
             return default     # written nowhere (in any block walked so far)
-        found = level.lookup(name)
+        found = level.lookup_array(name)
         if not found:
             return default
-        stmt, file = found
+        stmt, file = found[0]
         key = (id(stmt), parser)
         try:
             cached = self._parsed[key]
@@ -306,7 +297,8 @@ class _Analyzer:
 
     def run(self):
         result = {"user": None, "group": None, "user_directive": None, "error_logs": [],
-                  "servers": [], "upstreams": {}, "routes": [], "pid_path": None}
+                  "servers": [], "upstreams": {}, "routes": [], "pid_path": None,
+                  "log_formats": {}, "access_logs": {}}
         if not self.configs:
             return result
         root = self.configs[0]
@@ -348,6 +340,10 @@ class _Analyzer:
         http = snippet or self.level(stmt.get("block"), file)
         for s, f in ([] if snippet else http.get("error_log")):
             result["error_logs"].append(self.error_log(s, f, "http", []))
+        for s, f in http.get("log_format"):
+            named = A.log_format(s, f)
+            if named:
+                result["log_formats"].setdefault(named[0], named[1])
         for s, f in http.get("map"):
             args = s.get("args") or []
             if len(args) >= 2:
@@ -442,6 +438,7 @@ class _Analyzer:
                 ids[route_id] = n
                 if n > 1:
                     route_id = "%s #%d" % (route_id, n)
+                A.record(self._access, route_level, len(result["routes"]), result["access_logs"], self.prefix)
                 result["routes"].append(self.route(found[:3], route_level, route_id, names, listens, where,
                                                    condition, result))
             for s, f in reversed(level.by_name.get("location") or ()):
@@ -520,11 +517,8 @@ class _Analyzer:
         elif endpoint is not None:
             endpoints = [endpoint]
 
-        timeouts = {
-            "connect": self.value(level, family + "_connect_timeout", V.msec_arg, V.DEFAULT_TIMEOUT),
-            "read": self.value(level, family + "_read_timeout", V.msec_arg, V.DEFAULT_TIMEOUT),
-            "send": self.value(level, family + "_send_timeout", V.msec_arg, V.DEFAULT_TIMEOUT),
-        }
+        timeouts = {phase: self.value(level, "%s_%s_timeout" % (family, phase), V.msec_arg, V.DEFAULT_TIMEOUT)
+                    for phase in ("connect", "read", "send")}
         buffer_size = self.value(level, family + "_buffer_size", V.size_arg, self.page)
         if family == "grpc":
             buffers = None
@@ -594,9 +588,11 @@ def analyze_config(payload, version=None, resolve=True, getaddrinfo=None, prefix
 
     ``version`` selects nginx's version-dependent defaults.  Returns a dict with the keys
     ``user``, ``group`` (None without a ``user`` directive), ``user_directive``, ``error_logs``,
-    ``servers``, ``upstreams``, ``routes``, ``pid_path`` and ``errors``.
+    ``servers``, ``upstreams``, ``routes``, ``pid_path``, ``log_formats`` (name -> format),
+    ``access_logs`` (every access log a route writes to, with those routes) and ``errors``.
     """
     errors = []
     result = _Analyzer(payload or {}, version, errors, resolve, getaddrinfo, prefix).run()
+    result["access_logs"] = list(result["access_logs"].values())
     result["errors"] = errors
     return result

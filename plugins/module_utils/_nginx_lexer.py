@@ -263,21 +263,25 @@ def tokenize(text, filename="<string>"):
     return _tokenize_fast(text, filename)
 
 
-def _check_braces(tokens, filename):
-    """Raise :class:`NginxParseError` if the braces in ``tokens`` do not balance."""
-    depth = 0
-    line = 1
+def brace_depths(tokens, depth=0):
+    """Follow the block nesting through ``tokens`` (``(token, line, quoted)``, any iterable:
+    consumed only as far as the caller reads): yield ``(depth, line)`` after every unquoted
+    brace, ``depth`` starting from the one given."""
     for token, line, quoted in tokens:
-        if quoted:
+        if quoted or (token != "{" and token != "}"):
             continue
-        if token == "{":
-            depth += 1
-        elif token == "}":
-            depth -= 1
-            if depth < 0:
-                raise NginxParseError('unexpected "}"', filename, line)
+        depth += 1 if token == "{" else -1
+        yield depth, line
+
+
+def _check_braces(tokens, filename):
+    """Raise :class:`NginxParseError` if the braces in ``tokens`` (a list) do not balance."""
+    depth = 0
+    for depth, line in brace_depths(tokens):
+        if depth < 0:
+            raise NginxParseError('unexpected "}"', filename, line)
     if depth > 0:
-        raise NginxParseError('unexpected end of file, expecting "}"', filename, line)
+        raise NginxParseError('unexpected end of file, expecting "}"', filename, tokens[-1][1])
 
 
 def lex(text_or_bytes, filename="<string>"):

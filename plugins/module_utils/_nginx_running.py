@@ -16,7 +16,6 @@ import os
 import re
 import shlex
 import shutil
-import time
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _proc
 
@@ -82,68 +81,41 @@ def full_path(path, prefix):
 # --------------------------------------------------------------------------- processes
 
 
-def _precise_boot_time(proc):
-    """Boot time from /proc/uptime (10 ms resolution); ``(value, precise)``."""
-    try:
-        uptime = float(_proc.read_text(os.path.join(proc, "uptime")).split()[0])
-        return time.time() - uptime, True
-    except (OSError, ValueError, IndexError):
-        return _proc.boot_time(proc), False
+_TITLES = ("nginx: master process", "nginx: worker process")
 
 
-def _parse_stat_ppid(text):
-    end = text.rfind(")")
-    fields = text[end + 2:].split() if end >= 0 else []
-    try:
-        return int(fields[1])
-    except (IndexError, ValueError):
-        return None
+def _title(argv):
+    """A process title as one line (nginx writes it over its argv, padded with NULs)."""
+    return " ".join(argv).strip()
+
+
+def _is_nginx(argv):
+    return _title(argv).startswith(_TITLES)
 
 
 def scan_processes(proc="/proc"):
-    """Find nginx master and worker processes.
+    """Find nginx master and worker processes (the one process scan, ``_proc.scan``).
 
     Returns ``(processes, precise, errors)``; ``processes`` is a list of
     ``{pid, ppid, role: master|worker, title, user, start_time}``; ``precise`` tells whether
     the start times are precise to 10 ms (else to the second).
     """
     errors = []
-    boot, precise = _precise_boot_time(proc)
-    try:
-        ticks_per_second = float(os.sysconf("SC_CLK_TCK"))
-    except (ValueError, OSError, AttributeError):
-        ticks_per_second = 100.0
+    boot, precise = _proc.precise_boot_time(proc)
     found = []
-    for pid in _proc.list_pids(proc):
-        base = os.path.join(proc, str(pid))
-        try:
-            with open(os.path.join(base, "cmdline"), "rb") as f:
-                raw = f.read(4096)
-        except OSError:
-            continue
-        title = raw.replace(b"\0", b" ").decode("utf-8", "replace").strip()
+    for info in _proc.scan(proc, boot, want=_is_nginx):
+        title = _title(info["cmdline"])
         if title.startswith("nginx: master process"):
             role = "master"
-        elif title.startswith("nginx: worker process"):
-            if "is shutting down" in title:
-                continue  # an old worker finishing its requests after a reload
-            role = "worker"
+        elif "is shutting down" in title:
+            continue  # an old worker finishing its requests after a reload
         else:
-            continue
-        entry = {"pid": pid, "ppid": None, "role": role, "title": title, "user": None, "start_time": None}
-        try:
-            stat = _proc.read_text(os.path.join(base, "stat"))
-            entry["ppid"] = _parse_stat_ppid(stat)
-            ticks = _proc.parse_stat_starttime(stat)
-            if ticks is not None and boot is not None:
-                entry["start_time"] = boot + ticks / ticks_per_second
-        except OSError:
-            continue  # gone
-        try:
-            entry["user"] = _proc.user_name(_proc.parse_status_uid(_proc.read_text(os.path.join(base, "status"))))
-        except OSError:
-            errors.append(_proc.error("proc", base, "cannot read the owner of nginx process %d" % pid))
-        found.append(entry)
+            role = "worker"
+        if info["user"] is None:
+            errors.append(_proc.error("proc", os.path.join(proc, str(info["pid"])),
+                                      "cannot read the owner of nginx process %d" % info["pid"]))
+        found.append({"pid": info["pid"], "ppid": info["ppid"], "role": role, "title": title, "user": info["user"],
+                      "start_time": info["start_time"]})
     return found, precise, errors
 
 

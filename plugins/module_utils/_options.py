@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import textwrap
 
 from ansible_collections.badgateway.doctor.plugins.module_utils.timeparse import MAX_SECONDS, parse_since, span_text
 
+SINCE_DEFAULT = "1h"
 LOG_BYTES_DEFAULT = 8 * 1024 * 1024
 LOG_BYTES_MIN = 4096
 LOG_BYTES_MAX = 256 * 1024 * 1024
@@ -60,26 +62,27 @@ def _show(value):
     return repr(value)
 
 
-def check_probe_path(text):
-    """None when ``text`` can be the path of a probe request, else why not."""
-    if not isinstance(text, str) or not text.startswith("/"):
-        return "must start with /"
-    if len(text) > PATH_MAX:
-        return "must be at most %d characters" % PATH_MAX
+def _request_text(text, shaped, shape, limit):
+    """None when ``text`` can go into the one request a probe sends, else why not: it must be a
+    string ``shaped`` accepts (else ``shape``), at most ``limit`` characters, with no whitespace
+    or control character (a CR or LF would start a second header or request)."""
+    if not isinstance(text, str) or not shaped(text):
+        return shape
+    if len(text) > limit:
+        return "must be at most %d characters" % limit
     if _UNSAFE.search(text):
         return "must not contain spaces or control characters (such as CR or LF)"
     return None
+
+
+def check_probe_path(text):
+    """None when ``text`` can be the path of a probe request, else why not."""
+    return _request_text(text, lambda t: t.startswith("/"), "must start with /", PATH_MAX)
 
 
 def check_host_header(text):
     """None when ``text`` can be a Host header value, else why not."""
-    if not isinstance(text, str) or not text:
-        return "must not be empty"
-    if len(text) > HOST_HEADER_MAX:
-        return "must be at most %d characters" % HOST_HEADER_MAX
-    if _UNSAFE.search(text):
-        return "must not contain spaces or control characters (such as CR or LF)"
-    return None
+    return _request_text(text, bool, "must not be empty", HOST_HEADER_MAX)
 
 
 def check_unit_name(text):
@@ -134,7 +137,7 @@ def _each(check):
 
 
 CONCEPTS = {
-    "since": (dict(type="raw", default="1h"), _check_since),
+    "since": (dict(type="raw", default=SINCE_DEFAULT), _check_since),
     "log_bytes": (dict(type="int", default=LOG_BYTES_DEFAULT), _int_range(LOG_BYTES_MIN, LOG_BYTES_MAX)),
     "log_samples": (dict(type="int", default=LOG_SAMPLES_MAX), _int_range(0, LOG_SAMPLES_MAX)),
     "kernel_log": (dict(type="bool", default=True), None),
@@ -161,7 +164,7 @@ UPSTREAM_PROBE = {"timeout": "probe_timeout", "path": "probe_path", "host_header
 GATEWAY_FACTS = {"since": "since", "max_log_bytes": "log_bytes", "kernel_log": "kernel_log", "units": "extra_units",
                  "probe_timeout": "probe_timeout", "probe_path": "probe_path_root",
                  "probe_host_header": "probe_host_header", "probe_limit": "probe_limit",
-                 "probe_endpoint_limit": "probe_endpoint_limit"}
+                 "probe_endpoint_limit": "probe_endpoint_limit", "probe_as_user": "as_user", "probe_as_group": "as_group"}
 
 
 # ---------------------------------------------------------------- documentation
@@ -219,7 +222,7 @@ DOCS = {
         "By default the probes run as the user the module runs as.",
     ],
     "as_group": [
-        "With O(as_user), the primary group to take instead of the user's own, as nginx's C(user www-data web;) "
+        "With O({as_user}), the primary group to take instead of the user's own, as nginx's C(user www-data web;) "
         "does. The user's supplementary groups are added as C(initgroups) does.",
     ],
 }
@@ -244,6 +247,13 @@ def _yaml_value(value):
     return json.dumps(value)
 
 
+def _named(text, names):
+    """``text`` with ``{concept}`` replaced by the name this module gives that concept's option."""
+    for name, concept in names.items():
+        text = text.replace("{%s}" % concept, name)
+    return text
+
+
 def _render_options(names):
     lines = ["options:"]
     for name, concept in names.items():
@@ -253,7 +263,7 @@ def _render_options(names):
         lines.append("  %s:" % name)
         lines.append("    description:")
         for text in DOCS[concept]:
-            lines.append("      - " + _yaml_text(text, 6))
+            lines.append("      - " + _yaml_text(_named(text, names), 6))
         lines.append("    type: %s" % spec["type"])
         if "elements" in spec:
             lines.append("    elements: %s" % spec["elements"])
@@ -290,7 +300,8 @@ def argument_spec(names):
 
 
 def problems(params, names):
-    """Messages for the options of ``names`` whose values are out of their limits."""
+    """Messages for the options of ``names`` whose values are out of their limits (and for a user
+    to act as that does not exist or cannot be taken)."""
     out = []
     for name, concept in names.items():
         check = CONCEPTS[concept][1]
@@ -300,7 +311,33 @@ def problems(params, names):
         reason = check(value)
         if reason:
             out.append("Option %s %s, got %s." % (name, reason, _show(value)))
+    problem = _acting_user_problem(params, names)
+    if problem:
+        out.append(problem)
     return out
+
+
+def _acting_user_problem(params, names):
+    """The ``as_user`` / ``as_group`` pair: the group needs the user, both must exist, and taking
+    another user's identity needs root."""
+    option = {concept: name for name, concept in names.items()}
+    if "as_user" not in option:
+        return None
+    user, group = params.get(option["as_user"]), params.get(option.get("as_group"))
+    if group and not user:
+        return "Option %s needs %s." % (option["as_group"], option["as_user"])
+    if not user:
+        return None
+    # imported here: only modules that act as a user need the user database
+    from ansible_collections.badgateway.doctor.plugins.module_utils._access import identity
+    try:
+        ident = identity(user, group)
+    except ValueError as exc:
+        return "Option %s: %s." % (option["as_user"], exc)
+    if os.geteuid() not in (0, ident.uid):
+        return ("Option %s: probing as %s needs root (the module runs as uid %d); use become: true."
+                % (option["as_user"], ident.name, os.geteuid()))
+    return None
 
 
 def validate(module, names):

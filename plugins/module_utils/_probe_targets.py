@@ -172,7 +172,7 @@ def _route_targets(route, via, path, host_header):
                 direct.append({"route": rid, "endpoint": endpoint, "via": "direct", "url": url,
                                "host_header": host})
     through = None
-    if "nginx" in via:
+    if "nginx" in via and not route.get("conditional"):
         listen = _pick_listen(route.get("listen"))
         if listen is not None:
             scheme = "https" if listen.get("ssl") else "http"
@@ -200,7 +200,7 @@ def _count_targets(route, direct, through):
                     if isinstance(address, dict) and address.get("address"):
                         addresses += 1
                 count += addresses or (1 if endpoint.get("host") else 0)
-    if through:
+    if through and not route.get("conditional"):
         for entry in route.get("listen") or ():
             if isinstance(entry, dict) and (entry.get("port") or entry.get("unix")):
                 count += 1
@@ -279,6 +279,7 @@ def clean_routes(nginx_section, errors=None):
         names = route.get("server_names")
         clean["server_names"] = [n for n in names if _text(n)] if isinstance(names, list) else []
         clean["dynamic"] = route.get("dynamic") is True
+        clean["conditional"] = route.get("conditional") is True
         endpoints = route.get("endpoints")
         clean["endpoints"] = []
         for number, endpoint in enumerate(endpoints if isinstance(endpoints, list) else ()):
@@ -339,6 +340,9 @@ def probe_targets_from_nginx(nginx_section, via=("direct", "nginx"), path=None, 
     Per route: a direct probe per endpoint address (dynamic routes skipped; grpc/uwsgi/fastcgi/scgi
     routes are probed with HTTP too, an EPROTO there is evidence, not a bug) and one probe via
     nginx: its first listen (wildcard -> 127.0.0.1 / ::1), ``Host`` = first server name unless
-    ``_``, path = the location's plain prefix else ``/`` (``path`` overrides both).
+    ``_``, path = the location's plain prefix else ``/`` (``path`` overrides both). A
+    ``conditional`` route (its pass directive is in an ``if`` or ``limit_except`` block) is
+    probed directly only: a plain request through nginx does not meet its condition, so it
+    would reach the location's other handling, not this route's upstream.
     """
     return plan_probes(nginx_section, via=via, path=path, host_header=host_header)[0]

@@ -24,14 +24,19 @@ Public API (other fact gatherers may import these; keep them stable):
 ``precise_boot_time(proc)``
     ``(epoch seconds, precise)``: from ``/proc/uptime`` (10 ms) when readable, else ``btime``
     (whole seconds, ``precise`` False).
-``user_name(uid)``
-    user name for a uid (cached), the number as string when unknown.
+``user_name(uid)`` / ``group_name(gid)``
+    user / group name for a uid / gid (cached), the number as string when unknown.
 ``list_pids(proc)``
     all numeric entries of ``/proc`` as ints, sorted.
-``process_info(pid, proc, btime)``
+``process_info(pid, proc, btime, cmdline=None)``
     ``{pid, ppid, name, cmdline, uid, user, unit, start_time}`` for one process, or ``None``
     when it vanished.  Values that cannot be read are ``None``.  ``cmdline`` is the raw argv:
-    whatever returns it in facts masks it first (``_mask.mask_argv``).
+    whatever returns it in facts masks it first (``_mask.mask_argv``).  An argv already read
+    can be passed as ``cmdline``.
+``scan(proc, btime, want=None)``
+    The one process scan: ``process_info`` of every process whose argv ``want(argv)``
+    accepts (default: every process with a command line; kernel threads have none), in pid
+    order.  The command line is read first, so a narrow ``want`` (nginx's titles) reads little.
 ``socket_owners(inodes, proc)``
     map of socket inode -> sorted pids holding an fd ``socket:[inode]``, for the given inodes
     only (``None`` = all sockets), plus the number of processes whose fds were unreadable
@@ -40,6 +45,7 @@ Public API (other fact gatherers may import these; keep them stable):
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import time
@@ -49,6 +55,7 @@ PROC_MAX_BYTES = 64 * 1024 * 1024  # /proc/net/unix of a busy host is megabytes;
 UNIT_SUFFIXES = (".service", ".socket", ".scope")
 
 _USER_CACHE = {}
+_GROUP_CACHE = {}
 
 
 def error(source, path, message):
@@ -170,18 +177,27 @@ def precise_boot_time(proc=PROC):
         return boot_time(proc), False
 
 
-def user_name(uid):
-    """Return the user name of ``uid`` (cached); the number as a string when unknown."""
-    if uid is None:
+def _cached_name(cache, number, lookup):
+    if number is None:
         return None
-    name = _USER_CACHE.get(uid)
+    name = cache.get(number)
     if name is None:
         try:
-            name = pwd.getpwuid(uid).pw_name
-        except (KeyError, OverflowError):
-            name = str(uid)
-        _USER_CACHE[uid] = name
+            name = lookup(number)
+        except (KeyError, OverflowError, TypeError, ValueError):
+            name = str(number)
+        cache[number] = name
     return name
+
+
+def user_name(uid):
+    """Return the user name of ``uid`` (cached); the number as a string when unknown."""
+    return _cached_name(_USER_CACHE, uid, lambda n: pwd.getpwuid(n).pw_name)
+
+
+def group_name(gid):
+    """Return the group name of ``gid`` (cached); the number as a string when unknown."""
+    return _cached_name(_GROUP_CACHE, gid, lambda n: grp.getgrgid(n).gr_name)
 
 
 def list_pids(proc=PROC):
@@ -193,40 +209,26 @@ def list_pids(proc=PROC):
     return sorted(int(n) for n in names if n.isdigit())
 
 
-def process_info(pid, proc=PROC, btime=None):
+def process_info(pid, proc=PROC, btime=None, cmdline=None):
     """Return a dict describing process ``pid`` or None when it no longer exists.
 
     Keys: pid, ppid, name (comm), cmdline (list, raw: mask before returning it as a fact), uid,
     user, unit, start_time (epoch float when ``btime`` is given, else None).  Fields that
-    cannot be read are None.
+    cannot be read are None.  ``cmdline``: the argv when the caller has read it already.
     """
     base = os.path.join(proc, str(pid))
-    info = {"pid": pid, "ppid": None, "name": None, "cmdline": None, "uid": None, "user": None,
-            "unit": None, "start_time": None}
     try:
-        info["name"] = read_text(os.path.join(base, "comm")).rstrip("\n")
+        name = read_text(os.path.join(base, "comm")).rstrip("\n")
     except FileNotFoundError:
         return None
     except OSError:
-        pass
-    try:
-        info["cmdline"] = parse_cmdline(read_bytes(os.path.join(base, "cmdline")))
-    except OSError:
-        pass
-    try:
-        info["uid"] = parse_status_uid(read_text(os.path.join(base, "status")))
-        info["user"] = user_name(info["uid"])
-    except OSError:
-        pass
-    try:
-        info["unit"] = parse_cgroup_unit(read_text(os.path.join(base, "cgroup")))
-    except OSError:
-        pass
-    try:
-        stat = read_text(os.path.join(base, "stat"))
-    except OSError:
-        stat = ""
-    info["ppid"] = parse_stat_ppid(stat)
+        name = None
+    if cmdline is None:
+        cmdline = _read_parsed(base, "cmdline", parse_cmdline, read_bytes)
+    uid = _read_parsed(base, "status", parse_status_uid)
+    stat = _read_parsed(base, "stat", lambda text: text) or ""
+    info = {"pid": pid, "ppid": parse_stat_ppid(stat), "name": name, "cmdline": cmdline, "uid": uid,
+            "user": user_name(uid), "unit": _read_parsed(base, "cgroup", parse_cgroup_unit), "start_time": None}
     if btime is not None:
         ticks = parse_stat_starttime(stat)
         if ticks is not None:
@@ -235,6 +237,29 @@ def process_info(pid, proc=PROC, btime=None):
             except (OSError, ValueError):
                 pass
     return info
+
+
+def _read_parsed(base, name, parse, reader=read_text):
+    """``parse`` of the file ``name`` of a process directory, None when it cannot be read."""
+    try:
+        return parse(reader(os.path.join(base, name)))
+    except OSError:
+        return None
+
+
+def scan(proc=PROC, btime=None, want=None):
+    """Yield :func:`process_info` of every process whose argv ``want(argv)`` accepts (default:
+    any non-empty argv), in pid order; processes that vanish meanwhile are left out."""
+    for pid in list_pids(proc):
+        try:
+            argv = parse_cmdline(read_bytes(os.path.join(proc, str(pid), "cmdline")))
+        except OSError:
+            continue
+        if not (want(argv) if want is not None else argv):
+            continue
+        info = process_info(pid, proc, btime, cmdline=argv)
+        if info is not None:
+            yield info
 
 
 def socket_owners(inodes=None, proc=PROC):

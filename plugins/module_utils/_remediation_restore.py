@@ -239,11 +239,19 @@ def _was_active(action):
     return None if state is None else state in ("active", "activating", "reloading")
 
 
+def _stop_again(plan, add, action, unit):
+    """Stop a unit the run started; a unit that was merely inactive before (not failed) also leaves the
+    failed state a crash loop after the start may have put it in, so that it is exactly as before."""
+    add("stop", unit)
+    if ((action.get("before") or {}).get("active_state") or "inactive") != "failed":
+        add("reset_failed", unit)
+
+
 def undo_plan(manifest, changed_paths):
-    """What undoes the run: ``{daemon_reload, groups_remove, disable, stop, start, restart, reload,
+    """What undoes the run: ``{daemon_reload, groups_remove, disable, stop, reset_failed, start, restart, reload,
     nginx_reload, nginx_unit}``. Actions already undone by an earlier restore are skipped."""
-    plan = {"daemon_reload": False, "groups_remove": [], "disable": [], "stop": [], "start": [], "restart": [],
-            "reload": [], "nginx_reload": False, "nginx_unit": "nginx.service"}
+    plan = {"daemon_reload": False, "groups_remove": [], "disable": [], "stop": [], "reset_failed": [], "start": [],
+            "restart": [], "reload": [], "nginx_reload": False, "nginx_unit": "nginx.service"}
 
     def add(key, value):
         if value not in plan[key]:
@@ -263,12 +271,15 @@ def undo_plan(manifest, changed_paths):
                 add("disable", unit)
         elif kind == "started":
             if _was_active(action) is not True:
-                add("stop", unit)
+                _stop_again(plan, add, action, unit)
         elif kind == "stopped":
             if _was_active(action) is not False:
                 add("start", unit)
         elif kind == "restarted":
-            add("restart" if _was_active(action) is not False else "stop", unit)
+            if _was_active(action) is not False:
+                add("restart", unit)
+            else:
+                _stop_again(plan, add, action, unit)
         elif kind == "reloaded":
             if _is_nginx_unit(unit):
                 plan["nginx_reload"] = True

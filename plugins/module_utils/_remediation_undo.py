@@ -3,7 +3,7 @@
 """Carry out an undo plan of a remediation run (target side, standard library only).
 
 Order: systemd re-reads the restored unit files (daemon-reload), group memberships the run added
-are removed, units it enabled are disabled, units it started are stopped, units it stopped are
+are removed, units it enabled are disabled, units it started are stopped (and leave a failed state they were not in before), units it stopped are
 started, units it restarted are restarted (with the restored files), units it reloaded are
 reloaded, and nginx is reloaded last - only after ``nginx -t`` passes on the restored files, and
 after the group removals so that its new workers (initgroups at spawn) drop the group.
@@ -64,6 +64,10 @@ def run_undo(plan, run=None):
         _systemctl(steps, run, "disable", unit)
     for unit in plan.get("stop") or []:
         _systemctl(steps, run, "stop", unit)
+    for unit in plan.get("reset_failed") or []:
+        # only a unit the stop left failed: an inactive one may already be unloaded, and reset-failed then errs
+        if run(["systemctl", "is-failed", "--quiet", "--", unit], timeout=30)[0] == 0:
+            _systemctl(steps, run, "reset-failed", unit)
     for unit in plan.get("start") or []:
         _systemctl(steps, run, "start", unit)
     for unit in plan.get("restart") or []:

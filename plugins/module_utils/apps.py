@@ -114,7 +114,7 @@ def _collect(servers, errors, extra_units):
         found.append((srv, None))
         by_unit[unit] = srv
 
-    ctx = {"unit_props": unit_props, "socket_props": socket_props, "errors": errors, "have_systemd": have_systemd}
+    ctx = {"table": table, "unit_props": unit_props, "socket_props": socket_props, "errors": errors, "have_systemd": have_systemd}
     for srv, g in found:
         try:
             servers.extend(describe(srv, g, ctx))
@@ -157,7 +157,7 @@ def describe(srv, group, ctx):
 
     settings, positionals = parse_args(spec, args)
     if spec.pools:
-        titles = {pid: procs.title(pid) for pid in group["pids"][1:]} if group is not None else {}
+        titles = {pid: procs.title(ctx.get("table", {}).get(pid)) for pid in group["pids"][1:]} if group is not None else {}
         return describe_pools(srv, config_path(argv, settings), titles, errors)
     if positionals and spec.app_positional:
         settings["app"] = positionals[0]

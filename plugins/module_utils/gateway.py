@@ -16,10 +16,14 @@ import time
 import traceback
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _endpoints as E
+from ansible_collections.badgateway.doctor.plugins.module_utils._proc import error
 # the facts' schema version: 2 is the compact form of nginx, sockets and listeners the modules return
 from ansible_collections.badgateway.doctor.plugins.module_utils._facts_compact import COMPACT_VERSION as SCHEMA_VERSION
 
 SECTIONS = ("system", "nginx", "listeners", "apps", "sockets", "logs", "probes")
+# Every top-level key of the facts that holds a section's data: the sections, and ``access``
+# (what users got, from nginx's access logs), which is gathered with ``logs``.
+FACT_KEYS = SECTIONS + ("access",)
 FREEZE_AFTER = 200000   # objects allocated during one collect_all (see its end)
 
 
@@ -34,14 +38,12 @@ def _guard(section, func, *args, **kwargs):
     except Exception as exc:  # pylint: disable=broad-except
         tb = traceback.extract_tb(exc.__traceback__)
         where = ("%s:%s" % (tb[-1].filename.rsplit("/", 1)[-1], tb[-1].lineno)) if tb else "?"
-        return {
-            "errors": [{
-                "source": section,
-                "path": None,
-                "message": "gathering the %s section failed unexpectedly: %s: %s (at %s)"
-                           % (section, type(exc).__name__, exc, where),
-            }],
-        }
+        return {"errors": [error(section, None, "gathering the %s section failed unexpectedly: %s: %s (at %s)"
+                                 % (section, type(exc).__name__, exc, where))]}
+
+
+def _unfinished(section):
+    return {"errors": [error(section, None, "gathering the %s section did not finish" % section)]}
 
 
 def unix_socket_paths(nginx, apps):
@@ -86,10 +88,16 @@ def error_log_paths(nginx, extra=None):
     return paths
 
 
+def access_options(log_options):
+    """The options of the access-log reading: the log window and byte budget (``since``,
+    ``max_bytes``) of the ``logs`` section, which gathers it."""
+    return {k: log_options[k] for k in ("since", "max_bytes") if log_options.get(k) is not None}
+
+
 def flatten_errors(facts):
     """Every section's ``errors`` in one list, each entry tagged with its ``section``."""
     errors = []
-    for section in SECTIONS:
+    for section in FACT_KEYS:
         data = facts.get(section)
         if isinstance(data, dict):
             for err in data.get("errors") or []:
@@ -195,6 +203,11 @@ def _load_logs():
     return collect_logs
 
 
+def _load_access():
+    from ansible_collections.badgateway.doctor.plugins.module_utils.access_logs import collect_access_logs
+    return collect_access_logs
+
+
 def _load_probes():
     from ansible_collections.badgateway.doctor.plugins.module_utils.probes import collect_from_nginx
     return collect_from_nginx
@@ -264,9 +277,8 @@ def _collect_all(sections, nginx_options, socket_user, socket_paths, log_options
     for section, needed in (("system", "system" in wanted),
                             ("listeners", "listeners" in wanted or "sockets" in wanted),
                             ("apps", "apps" in wanted or "sockets" in wanted or "logs" in wanted)):
-        if needed and section not in early:   # the thread died (e.g. out of memory): say so
-            early[section] = {"errors": [{"source": section, "path": None,
-                                          "message": "gathering the %s section did not finish" % section}]}
+        if needed and section not in early:
+            early[section] = _unfinished(section)   # the thread died (e.g. out of memory): say so
     if "system" in early:
         facts["system"] = early["system"]
     listeners = early.get("listeners")
@@ -282,6 +294,7 @@ def _collect_all(sections, nginx_options, socket_user, socket_paths, log_options
         def gather_logs():
             late["logs"] = run("logs", _load_logs, nginx_error_logs=error_logs or None,
                                units=unit_names(apps, units), **log_options)
+            late["access"] = run("access", _load_access, nginx, **access_options(log_options))
         wait_logs = start(gather_logs)    # reads files and the journal while the sockets are walked
     else:
         wait_logs = _nothing
@@ -299,10 +312,9 @@ def _collect_all(sections, nginx_options, socket_user, socket_paths, log_options
 
     wait_logs()
     wait_probes()
-    for section in ("logs", "probes"):
-        if section in wanted:
-            facts[section] = late.get(section) or {"errors": [{
-                "source": section, "path": None, "message": "gathering the %s section did not finish" % section}]}
+    for section in ("logs", "access", "probes"):
+        if section in wanted or (section == "access" and "logs" in wanted):
+            facts[section] = late.get(section) or _unfinished(section)
 
     facts["errors"] = flatten_errors(facts)
     timings["total"] = round(time.monotonic() - begin, 4)

@@ -17,6 +17,7 @@ import shutil
 import time
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _log_patterns as lp
+from ansible_collections.badgateway.doctor.plugins.module_utils import _options
 from ansible_collections.badgateway.doctor.plugins.module_utils import _runner
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_text
 from ansible_collections.badgateway.doctor.plugins.module_utils._proc import boot_time, error
@@ -29,9 +30,7 @@ BLOCK_SIZE = 64 * 1024
 MAX_LINE = 16 * 1024
 SAMPLE_LEN = 500
 MAX_TARGETS = 20
-DEFAULT_SINCE = 3600.0
-DEFAULT_MAX_BYTES = 8 * 1024 * 1024
-MIN_MAX_BYTES = 4096
+DEFAULT_SINCE = parse_since(_options.SINCE_DEFAULT)
 JOURNAL_TIMEOUT = 60
 
 
@@ -365,12 +364,11 @@ def _read_nginx_log(events, sources, errors, path, since, max_bytes, kind="nginx
 
 def bounded_max_bytes(value):
     """``max_bytes`` as an int within the limits every log option shares (``_options``)."""
-    from ansible_collections.badgateway.doctor.plugins.module_utils._options import LOG_BYTES_MAX
     try:
         value = int(value)
     except (TypeError, ValueError, OverflowError):
-        return DEFAULT_MAX_BYTES
-    return min(max(value, MIN_MAX_BYTES), LOG_BYTES_MAX)
+        return _options.LOG_BYTES_DEFAULT
+    return min(max(value, _options.LOG_BYTES_MIN), _options.LOG_BYTES_MAX)
 
 
 def _default_units(errors):
@@ -384,8 +382,8 @@ def _default_units(errors):
         return []
 
 
-def collect_logs(nginx_error_logs=None, units=None, since=3600, max_bytes=8 * 1024 * 1024, kernel=True, samples=3,
-                 files=None, now=None):
+def collect_logs(nginx_error_logs=None, units=None, since=DEFAULT_SINCE, max_bytes=_options.LOG_BYTES_DEFAULT,
+                 kernel=True, samples=_options.LOG_SAMPLES_MAX, files=None, now=None):
     """Collect the ``logs`` facts section.
 
     ``since`` is a window length in seconds (events newer than now - since). ``units=None`` means:
@@ -492,9 +490,9 @@ def _read_kernel(events, sources, errors, start, max_bytes, have_journal):
     journal_empty = False
     if have_journal:
         try:
-            entries, nbytes, capped, problem = read_journal(["-k"], start, max_bytes)
+            entries, nbytes, _capped, problem = read_journal(["-k"], start, max_bytes)
         except (OSError, ValueError) as exc:
-            entries, nbytes, capped, problem = None, 0, False, str(exc)
+            entries, nbytes, _capped, problem = None, 0, False, str(exc)
         if entries is not None:
             sources.append({"kind": "kernel", "name": "journal:kernel", "path": None, "read_bytes": nbytes, "ok": True})
             if entries:

@@ -22,6 +22,7 @@ import time
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _nginx_values as V
 from ansible_collections.badgateway.doctor.plugins.module_utils import _runner
+from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_access_config import DEFAULT_PATH as DEFAULT_ACCESS_LOG
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import MASK, is_secret_name, mask_url
 from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_config import NESTING_LIMIT, analyze_config
 from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_running import (
@@ -38,6 +39,7 @@ from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_running i
     stale_files,
     title_option,
 )
+from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_service import collect_service
 from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_test_policy import (
     TEST_SKIPPED_OUTPUT,
     lacks_privileges,
@@ -161,7 +163,10 @@ def _gather(conf_path, source, binary, resolve, run_test, tree, tree_options, pr
         "workers_started": None,
         "stale": False,
         "stale_files": [],
+        "service": None,
         "error_logs": [],
+        "access_logs": [],
+        "log_formats": {},
         "servers": [],
         "upstreams": {},
         "routes": [],
@@ -307,6 +312,12 @@ def _collect(facts, conf_path, source, binary, resolve, mode, tree, tree_options
         facts["upstreams"] = walked["upstreams"]
         facts["routes"] = walked["routes"]
         facts["user_directive"] = walked["user_directive"]
+        facts["log_formats"] = walked["log_formats"]
+        default_access = full_path(configure_value(configure, "http-log-path") or DEFAULT_ACCESS_LOG, prefix)
+        for entry in walked["access_logs"]:
+            if entry["path"] is None:     # no access_log anywhere: nginx's compiled default
+                entry["path"], entry["kind"] = default_access, "file"
+        facts["access_logs"] = walked["access_logs"]
 
     # -- effective worker user -------------------------------------------------------------
     if walked and walked["user"]:
@@ -345,6 +356,7 @@ def _collect(facts, conf_path, source, binary, resolve, mode, tree, tree_options
         facts["master_started"] = master["start_time"]
     else:
         workers = [p for p in processes if p["role"] == "worker"]
+    facts["service"] = collect_service(found, master, errors, proc=proc)
     facts["worker_pids"] = sorted(p["pid"] for p in workers)
     facts["worker_users"] = sorted(set(p["user"] for p in workers if p["user"]))
     starts = [p["start_time"] for p in workers if p["start_time"] is not None]

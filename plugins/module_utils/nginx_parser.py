@@ -40,6 +40,7 @@ import re
 
 from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_lexer import (
     NginxParseError,
+    brace_depths,
     decode,
     lex,
     tokenize,
@@ -339,16 +340,9 @@ class _Parser(object):
 
     def skip_block(self, entry, stream, last_line, truncated):
         """Consume tokens up to the ``}`` that closes a block just opened (ignored content)."""
-        depth = 1
-        for token, _line, quoted in stream:
-            if quoted:
-                continue
-            if token == "{":
-                depth += 1
-            elif token == "}":
-                depth -= 1
-                if depth == 0:
-                    return
+        for depth, _line in brace_depths(stream, 1):
+            if depth == 0:
+                return
         if not truncated:
             self.error(entry, 'unexpected end of file, expecting "}"', last_line)
 

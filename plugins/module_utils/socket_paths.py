@@ -9,8 +9,8 @@ permission decision are ``_access`` (``walk``, ``may_access``: the one "may this
 this path" of the collection); this module adds what a socket needs and the systemd side
 (PrivateTmp, RuntimeDirectory, listeners).  Standard library only.
 
-``may_access``, ``decode_acl``, ``acl_to_text`` and ``user_groups`` stay importable from here
-for callers written before ``_access``; new code uses ``_access``.
+``may_access`` and ``user_groups`` stay importable from here for the remediation and release
+modules that import them from here; new code uses ``_access``.
 """
 
 from __future__ import annotations
@@ -19,11 +19,7 @@ import os
 import pwd
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _access
-from ansible_collections.badgateway.doctor.plugins.module_utils._access import (  # the names callers import from here
-    acl_to_text,
-    decode_acl,
-    may_access,
-)
+from ansible_collections.badgateway.doctor.plugins.module_utils._access import may_access  # imported from here too
 from ansible_collections.badgateway.doctor.plugins.module_utils._proc import error
 
 FALLBACK_USERS = ("www-data", "nginx", "nobody")
@@ -203,5 +199,4 @@ def _collect(result, paths, user, units, listeners):
         result["paths"].append(entry)
 
 
-__all__ = ["collect_socket_paths", "walk_path", "may_access", "decode_acl", "acl_to_text", "user_groups",
-           "unit_relations", "default_user"]
+__all__ = ["collect_socket_paths", "walk_path", "may_access", "user_groups", "unit_relations", "default_user"]

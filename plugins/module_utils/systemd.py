@@ -15,23 +15,19 @@ import time
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _runner
 from ansible_collections.badgateway.doctor.plugins.module_utils._proc import error
-from ansible_collections.badgateway.doctor.plugins.module_utils._safe_io import open_regular, read_text
+from ansible_collections.badgateway.doctor.plugins.module_utils._safe_io import open_regular
 
 SHOW_CHUNK = 150
 
 SERVICE_PROPS = (
-    "Id", "LoadState", "FragmentPath", "DropInPaths", "User", "Group", "WorkingDirectory", "EnvironmentFiles",
-    "Environment", "ExecStart", "RuntimeDirectory", "RuntimeDirectoryMode", "PrivateTmp", "UMask", "Restart",
+    "Id", "LoadState", "FragmentPath", "DropInPaths", "User", "Group", "SupplementaryGroups", "WorkingDirectory",
+    "EnvironmentFiles", "Environment", "ExecStart", "RuntimeDirectory", "RuntimeDirectoryMode", "PrivateTmp", "UMask", "Restart",
     "MemoryMax", "Requires", "After", "ActiveState", "SubState", "Result", "NRestarts", "ExecMainStatus",
     "ExecMainCode", "ActiveEnterTimestampMonotonic", "MainPID", "TriggeredBy",
 )
 SOCKET_PROPS = ("Id", "LoadState", "Listen", "SocketUser", "SocketGroup", "SocketMode", "Triggers", "ActiveState")
 # properties that systemctl may print once per list element
 _MULTI = ("EnvironmentFiles", "ExecStart", "Listen", "DropInPaths")
-
-
-def _err(errors, source, path, message):
-    errors.append(error(source, path, message))
 
 
 def systemd_running():
@@ -80,8 +76,8 @@ def show(units, props, errors):
         cmd = ["systemctl", "show", "--no-pager", "-p", ",".join(props), "--"] + chunk
         res = _runner.run(cmd)
         if res.rc != 0 and not res.stdout:
-            _err(errors, "systemctl", None, "systemctl show failed for %s: %s" % (
-                ", ".join(chunk[:5]), (res.error or res.stderr or "exit %s" % res.rc)[:300]))
+            errors.append(error("systemctl", None, "systemctl show failed for %s: %s" % (
+                ", ".join(chunk[:5]), (res.error or res.stderr or "exit %s" % res.rc)[:300])))
             continue
         blocks = parse_show(res.stdout)
         # systemctl prints the blocks in argument order; Id may be an alias target, so map by position
@@ -90,13 +86,16 @@ def show(units, props, errors):
     return result
 
 
+def _each(values):
+    """The values of a property ``systemctl show`` may print once or once per element, stripped."""
+    for value in [values] if isinstance(values, str) else values or ():
+        yield value.strip()
+
+
 def parse_exec(values):
     """ExecStart values (list of ``{ path=... ; argv[]=... ; ... }`` strings) -> [{path, argv, ignore_errors}]."""
     out = []
-    if isinstance(values, str):
-        values = [values]
-    for value in values or []:
-        value = value.strip()
+    for value in _each(values):
         if value.startswith("{") and value.endswith("}"):
             value = value[1:-1]
         fields = {}
@@ -150,10 +149,7 @@ def parse_environment(value):
 def parse_environment_files(values):
     """EnvironmentFiles show values (``/etc/x (ignore_errors=no)``) -> [{path, optional}]."""
     out = []
-    if isinstance(values, str):
-        values = [values]
-    for value in values or []:
-        value = value.strip()
+    for value in _each(values):
         optional = False
         if value.endswith(")") and " (ignore_errors=" in value:
             value, _sep, flag = value.rpartition(" (ignore_errors=")
@@ -169,12 +165,10 @@ def parse_environment_files(values):
 def parse_listen(values):
     """Socket ``Listen=`` values (``/run/x.sock (Stream)``) -> [str] of stream listeners."""
     out = []
-    if isinstance(values, str):
-        values = [values]
-    for value in values or []:
-        addr, _sep, kind = value.strip().rpartition(" (")
+    for value in _each(values):
+        addr, _sep, kind = value.rpartition(" (")
         if not addr:
-            addr, kind = value.strip(), "Stream)"
+            addr, kind = value, "Stream)"
         if kind.rstrip(")") == "Stream":
             out.append(addr)
     return out
@@ -269,16 +263,11 @@ def parse_unit_file(text):
     return sections
 
 
-UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/systemd/system", "/lib/systemd/system",
-             "/usr/lib/systemd/system")
-
-
 # Where unit files can live, including generated and transient units (systemd-run).
 SCAN_DIRS = ("/etc/systemd/system", "/run/systemd/transient", "/run/systemd/generator", "/run/systemd/system",
              "/usr/local/lib/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system",
              "/run/systemd/generator.late")
 _SCAN_MAX_BYTES = 256 * 1024
-_UNIT_MAX_BYTES = 1024 * 1024
 
 
 def scan_unit_files(keywords, dirs=SCAN_DIRS, errors=None):
@@ -308,7 +297,8 @@ def scan_unit_files(keywords, dirs=SCAN_DIRS, errors=None):
             continue
         except OSError as exc:
             if errors is not None:
-                _err(errors, "systemd_units", d, "The unit directory %s could not be read: %s." % (d, exc.strerror or exc))
+                errors.append(error("systemd_units", d, "The unit directory %s could not be read: %s."
+                                    % (d, exc.strerror or exc)))
             continue
         for entry in entries:
             if entry.endswith(".service"):
@@ -327,41 +317,3 @@ def scan_unit_files(keywords, dirs=SCAN_DIRS, errors=None):
                 seen.add(name)
                 found.append(name)
     return found
-
-
-def read_unit(name, dirs=UNIT_DIRS):
-    """Read a unit file plus its drop-ins (``NAME.d/*.conf``) without systemctl; later settings win,
-    an empty assignment resets a list. Returns (fragment_path|None, dropin_paths, {section: {key: [values]}})."""
-    fragment = None
-    for d in dirs:
-        p = os.path.join(d, name)
-        if os.path.isfile(p):
-            fragment = p
-            break
-    merged = {}
-    dropins = []
-    files = [fragment] if fragment else []
-    seen = {}
-    for d in reversed(dirs):
-        dd = os.path.join(d, name + ".d")
-        try:
-            for fn in sorted(os.listdir(dd)):
-                if fn.endswith(".conf"):
-                    seen[fn] = os.path.join(dd, fn)
-        except OSError:
-            continue
-    for fn in sorted(seen):
-        dropins.append(seen[fn])
-    for path in files + dropins:
-        try:
-            parsed = parse_unit_file(read_text(path, _UNIT_MAX_BYTES))
-        except OSError:
-            continue
-        for section, items in parsed.items():
-            sec = merged.setdefault(section, {})
-            for key, value in items:
-                if value == "":
-                    sec[key] = []
-                else:
-                    sec.setdefault(key, []).append(value)
-    return fragment, dropins, merged

@@ -197,6 +197,19 @@ ansible_facts:
           type: dict
           returned: when V(logs) is in O(sections)
           sample: {"events": [], "sources": [], "errors": []}
+        access:
+          description:
+            - What users got, from nginx's access logs over O(since) (read from the end, at most O(max_log_bytes)
+              per log; gathered with V(logs)) - C(logs) (per file - lines read, in the window, not matching the
+              C(log_format), counts by status class, first/last time, C(truncated)), and C(routes) (per access log
+              and route - the route nginx picks for the request URI - counts of 502, 503, 504 and other 5xx,
+              C(retried) (a failed upstream attempt the client did not see), first/last time, the upstream statuses,
+              addresses and response times when the format logs them, a C(timeline) of 5xx per bucket, and up to 3
+              samples with masked URIs).
+          type: dict
+          returned: when V(logs) is in O(sections)
+          sample: {"window": {"since": 1763780000.0}, "logs": [], "routes": [{"route": "_:80 /", "counts": {"502": 12}}],
+                   "errors": []}
         probes:
           description:
             - See M(badgateway.doctor.upstream_probe). Only the routes chosen within O(probe_limit) and
@@ -263,7 +276,8 @@ def main():
         log_options=dict(nginx_error_logs=p["nginx_error_logs"], since=since, max_bytes=p["max_log_bytes"],
                          kernel=p["kernel_log"]),
         probe_options=dict(timeout=p["probe_timeout"], path=p["probe_path"], host_header=p["probe_host_header"],
-                           route_limit=p["probe_limit"], endpoint_limit=p["probe_endpoint_limit"]),
+                           route_limit=p["probe_limit"], endpoint_limit=p["probe_endpoint_limit"],
+                           as_user=p["probe_as_user"], as_group=p["probe_as_group"]),
         units=p["units"],
     )
     module.exit_json(changed=False, ansible_facts={"badgateway": compact_facts(facts)})

@@ -315,6 +315,40 @@ ansible_facts:
               elements: dict
               returned: always
               sample: [{"path": "/etc/nginx/sites-enabled/app", "mtime": 1763780000.0}]
+            service:
+              description:
+                - nginx as a service - C(installed), C(running) (a master process exists), C(managed_by) (V(systemd),
+                  V(other), V(none)), C(unit), C(enabled) (its unit file state), C(state) (from C(systemctl show) -
+                  C(load_state), C(unit_file_state), C(active_state), C(sub_state), C(result), C(n_restarts),
+                  C(exec_main_status), C(main_pid), C(active_enter), C(inactive_enter), C(fragment_path)).
+                - C(start_failure) - when nginx should run (enabled, failed, restarting) but no master runs - is why
+                  the last start attempt failed, from the unit's journal - C(cause) (V(address_in_use),
+                  V(address_unavailable), V(permission_denied), V(missing_path), V(config_error), V(other),
+                  V(unknown)), C(message), C(target) (the path, address or C(file:line) named), C(at), C(lines).
+                  Otherwise V(null).
+              type: dict
+              returned: always
+              sample: {"installed": true, "running": false, "managed_by": "systemd", "unit": "nginx.service",
+                       "enabled": true, "state": {"active_state": "failed", "result": "exit-code"},
+                       "start_failure": {"cause": "address_in_use", "target": "0.0.0.0:80",
+                                         "message": "bind() to 0.0.0.0:80 failed (98: Address already in use)"}}
+            access_logs:
+              description:
+                - Every access log a route writes to - C(path), C(format) (the C(log_format) name, V(combined) when
+                  none), C(kind) (V(file), V(syslog), V(dynamic) for a path with variables), C(condition) (C(if=)),
+                  C(buffered), C(file), C(line) (V(null) for nginx's compiled default) and C(routes) (indexes into
+                  C(routes)).
+              type: list
+              elements: dict
+              returned: always
+              sample: [{"path": "/var/log/nginx/access.log", "format": "combined", "kind": "file", "condition": null,
+                        "buffered": false, "file": "/etc/nginx/nginx.conf", "line": 40, "routes": [0, 1]}]
+            log_formats:
+              description: The C(log_format) definitions by name - C(format) (the joined string), C(escape), C(file), C(line).
+              type: dict
+              returned: always
+              sample: {"main": {"format": "$remote_addr [$time_local] \"$request\" $status", "escape": "default",
+                                "file": "/etc/nginx/nginx.conf", "line": 20}}
             error_logs:
               description:
                 - Every C(error_log) at the main, http and server level (C(path), C(level) - default C(error),

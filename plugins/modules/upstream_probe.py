@@ -16,6 +16,9 @@ description:
   - By default the targets come from the routes of the host's C(badgateway.nginx) facts - for each route one
     request straight to every upstream endpoint (C(direct)) and one through nginx's own listen address
     (C(nginx)), so a 502 from nginx can be set beside what the upstream answers itself.
+  - A route whose pass directive sits in an C(if) or C(limit_except) block (C(conditional) in the nginx facts) is
+    probed directly only - a plain request through nginx does not meet its condition and would be handled by
+    the location's other directives.
   - Returns C(probes) and the C(probes) section of the C(badgateway) facts.
 author:
   - badgateway.doctor maintainers (@badgateway)
@@ -197,12 +200,9 @@ ansible_facts:
               sample: []
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _options
-from ansible_collections.badgateway.doctor.plugins.module_utils._access import identity
 from ansible_collections.badgateway.doctor.plugins.module_utils.probes import collect_probes, parse_url, plan_probes
 
 
@@ -238,16 +238,6 @@ def main():
         problem = _target_problem(index, target)
         if problem:
             module.fail_json(msg=problem)
-    if p["as_group"] and not p["as_user"]:
-        module.fail_json(msg="Option as_group needs as_user.")
-    if p["as_user"]:
-        try:
-            ident = identity(p["as_user"], p["as_group"])
-        except ValueError as exc:
-            module.fail_json(msg="Option as_user: %s." % exc)
-        if os.geteuid() not in (0, ident.uid):
-            module.fail_json(msg="Option as_user: probing as %s needs root (the module runs as uid %d); use become: true."
-                             % (ident.name, os.geteuid()))
     skipped = 0
     errors = []
     if p["targets"]:

@@ -324,7 +324,8 @@ def rule_app_env_file_missing(view):
 def rule_app_boot_import_error(view):
     out = []
     for app in view.apps:
-        evs = _latest_exceptions(view.app_events(app, ("import_error", "worker_boot_failed", "python_exception")))
+        evs = _latest_exceptions(view.app_events(app, ("import_error", "lifespan_failed", "worker_boot_failed",
+                                                       "python_exception")))
         if any(_is_dependency_event(e) for e in evs):
             evs = [e for e in evs if e.get("class") != "worker_boot_failed"]   # the boot failure is the dependency's
         evs = [e for e in evs if not _is_dependency_event(e) and (e.get("class") != "python_exception" or any(
@@ -334,7 +335,10 @@ def rule_app_boot_import_error(view):
         down, sev, route_id, route_ev = _boot_context(view, app)
         label = app_label(app)
         excs = sorted({_exception_of(e) for e in evs if _exception_of(e)})
-        exc_text = "/".join(excs) if excs else "worker failed to boot"
+        # the app server's own words when it names no exception ("Failed to find attribute 'x' in 'wsgi'.")
+        said = sorted({str(as_dict(e.get("detail")).get("reason"))[:160] for e in evs
+                       if e.get("class") in ("import_error", "lifespan_failed") and as_dict(e.get("detail")).get("reason")})
+        exc_text = "/".join(excs) if excs else ("; ".join(said[:2]) if said else "worker failed to boot")
         what = f" (app {app.get('app')})" if app.get("app") else ""
         out.append(finding(
             code="APP_BOOT_IMPORT_ERROR", severity=sev, host=view.name, route=route_id,

@@ -1,9 +1,11 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Rules at the nginx hop (layer ``proxy``): the configuration, the pass directive and its buffers, upstream groups."""
+"""Rules at the nginx hop (layer ``proxy``): nginx itself (serving or not), the configuration, the pass directive and its
+buffers, upstream groups."""
 
 from __future__ import annotations
 
+from ansible_collections.badgateway.doctor.plugins.plugin_utils import catalog
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses import ep_text
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._fix_steps import (
     EXEC_OPTION_KINDS,
@@ -27,13 +29,99 @@ from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common im
     finding,
     iso,
     num,
+    proc_text,
     users_text,
 )
 
 
+# why nginx did not start, as the unit journal's line says it (facts: nginx.service.start_failure.cause)
+START_CAUSES = {
+    "address_in_use": "its port is taken",
+    "address_unavailable": "it listens on an address this host does not have",
+    "permission_denied": "it may not open a path or port it needs",
+    "missing_path": "a path it needs does not exist",
+    "config_error": "its configuration is invalid",
+    "read_only": "a path it writes is on a read-only file system",
+    "no_space": "the disk is full",
+    "too_many_files": "it ran out of file descriptors",
+}
+
+
+def _start_fix(view, failure, unit):
+    cause, target = failure.get("cause"), failure.get("target")
+    if cause == "address_in_use":
+        port = str(target or "").rsplit(":", 1)[-1]
+        holders = [t for t in view.tcp if port.isdigit() and t.get("port") == int(port)]
+        evidence = [f"{t.get('address')}:{t.get('port')} is held by {proc_text(t.get('processes'))}" for t in holders]
+        return evidence, f"free {target or 'the port'} (stop what holds it, or move nginx's listen), then systemctl start {unit}"
+    if cause == "config_error":
+        return [], f"fix {target or 'the file:line nginx names'}, check with nginx -t, then systemctl start {unit}"
+    if cause in ("permission_denied", "missing_path", "read_only"):
+        return [], (f"make {target or 'the path'} exist and be writable by nginx's master (root, unless the unit sets User=), "
+                    f"then systemctl start {unit}")
+    return [], f"read journalctl -u {unit}, remove the cause, then systemctl start {unit}"
+
+
+def rule_nginx_down(view):
+    """NGINX_DOWN: nginx should serve (enabled, or failed / restarting) but no master runs."""
+    if view.nginx_state != "down":
+        return []
+    service = as_dict(view.nginx.get("service"))
+    state = as_dict(service.get("state"))
+    failure = as_dict(service.get("start_failure"))
+    unit = service.get("unit") or "nginx.service"
+    if failure:
+        why = START_CAUSES.get(failure.get("cause"), "it stopped with an error")
+        reason = f"it failed to start because {why}" + (f" ({failure['message']})" if failure.get("message") else "")
+    elif state.get("active_state") == "inactive":
+        reason = "it was stopped (its journal shows no failed start)"
+    else:
+        reason = f"it is {state.get('active_state') or 'not running'} (Result={state.get('result')})"
+    extra, fix = _start_fix(view, failure, unit)
+    evidence = [f"{unit}: UnitFileState={state.get('unit_file_state')}, ActiveState={state.get('active_state')}, "
+                f"SubState={state.get('sub_state')}, Result={state.get('result')}; no nginx master process"]
+    lines = [str(ln) for ln in as_list(failure.get("lines"))]
+    if lines:
+        evidence.append(f"journal of {unit}, last start attempt ({iso(failure.get('at'))}): {lines[0]}")
+        evidence += [f"  {ln}" for ln in lines[1:]]
+    evidence += extra
+    n = len(view.routes)
+    f = finding(
+        code="NGINX_DOWN", severity="critical", host=view.name, route=None,
+        summary=(f"nginx is not running although {unit} is {'enabled' if service.get('enabled') else state.get('active_state')}: "
+                 f"{reason}; clients get connection refused or time-outs (not 502) on "
+                 f"{'its route' if n == 1 else f'all {n} routes'}"),
+        evidence=evidence, fix=fix,
+        subjects={("nginx", view.name), ("stale", view.name), ("facts", view.name + ":nginx-only")}
+        | {("route", r.get("id")) for r in view.routes})
+    if failure.get("cause") != "config_error":
+        # the files may be invalid too, but that is not why nginx is down now: a cause of its own
+        f["_explains"] = set(catalog.CAUSES["NGINX_DOWN"]) - {"NGINX_CONFIG_INVALID"}
+    return [f]
+
+
+def rule_nginx_not_serving(view):
+    """NGINX_NOT_SERVING (info): installed, disabled, stopped - its files' routes are not served, not checked."""
+    if view.nginx_state != "unused":
+        return []
+    service = as_dict(view.nginx.get("service"))
+    state = as_dict(service.get("state"))
+    n = len(view.unserved_routes)
+    test = as_dict(view.nginx.get("test"))
+    return [finding(
+        code="NGINX_NOT_SERVING", severity="info", host=view.name, route=None,
+        summary=(f"nginx is installed but {service.get('unit') or 'its unit'} is disabled and stopped: this host serves no HTTP "
+                 f"through nginx (an app-only host); the {n} route{'' if n == 1 else 's'} in its configuration files "
+                 f"{'is' if n == 1 else 'are'} not served and were not checked"),
+        evidence=[f"{service.get('unit')}: UnitFileState={state.get('unit_file_state')}, ActiveState={state.get('active_state')}",
+                  "nginx -t fails on these files too" if test.get("ok") is False else None],
+        fix="nothing on an app-only host; to serve through nginx here: systemctl enable --now nginx",
+        subjects={("nginx", view.name)})]
+
+
 def rule_nginx_config_invalid(view):
     test = as_dict(view.nginx.get("test"))
-    if not view.nginx.get("present") or test.get("ok") is not False:
+    if not view.nginx.get("present") or test.get("ok") is not False or view.nginx_state in ("unused", "absent"):
         return []
     lines = [ln for ln in str(test.get("output") or "").splitlines() if ln.strip()]
     evs = [e for e in view.events if e.get("class") == "nginx_emerg"]

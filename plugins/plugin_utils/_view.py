@@ -24,6 +24,27 @@ from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common im
 )
 
 
+def serving_state(nginx):
+    """Is nginx serving on this host? (from the ``service`` key of the nginx facts)
+
+    ``serving``: a master runs (or the facts do not say - older facts, no systemd); ``down``: it
+    should run (its unit is enabled, or failed / starting / restarting) and does not; ``unused``:
+    installed, disabled and stopped - an app-only host built from the same image, whose
+    configuration files are not served; ``absent``: not installed.
+    """
+    nginx = as_dict(nginx)
+    service = as_dict(nginx.get("service"))
+    if nginx.get("master_pid") or not service or service.get("running"):
+        return "serving"
+    state = as_dict(service.get("state"))
+    failing = state.get("active_state") in ("failed", "activating") or state.get("sub_state") == "auto-restart"
+    if service.get("enabled") or failing:
+        return "down"
+    if not service.get("installed") and not nginx.get("present"):
+        return "absent"
+    return "unused"
+
+
 class HostView:
     """Read-only indexes over one host's ``ansible_facts.badgateway`` (any section may be missing).
 
@@ -49,6 +70,11 @@ class HostView:
         self.probes_section = as_dict(f.get("probes"))
         self.system = as_dict(f.get("system"))
         self.routes = [as_dict(r) for r in as_list(self.nginx.get("routes"))]
+        self.nginx_state = serving_state(self.nginx)
+        # an nginx that is installed but not in use serves none of its files' routes: no rule reads them
+        self.unserved_routes = self.routes if self.nginx_state in ("unused", "absent") else []
+        if self.unserved_routes:
+            self.routes = []
         self.upstreams = as_dict(self.nginx.get("upstreams"))
         self.tcp = [as_dict(x) for x in as_list(self.listeners.get("tcp"))]
         self.unix = [as_dict(x) for x in as_list(self.listeners.get("unix"))]

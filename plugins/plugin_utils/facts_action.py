@@ -26,8 +26,8 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.badgateway.doctor.plugins.module_utils._facts_compact import expand_nginx
 
 from ansible_collections.badgateway.doctor.plugins.module_utils.gateway import (
+    FACT_KEYS,
     SCHEMA_VERSION,
-    SECTIONS,
     flatten_errors,
     unix_socket_paths,
 )
@@ -60,7 +60,7 @@ def merge_sections(current: dict, returned: dict) -> dict:
     """Replace the sections present in ``returned``; keep the others from ``current``."""
     merged = dict(current)
     for key, value in (returned or {}).items():
-        if key in SECTIONS:
+        if key in FACT_KEYS:
             merged[key] = value
     merged["version"] = SCHEMA_VERSION
     merged["collected_at"] = returned.get("collected_at") or time.time()

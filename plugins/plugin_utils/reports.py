@@ -16,6 +16,7 @@ import tempfile
 import xml.etree.ElementTree as ET
 
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import catalog
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._report_timeline import timelines_html
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._request_path import unknown_path
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import masked
 
@@ -175,6 +176,7 @@ table.overview th{background:var(--bg)}
 section.host{border:1px solid var(--line);border-radius:6px;margin:0 0 24px;padding:12px 16px}
 section.host h2{margin:0 0 8px;font-size:18px}
 svg.path{width:100%;max-width:1000px;height:auto;display:block;margin:4px 0 12px}
+table.timelines{border-collapse:collapse;margin:4px 0 12px}table.timelines td,table.timelines th{padding:2px 8px;text-align:left}
 .finding{border-left:4px solid var(--grey);background:var(--bg);padding:8px 12px;margin:8px 0}
 .finding.critical{border-color:var(--crit)}.finding.warning{border-color:var(--warn)}.finding.info{border-color:#0969da}
 .finding h3{margin:0 0 4px;font-size:15px}.finding .meta{color:#57606a;font-size:12px}
@@ -289,7 +291,7 @@ def render_html(result, title="badgateway.doctor report"):
         route_html = f' <span class="meta">route <code>{_e(route)}</code></span>' if route else ""
         sections.append(f'<section class="host" id="{anchor}" data-host="{_e(host)}" data-status="{_e(status)}">'
                         f'<h2>{_e(host)} <span class="badge s-{_e(status)}">{_e(status)}</span>{route_html}</h2>'
-                        f"{_svg_path(host, h)}{body}</section>")
+                        f"{_svg_path(host, h)}{timelines_html(h)}{body}</section>")
     counts = {}
     for h in hosts.values():
         counts[_d(h).get("status", "ok")] = counts.get(_d(h).get("status", "ok"), 0) + 1

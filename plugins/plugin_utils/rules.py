@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime
 
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import (
+    _rules_access,
     _rules_app,
     _rules_app_requests,
     _rules_endpoint,
@@ -34,6 +35,7 @@ from ansible_collections.badgateway.doctor.plugins.plugin_utils import (
     _rules_socket,
     _rules_system,
 )
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses import ep_key
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._request_path import host_path, unknown_path
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import (
     LAYER_RANK,
@@ -42,6 +44,7 @@ from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common im
     as_list,
     finding,
     mask,
+    masked,
     max_severity,
 )
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._view import HostView
@@ -54,6 +57,7 @@ __all__ = ("CAUSES", "CODES", "PRIORITY", "PRIORITY_RANK", "RULES", "SCHEMA_VERS
 
 # In request-path order; the order only matters for ties, which it keeps stable.
 RULES = (
+    _rules_nginx.rule_nginx_down, _rules_nginx.rule_nginx_not_serving,
     _rules_nginx.rule_nginx_config_invalid, _rules_nginx.rule_nginx_config_stale,
     _rules_endpoint.rule_unix_endpoint, _rules_endpoint.rule_tcp_endpoint,
     _rules_socket.rule_socket_permission, _rules_socket.rule_runtime_directory, _rules_socket.rule_private_tmp,
@@ -86,13 +90,17 @@ def rule_unexplained_probes(view, findings):
     fails -> proxy side. Either way the facts did not show why: say so, with the probes.
     """
     covered = set()
+    endpoints = set()
     for f in findings:
         covered |= {s[1] for s in f["_subjects"] if s[0] == "route"}
+        endpoints |= {s[1] for s in f["_subjects"] if s[0] == "endpoint"}
     out = []
     for r in view.routes:
         verdict = view.probe_verdict(r)
         if verdict in (None, "ok") or r.get("id") in covered:
             continue
+        if verdict == "app" and any(ep_key(ep) in endpoints for ep in view.route_endpoints(r)):
+            continue    # one finding per cause: what breaks the endpoint (the unit stopped ...) explains its refused probe
         evidence = [f"nginx route '{r.get('id')}': {view.route_where(r)}"] + view.probe_evidence(r)
         users = view.route_users_see(r, "502")
         users_text = {"502": "users get 502", "504": "users get 504"}.get(users, "users get errors")
@@ -201,7 +209,13 @@ def evaluate_host(view):
     for rule in RULES:
         findings.extend(rule(view))
     findings.extend(rule_unexplained_probes(view, findings))
-    return fold(findings)
+    roots = fold(findings)
+    # what users got (access logs): "N requests got 502 on route R since T" on the finding that explains the route,
+    # and a finding of its own when none does
+    extra = _rules_access.annotate(view, roots)
+    if extra:
+        roots = sorted(roots + extra, key=_sort_key)
+    return roots
 
 
 def _status(findings, unreachable):
@@ -243,7 +257,8 @@ def evaluate(hosts, now=None):
     ``hosts``: ``{inventory_hostname: {"facts": ansible_facts.badgateway or None, "unreachable": bool,
     "address": [ansible_host and the host's addresses], "msg": str}}``.
 
-    Returns ``{"generated_at": ISO-8601 UTC, "schema_version": 1, "hosts": {name: {"status", "findings", "path"}}}``.
+    Returns ``{"generated_at": ISO-8601 UTC, "schema_version": 1, "hosts": {name: {"status", "findings", "path",
+    "access"}}}`` (``access``: the routes whose requests got 5xx in the access logs, with a timeline).
     """
     hosts = as_dict(hosts)
     now = now if now is not None else datetime.datetime.now(tz=datetime.timezone.utc).timestamp()
@@ -273,7 +288,8 @@ def evaluate(hosts, now=None):
         unreachable = bool(entry.get("unreachable"))
         result_hosts[name] = {
             "status": _status(findings, unreachable), "findings": findings,
-            "path": host_path(views[name], roots) if name in views else unknown_path(findings, unreachable)}
+            "path": host_path(views[name], roots) if name in views else unknown_path(findings, unreachable),
+            "access": [masked(a) for a in _rules_access.host_access(views[name])] if name in views else []}
     generated = datetime.datetime.fromtimestamp(now, tz=datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"generated_at": generated, "schema_version": SCHEMA_VERSION, "hosts": result_hosts}
 

@@ -44,7 +44,7 @@ if not Path(PLAYBOOK[0]).exists():
 GATHER_DELAY = 30.0
 
 # Codes about the configuration or the host as a whole: they name no route.
-HOST_LEVEL = {"NGINX_CONFIG_INVALID", "NGINX_CONFIG_STALE", "OOM_KILL", "HOST_UNREACHABLE", "FACTS_INCOMPLETE"}
+HOST_LEVEL = {"NGINX_CONFIG_INVALID", "NGINX_CONFIG_STALE", "OOM_KILL", "HOST_UNREACHABLE", "FACTS_INCOMPLETE", "NGINX_DOWN"}
 
 
 def diagnose(the_lab, tmp_path: Path, since: float | None = None, limit: str | None = None,

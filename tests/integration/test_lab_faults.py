@@ -27,7 +27,7 @@ CODES = {
     "BACKLOG_FULL", "HEADER_TOO_BIG", "NO_LIVE_UPSTREAMS", "PREMATURE_CLOSE", "NGINX_CONFIG_INVALID",
     "NGINX_CONFIG_STALE", "CROSS_HOST_LOOPBACK_BIND", "CROSS_HOST_NOT_LISTENING", "CROSS_HOST_UNCHECKED",
     "SELINUX_BLOCKS_UPSTREAM", "PHP_FPM_SOCKET_OWNER", "CONTAINER_LOOPBACK_BIND", "HOST_UNREACHABLE",
-    "FACTS_INCOMPLETE",
+    "FACTS_INCOMPLETE", "NGINX_DOWN",
 }
 REQUIRED = {"app_stopped", "wrong_socket_path", "wrong_port", "socket_dir_permission", "runtime_directory_missing",
             "boot_failure_module", "config_not_reloaded", "worker_timeout"}
@@ -43,7 +43,9 @@ def test_catalog_is_well_formed():
         for key in ("error_log", "journal"):
             if f.expect.get(key):
                 re.compile(f.expect[key])
-        if f.expect["status"] != 200:
+        if f.expect["status"] == 0:     # no HTTP answer at all (nginx is down): its journal says why
+            assert f.expect.get("journal"), f"{name}: no answer at all must name the journal line that says why"
+        elif f.expect["status"] != 200:
             assert f.expect.get("error_log"), f"{name}: an error status must name its error.log line"
 
 

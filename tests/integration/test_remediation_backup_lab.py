@@ -57,6 +57,7 @@ def test_save_change_restore_on_a_lab_host(lab):
     run_id = "lab-backup-1"
     lab.run(HOST, "rm -rf /var/lib/badgateway-doctor; rmdir %s 2>/dev/null; true" % DROPIN_DIR)
     before = snapshot(lab)
+    env_before = lab.run(HOST, "systemctl show -p Environment --value gunicorn.service").stdout.split()
     assert DROPIN + " absent" in before and "/etc/nginx/sites-enabled/lab symbolic link" in before
 
     # check mode writes nothing
@@ -80,7 +81,8 @@ mkdir -p %s; printf '[Service]\\nEnvironment=BGD_TEST=1\\nRuntimeDirectoryMode=0
 systemctl daemon-reload; systemctl restart gunicorn.service
 cp /etc/nginx/sites-available/lab /etc/nginx/sites-available/lab2; echo '# edited' >> /etc/nginx/sites-available/lab
 ln -sfn /etc/nginx/sites-available/lab2 /etc/nginx/sites-enabled/lab""" % (DROPIN_DIR, DROPIN))
-    assert lab.run(HOST, "systemctl show -p Environment --value gunicorn.service").stdout.strip() == "BGD_TEST=1"
+    assert lab.run(HOST, "systemctl show -p Environment --value gunicorn.service").stdout.split() == env_before + [
+        "BGD_TEST=1"]
     assert snapshot(lab) != before
 
     # again in the same run: the original is kept
@@ -105,7 +107,7 @@ ln -sfn /etc/nginx/sites-available/lab2 /etc/nginx/sites-enabled/lab""" % (DROPI
     strip = [line for line in before.splitlines() if not line.startswith("/run/gunicorn")]
     assert [line for line in after.splitlines() if not line.startswith("/run/gunicorn")] == strip
     assert "0755 app:www-data" in after or "755 app:www-data" in after
-    assert lab.run(HOST, "systemctl show -p Environment --value gunicorn.service").stdout.strip() == ""
+    assert lab.run(HOST, "systemctl show -p Environment --value gunicorn.service").stdout.split() == env_before
     assert lab.run(HOST, "systemctl is-active gunicorn.service").stdout.strip() == "active"
     assert set(lab.wait_routes(HOST).values()) == {200}
     lab.run(HOST, "rm -f /etc/nginx/sites-available/lab2")
@@ -123,3 +125,28 @@ def test_backup_dir_in_config_trees_refused(lab, bad):
                  expect_ok=False)
     assert "Refusing backup_dir %s: it is inside" % bad in res["msg"]
     assert lab.run(HOST, "test -e " + bad, check=False).returncode != 0
+
+
+def test_undo_of_a_start_leaves_a_failed_unit_as_inactive_as_before(lab):
+    """A unit that was inactive before the run, started by it and failed since (its start limit hit), is stopped by
+    the undo and leaves the failed state too: ``systemctl is-active`` says ``inactive`` as before, not ``failed``."""
+    unit = "bgd-crashy.service"
+    path = "/etc/systemd/system/" + unit
+    lab.run(HOST, "printf '[Service]\\nExecStart=/bin/false\\nRestart=always\\nRestartSec=100ms\\n' > %s && "
+                  "systemctl daemon-reload" % path)
+    try:
+        assert lab.run(HOST, "systemctl is-active %s" % unit, check=False).stdout.strip() == "inactive"
+        run_id = "lab-backup-crashy"
+        backup(lab, {"run_id": run_id, "state": "record", "action": {"kind": "started", "unit": unit}})
+        # it crash-loops until systemd gives up (start limit): failed for good, as a run's restore may find it
+        lab.run(HOST, "systemctl start %s; for i in $(seq 60); do systemctl is-failed -q %s && break; sleep 0.5; done; "
+                      "true" % (unit, unit))
+        assert lab.run(HOST, "systemctl is-failed %s" % unit, check=False).stdout.strip() == "failed"
+        res = backup(lab, {"run_id": run_id, "state": "restore", "undo": True})
+        assert [(s["step"], s["ok"]) for s in res["undone"]][0] == ("stop", True)
+        assert lab.run(HOST, "systemctl is-active %s" % unit, check=False).stdout.strip() == "inactive"
+        assert sorted(lab.run(HOST, "systemctl show -p ActiveState -p Result %s" % unit).stdout.split()) == [
+            "ActiveState=inactive", "Result=success"]
+    finally:
+        lab.run(HOST, "systemctl stop %s; systemctl reset-failed %s; rm -f %s; systemctl daemon-reload; true"
+                % (unit, unit, path))

@@ -221,7 +221,7 @@ BAD_OPTIONS = [
     ("gateway_facts", {"sections": ["probes"], "probe_path": "/\r\nX-Injected: 1"},
      "Option probe_path must not contain spaces or control characters"),
     ("upstream_probe", {"targets": [{"url": "http://127.0.0.1:65616/"}]},
-     "Option targets[0].url: URL 'http://127.0.0.1:65616/': invalid port in '127.0.0.1:65616'."),
+     "Option targets[0].url: URL 'http://127.0.0.1:65616/': invalid port in '127.0.0.1:65616': port 65616 is outside 1-65535."),
     ("upstream_probe", {"targets": [{"url": "http://127.0.0.1/", "host_header": "a\nX-Injected: 1"}]},
      "Option targets[0].host_header must not contain spaces or control characters"),
 ]

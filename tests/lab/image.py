@@ -12,9 +12,13 @@ MIRROR = "http://deb.debian.org/debian"
 PACKAGES = [
     "systemd", "systemd-sysv", "dbus", "nginx", "python3", "python3-venv",
     "iproute2", "procps", "openssh-server", "curl", "acl", "util-linux",
+    # the app's database on the same host (gunicorn's app connects to it at boot)
+    "redis-server",
 ]
 # Pinned so the image (and its log wording) does not drift between runs.
-PIP_PACKAGES = ["gunicorn==23.0.0", "uvicorn==0.34.0", "click==8.1.8", "h11==0.14.0", "packaging==24.2"]
+PIP_PACKAGES = ["gunicorn==23.0.0", "uvicorn==0.34.0", "click==8.1.8", "h11==0.14.0", "packaging==24.2",
+                # the small Django site (DJANGO_FILES): its settings errors are real Django's
+                "Django==5.2.19", "asgiref==3.13.0", "sqlparse==0.6.1"]
 
 # Bumped by hand when the build procedure itself (not a file below) changes.
 BUILD_VERSION = "4"
@@ -31,6 +35,21 @@ import time
 from urllib.parse import parse_qs
 
 _HOLD = []
+
+
+def _redis_ping(addr):
+    """PING the app's Redis (RESP) as a real app checks its database at boot; raise when it is not there."""
+    host, port = addr.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=2) as conn:
+        conn.sendall(b"PING\r\n")
+        reply = conn.recv(64)
+    if not reply.startswith(b"+PONG"):
+        raise ConnectionError("redis at %s answered %r to PING" % (addr, reply[:40]))
+
+
+if os.environ.get("APP_REDIS_ADDR"):
+    # the WSGI app's database: without it the app does not boot
+    _redis_ping(os.environ["APP_REDIS_ADDR"])
 
 if os.environ.get("APP_CHECK_DB") == "1":
     # The lab's stand-in for "connect to the database at import time".
@@ -51,6 +70,10 @@ def _route(path, query):
         return 200, [], ("holding %d MB\n" % sum(len(b) // 1048576 for b in _HOLD)).encode()
     if path == "/health":
         return 200, [], b"ok\n"
+    if path == "/status":
+        # the app itself answers this status (an app that is a gateway to another service)
+        code = int(qs.get("code", ["200"])[0])
+        return code, [], ("status %d\n" % code).encode()
     if path == "/":
         return 200, [], None
     return 404, [], b"not found\n"
@@ -58,7 +81,8 @@ def _route(path, query):
 
 WSGI_APP = '"""Tiny WSGI app for the badgateway.doctor lab."""' + _COMMON_APP + r'''
 
-_REASONS = {200: "200 OK", 404: "404 Not Found"}
+_REASONS = {200: "200 OK", 404: "404 Not Found", 500: "500 Internal Server Error", 502: "502 Bad Gateway",
+            503: "503 Service Unavailable", 504: "504 Gateway Timeout"}
 
 
 def application(environ, start_response):
@@ -77,7 +101,7 @@ def application(environ, start_response):
     status, headers, body = res
     if body is None:
         body = b"wsgi ok\n"
-    start_response(_REASONS[status], [("Content-Type", "text/plain")] + headers)
+    start_response(_REASONS.get(status, "%d Status" % status), [("Content-Type", "text/plain")] + headers)
     return [body]
 '''
 
@@ -106,9 +130,52 @@ async def app(scope, receive, send):
     await send({"type": "http.response.body", "body": body})
 '''
 
+# A small Django site under /srv/app/djsite (not served by default: a fault points gunicorn at it).
+# Its settings take the secret from the environment, the usual production recipe, and say so with
+# Django's own ImproperlyConfigured when it is missing.
+DJANGO_FILES = {
+    "djsite/__init__.py": "",
+    "djsite/settings.py": '''"""Settings of the lab's small Django site: the secret comes from the environment."""
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+def env(name):
+    try:
+        return os.environ[name]
+    except KeyError:
+        raise ImproperlyConfigured("Set the %s environment variable" % name) from None
+
+
+SECRET_KEY = env("DJANGO_SECRET_KEY")
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+ROOT_URLCONF = "djsite.urls"
+INSTALLED_APPS = []
+MIDDLEWARE = []
+DATABASES = {}
+USE_TZ = True
+''',
+    "djsite/urls.py": '''from django.http import HttpResponse
+from django.urls import path
+
+urlpatterns = [path("", lambda request: HttpResponse("django ok\\n", content_type="text/plain"))]
+''',
+    "djsite/wsgi.py": '''import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "djsite.settings")
+application = get_wsgi_application()
+''',
+}
+
+# The WSGI app needs its Redis (same host) at boot; the unit starts after it, as an app ordered after its
+# database does (ordering only: stopping Redis leaves the running app alone, the next start fails).
 GUNICORN_UNIT = """[Unit]
 Description=Gunicorn WSGI app (badgateway.doctor lab)
-After=network.target
+After=network.target redis-server.service
 
 [Service]
 Type=simple
@@ -118,6 +185,7 @@ RuntimeDirectory=gunicorn
 RuntimeDirectoryMode=0755
 WorkingDirectory=/srv/app
 EnvironmentFile=/etc/default/app-env
+Environment=APP_REDIS_ADDR=127.0.0.1:6379
 ExecStart=/srv/app/venv/bin/gunicorn --workers 2 --timeout 5 --bind unix:/run/gunicorn/gunicorn.sock --umask 007 wsgi:application
 Restart=on-failure
 
@@ -185,7 +253,7 @@ P=/usr/local/share/bgd-lab/pristine
 rm -f /etc/systemd/system/*.service.d/fault-*.conf
 # what the remediation roles may have left: their drop-ins, backups, socket units' drop-ins, group memberships
 rm -f /etc/systemd/system/*.service.d/*badgateway*.conf /etc/systemd/system/*.socket.d/*badgateway*.conf
-rm -rf /var/lib/badgateway-doctor
+rm -rf /var/lib/badgateway-doctor /run/lock/badgateway-doctor
 for g in $(id -nG www-data 2>/dev/null); do [ "$g" = www-data ] || gpasswd -d www-data "$g" >/dev/null 2>&1 || true; done
 for u in gunicorn uvicorn; do
   [ -f "$P/$u.service" ] && cp "$P/$u.service" /lib/systemd/system/$u.service
@@ -201,7 +269,8 @@ rm -f /srv/app/*.fault
 pkill -f 'lab-db-sink' 2>/dev/null || true
 rm -f /tmp/gunicorn.sock
 systemctl daemon-reload
-systemctl reset-failed gunicorn.service uvicorn.service 2>/dev/null || true
+systemctl reset-failed gunicorn.service uvicorn.service redis-server.service 2>/dev/null || true
+systemctl start redis-server.service 2>/dev/null || true
 for u in gunicorn.service uvicorn.service; do
   [ "$(systemctl is-enabled $u 2>/dev/null)" = masked ] || systemctl restart $u
 done

@@ -116,7 +116,8 @@ def recipe_hash() -> str:
     h = hashlib.sha256()
     for part in (image.SUITE, image.MIRROR, " ".join(image.PACKAGES), " ".join(image.PIP_PACKAGES), image.BUILD_VERSION,
                  image.ENV_FILE, image.WSGI_APP, image.ASGI_APP, image.GUNICORN_UNIT, image.UVICORN_UNIT,
-                 image.NGINX_SITE, image.HOSTS_FILE, " ".join(image.MASK_UNITS)):
+                 image.NGINX_SITE, image.HOSTS_FILE, " ".join(image.MASK_UNITS),
+                 "".join(k + "\0" + v for k, v in sorted(image.DJANGO_FILES.items()))):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:16]
@@ -226,6 +227,8 @@ def _provision(root: Path, wheels: Path) -> None:
     app.mkdir(parents=True, exist_ok=True)
     _write(app / "wsgi.py", image.WSGI_APP)
     _write(app / "asgi.py", image.ASGI_APP)
+    for rel, text in image.DJANGO_FILES.items():
+        _write(app / rel, text)
     _write(root / "etc/default/app-env", image.ENV_FILE, 0o640)
     _write(root / "lib/systemd/system/gunicorn.service", image.GUNICORN_UNIT)
     _write(root / "lib/systemd/system/uvicorn.service", image.UVICORN_UNIT)
@@ -894,7 +897,8 @@ class Lab:
         jtext = ""
         if exp.get("journal"):
             unit = exp.get("journal_unit", "gunicorn.service")
-            deadline = time.time() + 10
+            # a crash loop under load (a busy CI machine) needs more than a few seconds per restart
+            deadline = time.time() + 30
             while True:
                 jtext = self.run(host, f"journalctl -u {unit} -k --no-pager -o cat --since '{mark['since']}' 2>/dev/null || true"
                                  if exp.get("journal_kernel") else
@@ -905,7 +909,12 @@ class Lab:
             if not re.search(exp["journal"], jtext):
                 errors.append(f"journal of {unit} has no line matching {exp['journal']!r}; got {jtext.strip()[-600:]!r}")
         if exp.get("check"):
-            res = self.run(host, exp["check"], check=False)
+            deadline = time.time() + 30
+            while True:   # a check about a state that settles (restart counters, units) may need a moment
+                res = self.run(host, exp["check"], check=False)
+                if res.returncode == 0 or time.time() > deadline:
+                    break
+                time.sleep(0.5)
             if res.returncode != 0:
                 errors.append(f"check `{exp['check']}` failed: {(res.stdout + res.stderr).strip()[-300:]}")
         return {"ok": not errors, "fault": f.name, "host": host, "status": status, "errors": errors, "error_log": elog,

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Fixtures shared by the unit tests: ``run_module``, ``in_child``, ``supplementary_member``."""
+"""Fixtures shared by the unit tests: ``run_module``, ``in_child``, ``as_nobody``, ``supplementary_member``."""
 from __future__ import annotations
 
 import contextlib
@@ -8,6 +8,7 @@ import grp
 import json
 import pwd
 import sys
+import time
 import types
 from unittest import mock
 
@@ -75,46 +76,82 @@ def supplementary_member():
     return None
 
 
-@pytest.fixture
-def in_child():
-    """``call(func, *args, timeout=10)``: run ``func`` in a forked child and return its (JSON-able)
-    result; fail the test - instead of hanging the suite - when it does not finish in time."""
-    import json
+def _call_in_child(func, args, timeout, become=None):
+    """``func(*args)`` in a forked child (that first takes the identity ``become``, a ``pwd``
+    entry, with no supplementary groups); its JSON-able result, or the test fails."""
     import os
     import select
     import signal
     import traceback
+    import warnings
 
-    def call(func, *args, timeout=10):
-        rfd, wfd = os.pipe()
+    rfd, wfd = os.pipe()
+    with warnings.catch_warnings():
+        # Python >= 3.12 warns about fork() while a test's server thread runs; the child only calls
+        # func, and the timeout below ends a child that would hang anyway
+        warnings.simplefilter("ignore", DeprecationWarning)
         pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child
-            try:
-                os.close(rfd)
-                try:
-                    payload = {"value": func(*args)}
-                except BaseException:  # pylint: disable=broad-except
-                    payload = {"error": traceback.format_exc()}
-                os.write(wfd, json.dumps(payload).encode())
-            finally:
-                os._exit(0)  # pylint: disable=protected-access
-        os.close(wfd)
+    if pid == 0:  # pragma: no cover - the child: never returns into pytest
         try:
-            ready, _w, _x = select.select([rfd], [], [], timeout)
+            os.close(rfd)
+            try:
+                if become is not None:
+                    os.setgroups([])
+                    os.setgid(become.pw_gid)
+                    os.setuid(become.pw_uid)
+                payload = {"value": func(*args)}
+            except BaseException:  # pylint: disable=broad-except
+                payload = {"error": traceback.format_exc()}
+            data = json.dumps(payload).encode()
+            while data:
+                data = data[os.write(wfd, data):]
+        finally:
+            os._exit(0)  # pylint: disable=protected-access
+    os.close(wfd)
+    try:
+        data = b""
+        deadline = time.monotonic() + timeout
+        while True:
+            ready, _w, _x = select.select([rfd], [], [], max(0.0, deadline - time.monotonic()))
             if not ready:
                 os.kill(pid, signal.SIGKILL)
                 pytest.fail("%s did not finish within %s seconds (it blocks)" % (getattr(func, "__name__", func), timeout))
-            data = b""
-            while True:
-                chunk = os.read(rfd, 65536)
-                if not chunk:
-                    break
-                data += chunk
-        finally:
-            os.close(rfd)
-            os.waitpid(pid, 0)
-        payload = json.loads(data.decode())
-        if "error" in payload:
-            pytest.fail("the child raised:\n" + payload["error"])
-        return payload["value"]
+            chunk = os.read(rfd, 65536)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(rfd)
+        os.waitpid(pid, 0)
+    payload = json.loads(data.decode())
+    if "error" in payload:
+        pytest.fail("the child raised:\n" + payload["error"])
+    return payload["value"]
+
+
+@pytest.fixture
+def in_child():
+    """``call(func, *args, timeout=10)``: run ``func`` in a forked child and return its (JSON-able)
+    result; fail the test - instead of hanging the suite - when it does not finish in time."""
+    def call(func, *args, timeout=10):
+        return _call_in_child(func, args, timeout)
+    return call
+
+
+@pytest.fixture
+def as_nobody():
+    """``call(func, *args, timeout=30)``: like ``in_child``, in a child that became the user nobody
+    (its uid and gid, no supplementary groups) - as a module runs over a non-root connection.
+
+    Skips the test when this is not root (no user switch) or there is no user nobody."""
+    import os
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch to the user nobody")
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user nobody on this host")
+
+    def call(func, *args, timeout=30):
+        return _call_in_child(func, args, timeout, become=nobody)
     return call

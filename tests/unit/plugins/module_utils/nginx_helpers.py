@@ -3,9 +3,7 @@
 """Helpers of the nginx facts tests: config files, a fake /proc, stand-ins for the nginx binary."""
 from __future__ import annotations
 
-import json
 import os
-import pwd
 import textwrap
 import threading
 import time
@@ -86,15 +84,19 @@ def fake_nginx(tmp_path, test_rc=0, test_sleep=0.0, configure="--prefix=/usr/sha
     return str(script)
 
 
-# Seconds the fake ``nginx -t`` sleeps, written with digits unique to this test process: the
-# command line ``sleep 4.37<pid>`` is looked for in /proc, and other test runs on the machine
-# must not match it.
-SLOW_TEST_TEXT = "4.37%07d" % os.getpid()
+# Seconds the fake ``nginx -t`` of ``slow_nginx`` sleeps, written with digits unique to this test
+# process: the command line ``sleep 120.37<pid>`` is looked for in /proc, and other test runs on
+# the machine must not match it. A collection that waits for that nginx -t takes the runner's
+# timeout (30 s) at least; one that does not is done long before NOT_WAITED seconds, however
+# loaded the machine is.
+SLOW_TEST_TEXT = "120.37%07d" % os.getpid()
 SLOW_TEST = float(SLOW_TEST_TEXT)
+NOT_WAITED = 20.0
 
 
 def slow_nginx(tmp_path):
-    """A fake nginx whose ``-t`` takes SLOW_TEST seconds (in a child ``sleep``) and then passes."""
+    """A fake nginx whose ``-t`` takes SLOW_TEST seconds (in a child ``sleep``) and then passes:
+    for the cases where nginx -t must not be waited for."""
     script = tmp_path / "bin" / "nginx"
     script.parent.mkdir()
     script.write_text(textwrap.dedent("""\
@@ -162,26 +164,3 @@ def fast_nginx(tmp_path):
 
 def ran(facts, conf):
     return facts["test"] == {"ok": True, "rc": 0, "output": "nginx: configuration file %s test (rc 0)" % conf, "skipped": False}
-
-
-def as_nobody(func, *args, **kwargs):
-    """``func(*args, **kwargs)`` run in a child process as the user nobody (no groups), as a
-    non-root Ansible connection runs the module; returns its JSON-able result."""
-    nobody = pwd.getpwnam("nobody")
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: drop to nobody; never return into pytest
-        try:
-            os.close(read_fd)
-            os.setgroups([])
-            os.setgid(nobody.pw_gid)
-            os.setuid(nobody.pw_uid)
-            os.write(write_fd, json.dumps(func(*args, **kwargs)).encode())
-        finally:
-            os._exit(0)
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as pipe:
-        data = pipe.read()
-    os.waitpid(pid, 0)
-    assert data, "the child running as nobody failed"
-    return json.loads(data)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import grp
-import json
 import os
 import pwd
 import stat
@@ -80,26 +79,15 @@ def test_run_as_timeout_and_failure():
     assert run_as(ident, lambda: {"a": (1, 2)}) == ({"a": [1, 2]}, None)
 
 
+def _run_as_others(target):
+    return [run_as(target, whoami), run_as(identity("nobody"), whoami)[0][0]]
+
+
 @needs_root
-def test_run_as_without_root_is_a_sentence():
+def test_run_as_without_root_is_a_sentence(as_nobody):
     nobody = pwd.getpwnam("nobody")
     target = identity("www-data" if _exists("www-data") else "root")
-    rfd, wfd = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(rfd)
-            os.setgroups([])
-            os.setgid(nobody.pw_gid)
-            os.setuid(nobody.pw_uid)
-            same = run_as(identity("nobody"), whoami)[0][0]
-            os.write(wfd, json.dumps([run_as(target, whoami), same]).encode())
-        finally:
-            os._exit(0)
-    os.close(wfd)
-    with os.fdopen(rfd, "rb") as f:
-        (value, err), same = json.loads(f.read())
-    os.waitpid(pid, 0)
+    (value, err), same = as_nobody(_run_as_others, target)
     assert value is None
     assert err == "acting as user %s needs root (this runs as uid %d); use become: true" % (target.name, nobody.pw_uid)
     assert same == nobody.pw_uid  # its own user: runs in-process

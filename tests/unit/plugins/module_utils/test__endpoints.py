@@ -122,6 +122,31 @@ def test_parse_host_port_rejects(text):
         assert repr(text)[1:-1][:8] in str(exc.value)    # the message names the value
 
 
+@pytest.mark.parametrize("text, message", [
+    ("host:70000", "invalid port in 'host:70000': port 70000 is outside 1-65535"),
+    ("[::1]:0", "invalid port in '[::1]:0': port 0 is outside 1-65535"),
+    ("host:99999999999999999999", "invalid port in 'host:99999999999999999999': port 99999999999999999999 is outside 1-65535"),
+    ("host:80x", "invalid port in 'host:80x': port '80x' is not a number (decimal digits only)"),
+    ("host:+80", "invalid port in 'host:+80': port '+80' is not a number (decimal digits only)"),
+    ("host:08", "invalid port in 'host:08': port '08' has a leading zero (some tools read it as octal)"),
+    ("host:", "invalid port in 'host:': the port is empty"),
+])
+def test_parse_host_port_says_why_a_port_is_refused(text, message):
+    with pytest.raises(ValueError) as exc:
+        E.parse_host_port(text)
+    assert str(exc.value) == message
+
+
+@pytest.mark.parametrize("value, message", [
+    (70000, "port 70000 is outside 1-65535"), (0, "port 0 is outside 1-65535"), ("0", "port 0 is outside 1-65535"),
+    (True, "port True is not a number"), (80.0, "port 80.0 is not a number"), (None, "port None is not a number"),
+])
+def test_parse_port_says_why(value, message):
+    with pytest.raises(ValueError) as exc:
+        E.parse_port(value)
+    assert str(exc.value) == message
+
+
 # --------------------------------------------------------------------------- tcp endpoints
 
 

@@ -73,6 +73,14 @@ def test_boot_time_and_process_info_self():
     assert _proc.process_info(2 ** 22 + 12345) is None
 
 
+def test_scan_reads_the_command_line_first_and_keeps_what_is_wanted():
+    me = os.getpid()
+    mine = list(_proc.scan(want=lambda argv: argv == _proc.process_info(me)["cmdline"]))
+    assert me in [i["pid"] for i in mine]
+    assert all(i["cmdline"] for i in _proc.scan())   # kernel threads (no command line) are left out
+    assert list(_proc.scan(want=lambda argv: False)) == []
+
+
 def test_stat_ppid_and_precise_boot_time():
     assert _proc.parse_stat_ppid("812 (gunicorn: master [a) b]) S 1 812 812 0") == 1
     assert _proc.parse_stat_ppid("garbage") is None

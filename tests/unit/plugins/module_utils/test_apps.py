@@ -4,7 +4,7 @@
 
 The systemctl show fixtures were captured on a lab host (Debian bookworm, systemd 252) with
 gunicorn started with a bad module path (``boot_failure_module`` fault); real systemd behaviour
-is tested on the lab (tests/integration/test_host_facts_b_lab.py).
+is tested on the lab (tests/integration/test_app_server_service_log_facts_lab.py).
 """
 from __future__ import annotations
 
@@ -78,16 +78,6 @@ def test_env_files_optional_and_environment():
         {"path": "/etc/x.env", "optional": True}, {"path": "/etc/y", "optional": False}]
     env = sd.parse_environment('"GUNICORN_CMD_ARGS=--timeout 60 --workers 3" FOO=bar')
     assert env == {"GUNICORN_CMD_ARGS": "--timeout 60 --workers 3", "FOO": "bar"}
-
-
-def test_unit_file_reader_merges_dropins(tmp_path):
-    (tmp_path / "a.service").write_text("[Service]\nExecStart=/usr/bin/gunicorn app:app\nEnvironment=A=1\nPrivateTmp=true\n")
-    (tmp_path / "a.service.d").mkdir()
-    (tmp_path / "a.service.d" / "10-x.conf").write_text("[Service]\nExecStart=\nExecStart=/usr/bin/gunicorn \\\n  -b unix:/run/a.sock app:app\n")
-    frag, dropins, merged = sd.read_unit("a.service", dirs=(str(tmp_path),))
-    assert frag == str(tmp_path / "a.service") and dropins == [str(tmp_path / "a.service.d" / "10-x.conf")]
-    assert [v.split() for v in merged["Service"]["ExecStart"]] == [["/usr/bin/gunicorn", "-b", "unix:/run/a.sock", "app:app"]]
-    assert merged["Service"]["PrivateTmp"] == ["true"]
 
 
 # --------------------------------------------------------------------------- command lines
@@ -280,6 +270,61 @@ def test_env_file_readable_by_user_mode_check(tmp_path):
         assert describe(props)[0]["unit_settings"]["environment_files"][0]["readable_by_user"] is (os.stat(d).st_uid == 65534)
         props = _props(Path(d), ["wsgi:application"], env_file_mode=0o600, extra={"User": ""})
         assert describe(props)[0]["unit_settings"]["environment_files"][0]["readable_by_user"] is True  # root reads all
+
+
+def _acl_user_read(path, uid):
+    import struct
+    from ansible_collections.badgateway.doctor.plugins.module_utils import _access
+    entries = [(_access.ACL_USER_OBJ, None, 6), (_access.ACL_USER, uid, 4), (_access.ACL_GROUP_OBJ, None, 0),
+               (_access.ACL_MASK, None, 4), (_access.ACL_OTHER, None, 0)]
+    os.setxattr(path, _access.ACL_XATTR, struct.pack("<I", 2) + b"".join(
+        struct.pack("<HHI", tag, perm, 0xFFFFFFFF if ident is None else ident) for tag, ident, perm in entries))
+
+
+def _kernel_reads(path):
+    return os.access(path, os.R_OK)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to own files as others and to switch users")
+def test_env_file_readable_by_the_units_identity_as_systemd_gives_it(supplementary_member):
+    """Group= is the primary group, initgroups(User, Group) and SupplementaryGroups= add theirs, ACLs count;
+    every answer is checked against the kernel in a process that took that identity."""
+    import grp
+    import pwd
+    from ansible_collections.badgateway.doctor.plugins.module_utils._access import identity, run_as
+    member, group = supplementary_member
+    gid = grp.getgrnam(group).gr_gid
+    with tempfile.TemporaryDirectory(dir="/tmp") as d:
+        os.chmod(d, 0o755)
+        env = os.path.join(d, "app-env")
+        Path(env).write_text("SECRET_KEY=x\n")
+        os.chown(env, 0, gid)
+        os.chmod(env, 0o640)
+        acl = os.path.join(d, "acl-env")
+        Path(acl).write_text("SECRET_KEY=x\n")
+        os.chmod(acl, 0o600)
+        try:
+            _acl_user_read(acl, pwd.getpwnam("nobody").pw_uid)
+        except OSError as exc:
+            pytest.skip("no POSIX ACLs on /tmp here: %s" % exc)
+        cases = [
+            (env, "nobody", "", [], False),
+            (env, "nobody", group, [], True),           # Group=: the primary group
+            (env, member, "", [], True),                # a group listing the user (initgroups)
+            (env, "nobody", "", [group], True),         # SupplementaryGroups=
+            (acl, "nobody", "", [], True),              # user:nobody:r-- in the file's ACL
+            (acl, member, "", [], member == "nobody"),
+        ]
+        for path, user, unit_group, extra, expected in cases:
+            assert units.readable_by(path, user, unit_group or None, extra) is expected, (path, user, unit_group, extra)
+            kernel, err = run_as(identity(user, unit_group or None, extra), _kernel_reads, (path,))
+            assert (kernel, err) == (expected, None), (path, user, unit_group, extra)
+        # through the unit's settings, as the facts say it
+        props = _props(Path(d), ["wsgi:application"], extra={"User": "nobody", "SupplementaryGroups": group})
+        props["EnvironmentFiles"] = ["%s (ignore_errors=no)" % env]
+        assert describe(props)[0]["unit_settings"]["environment_files"][0]["readable_by_user"] is True
+        assert units.readable_by(env, "no-such-user-bgd") is None
+        assert units.readable_by(env, "nobody", "no-such-group-bgd") is None
 
 
 def test_exec_missing_and_workdir_missing(tmp_path):

@@ -175,13 +175,13 @@ def test_php_fpm_config_and_pool_fifo(tmp_path):
 # --------------------------------------------------------------------------- binds that are no endpoint
 
 @pytest.mark.parametrize("argv,message", [
-    (["/srv/v/bin/gunicorn", "-b", "127.0.0.1:99999", "-b", "unix:/run/ok.sock", "w:a"], "invalid port in '127.0.0.1:99999'"),
+    (["/srv/v/bin/gunicorn", "-b", "127.0.0.1:99999", "-b", "unix:/run/ok.sock", "w:a"], "invalid port in '127.0.0.1:99999': port 99999 is outside 1-65535"),
     (["/srv/v/bin/gunicorn", "-b", "unix:", "-b", "unix:/run/ok.sock", "w:a"], "empty unix socket path"),
     (["/srv/v/bin/gunicorn", "-b", "unix:/" + "x" * 200, "-b", "unix:/run/ok.sock", "w:a"], "longer than 107 bytes"),
-    (["/srv/v/bin/uvicorn", "--port", "0", "a:b"], "invalid port '0' (not 1-65535)"),
+    (["/srv/v/bin/uvicorn", "--port", "0", "a:b"], "port 0 is outside 1-65535"),
     (["/srv/v/bin/uvicorn", "--host", "a/b", "a:b"], "invalid host 'a/b'"),
     (["/usr/bin/uwsgi", "--socket", "[::1:3031", "--socket", "/run/ok.sock"], "no closing bracket"),
-    (["/srv/v/bin/daphne", "-e", "tcp:port=70000", "-u", "/run/ok.sock", "a:b"], "not 1-65535"),
+    (["/srv/v/bin/daphne", "-e", "tcp:port=70000", "-u", "/run/ok.sock", "a:b"], "port 70000 is outside 1-65535"),
 ])
 def test_invalid_binds_are_errors_not_facts(argv, message):
     (srv,), errors = describe(unit(argv))

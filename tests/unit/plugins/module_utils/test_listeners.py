@@ -199,35 +199,9 @@ def test_listening_unix_paths(live_sockets):
     assert live_sockets["path"] in L.listening_unix_paths()
 
 
-def _as_nobody(func):
-    """Run ``func`` in a forked child that dropped to user nobody; return its JSON result."""
-    import json
-    import pwd
-    try:
-        nobody = pwd.getpwnam("nobody")
-    except KeyError:
-        pytest.skip("no user nobody")
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: never return into pytest
-        try:
-            os.close(read_fd)
-            os.setgroups([])
-            os.setgid(nobody.pw_gid)
-            os.setuid(nobody.pw_uid)
-            os.write(write_fd, json.dumps(func()).encode())
-        finally:
-            os._exit(0)
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as pipe:
-        data = pipe.read()
-    os.waitpid(pid, 0)
-    return json.loads(data)
-
-
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to another user")
-def test_collect_as_non_root_is_partial(live_sockets):
-    facts = _as_nobody(L.collect_listeners)
+def test_collect_as_non_root_is_partial(live_sockets, as_nobody):
+    facts = as_nobody(L.collect_listeners)
     tcp = [e for e in facts["tcp"] if e["port"] == live_sockets["tcp_port"]]
     assert len(tcp) == 1
     # the forked child holds the inherited fds itself and sees its own; root's (this pytest) is unknown

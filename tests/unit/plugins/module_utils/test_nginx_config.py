@@ -627,8 +627,8 @@ def test_upstream_values_nginx_refuses(tmp_path):
     assert "upstream app server 127.0.0.1:8000: invalid weight '0'" in messages
     assert "upstream app server 127.0.0.1:8000: invalid time value '500ms'" in messages
     assert any("max_fails" in m and "larger than nginx's limit" in m for m in messages)
-    assert "upstream app: invalid port in '127.0.0.1:0'" in messages
-    assert "upstream app: invalid port in '[::1]:65536'" in messages
+    assert "upstream app: invalid port in '127.0.0.1:0': port 0 is outside 1-65535" in messages
+    assert "upstream app: invalid port in '[::1]:65536': port 65536 is outside 1-65535" in messages
     assert any(m.startswith("keepalive: invalid number '99999999999999999999'") for m in messages)
     assert "keepalive_requests: invalid number '+5'" in messages
     assert "keepalive_timeout: invalid time value '1M'" in messages

@@ -14,7 +14,7 @@ from ansible_collections.badgateway.doctor.plugins.module_utils import nginx_fac
 from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_config import analyze_config
 from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_running import find_binary
 from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_parser import parse
-from nginx_helpers import as_nobody, fake_nginx, make_fifo, make_proc, release_fifo, within, write
+from nginx_helpers import fake_nginx, make_fifo, make_proc, release_fifo, within, write
 
 
 def routes_by_location(result):
@@ -123,8 +123,8 @@ def test_collect_without_binary_parses_only_the_given_file(tmp_path, monkeypatch
     assert set(facts) == {
         "present", "binary", "version", "conf_path", "prefix", "compiled_user", "source", "test", "files",
         "user", "group", "user_directive", "worker_users", "master_pid", "worker_pids", "master_started",
-        "workers_started", "stale", "stale_files", "error_logs", "servers", "upstreams", "routes", "timings",
-        "errors"}
+        "workers_started", "stale", "stale_files", "service", "error_logs", "access_logs", "log_formats", "servers",
+        "upstreams", "routes", "timings", "errors"}
 
 
 def test_collect_reports_missing_and_unreadable_files(tmp_path):
@@ -305,7 +305,7 @@ def test_a_pid_file_that_is_a_fifo(tmp_path, fifo):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a directory only root can read, and to drop to nobody")
-def test_a_glob_over_a_directory_the_user_cannot_list_is_an_error(shared_tmp):
+def test_a_glob_over_a_directory_the_user_cannot_list_is_an_error(shared_tmp, as_nobody):
     # As over a non-root connection: /etc/nginx/sites-enabled readable by root only.
     tmp_path = shared_tmp
     etc = tmp_path / "etc"
@@ -336,7 +336,7 @@ def test_a_glob_over_a_directory_the_user_cannot_list_is_an_error(shared_tmp):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to nobody")
-def test_a_conf_path_the_user_cannot_reach_is_not_called_missing(shared_tmp):
+def test_a_conf_path_the_user_cannot_reach_is_not_called_missing(shared_tmp, as_nobody):
     private = shared_tmp / "private"
     conf = write(private, "nginx.conf", "http { %s}\n" % SITE)
     os.chmod(str(private), 0o700)

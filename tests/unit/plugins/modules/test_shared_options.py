@@ -28,10 +28,11 @@ SAME = {
     "probe_path": [(gateway_facts, "probe_path", {}), (upstream_probe, "path", {})],
     "probe_host_header": [(gateway_facts, "probe_host_header", {}), (upstream_probe, "host_header", {})],
     "probe_limit": [(gateway_facts, "probe_limit", {}), (upstream_probe, "limit", {})],
+    "as_user": [(gateway_facts, "probe_as_user", {}), (upstream_probe, "as_user", {})],
 }
 BAD = {"since": ["inf", "nan", "1e308", "-1", "40000d"], "log_bytes": [0, 100, 4095, 2 ** 31],
        "probe_timeout": ["inf", "nan", 1e308, 0, -3, 301], "probe_path": ["x", "/a b", "/a\r\nHost: evil"],
-       "probe_host_header": ["", "a b", "h\r\nX: 1"], "probe_limit": [-1, 10 ** 7]}
+       "probe_host_header": ["", "a b", "h\r\nX: 1"], "probe_limit": [-1, 10 ** 7], "as_user": ["no-such-user-bgd"]}
 
 
 @pytest.mark.parametrize("concept", sorted(SAME))
@@ -42,7 +43,7 @@ def test_same_limits_and_messages_everywhere(run_module, concept):
             out = run_module(module, dict(extra, sections=["system"], **{name: value}) if module is gateway_facts
                              else dict(extra, **{name: value}))
             assert out.get("failed"), (module.__name__, name, value, out)
-            messages.append(out["msg"].replace("Option %s " % name, "Option X ", 1))
+            messages.append(out["msg"].replace("Option %s" % name, "Option X", 1))
         assert len(set(messages)) == 1, messages
 
 
@@ -56,3 +57,12 @@ def test_byte_caps_agree_now():
 def test_valid_defaults_pass(module, names):
     params = {name: _options.CONCEPTS[concept][0].get("default") for name, concept in names.items()}
     assert _options.problems(params, names) == []
+
+
+@pytest.mark.parametrize("module, user, group", [(gateway_facts, "probe_as_user", "probe_as_group"),
+                                                 (upstream_probe, "as_user", "as_group")])
+def test_the_acting_user_is_checked_alike(run_module, module, user, group):
+    extra = {"sections": ["system"]} if module is gateway_facts else {}
+    assert run_module(module, dict(extra, **{group: "nogroup"}))["msg"] == "Option %s needs %s." % (group, user)
+    assert run_module(module, dict(extra, **{user: "nobody", group: "no-such-group-bgd"}))["msg"] == (
+        "Option %s: there is no group no-such-group-bgd on this host." % user)

@@ -51,8 +51,9 @@ def test_upstream_probe_limits_from_nginx(run_module, tmp_path):
     ({"host_header": "a\r\nb"},
      "Option host_header must not contain spaces or control characters (such as CR or LF), got 'a\\r\\nb'."),
     ({"targets": [{"url": "http://127.0.0.1:70000/"}]},
-     "Option targets[0].url: URL 'http://127.0.0.1:70000/': invalid port in '127.0.0.1:70000'."),
-    ({"targets": [{"url": "http://127.0.0.1:0/"}]}, "Option targets[0].url: URL 'http://127.0.0.1:0/': invalid port in '127.0.0.1:0'."),
+     "Option targets[0].url: URL 'http://127.0.0.1:70000/': invalid port in '127.0.0.1:70000': port 70000 is outside 1-65535."),
+    ({"targets": [{"url": "http://127.0.0.1:0/"}]},
+     "Option targets[0].url: URL 'http://127.0.0.1:0/': invalid port in '127.0.0.1:0': port 0 is outside 1-65535."),
     ({"targets": [{"url": "http://h/\r\nX: y"}]}, "Option targets[0].url: URL 'http://h/\\r\\nX: y' contains spaces or "
                                                   "control characters."),
     ({"targets": [{"url": "http://h/", "host_header": "h\nX: y"}]},

@@ -78,5 +78,5 @@ def test_recorded_fault_first_finding(name):
     assert first["code"] == fault["expect_code"], [f["code"] for f in res["hosts"][host]["findings"]]
     assert res["hosts"][host]["status"] in ("critical", "warning")
     expect_path = fault.get("expect", {}).get("path", "/").split("?")[0]
-    if first["route"] is not None or not first["code"].startswith("NGINX_CONFIG_"):
+    if first["route"] is not None or not first["code"].startswith(("NGINX_CONFIG_", "NGINX_DOWN")):
         assert first["route"] == _route_for(data["hosts"][host], expect_path)

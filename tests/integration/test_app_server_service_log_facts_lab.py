@@ -7,7 +7,7 @@ The modules run with ``ansible`` over SSH on web1 and are compared with what the
 injected (app_stopped, boot_failure_module, worker_timeout, env_file_missing, exec_missing). Every module output
 is searched for the lab's planted secrets. Run:
 
-    BGD_LAB_NAME=bgd-hostb BGD_LAB_HOSTS=1 .venv/bin/python -m pytest tests/integration/test_host_facts_b_lab.py
+    BGD_LAB_NAME=bgd-hostb BGD_LAB_HOSTS=1 .venv/bin/python -m pytest tests/integration/test_app_server_service_log_facts_lab.py
 """
 from __future__ import annotations
 
@@ -45,6 +45,31 @@ def module(lab, name, args="", user="root"):
     data = json.loads(res.stdout[res.stdout.index("{"):])
     section = {"app_server_facts": "apps", "service_log_facts": "logs"}[name]
     return data["ansible_facts"]["badgateway"][section]
+
+
+KERNEL_READS = r"""
+import grp, os, pwd, sys
+user, group, path = sys.argv[1:4]
+pw = pwd.getpwnam(user)
+gid = grp.getgrnam(group).gr_gid
+extra = [grp.getgrnam(g).gr_gid for g in sys.argv[4:]]
+os.setgroups(os.getgrouplist(user, gid) + extra)     # initgroups(User, Group) + SupplementaryGroups=
+os.setgid(gid)
+os.setuid(pw.pw_uid)
+try:
+    open(path, "rb").close()
+except PermissionError:
+    sys.exit(1)
+"""
+
+
+def kernel_reads(lab, user, group, path, supplementary=()):
+    """Whether a process with systemd's identity for User=user, Group=group and SupplementaryGroups= may
+    read ``path``, asked of the kernel: a process that took that identity opens it."""
+    res = lab.run(HOST, "python3 -c %s %s %s %s %s" % (_q(KERNEL_READS), user, group, path, " ".join(supplementary)),
+                  check=False)
+    assert res.returncode in (0, 1), res.stderr
+    return res.returncode == 0
 
 
 def sh(lab, cmd):
@@ -118,12 +143,44 @@ def test_apps_match_systemctl_and_processes(lab):
     keys = re.findall(r"(?m)^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=", sh(lab, "cat /etc/default/app-env"))
     (envf,) = us["environment_files"]
     assert envf["path"] == "/etc/default/app-env" and envf["exists"] is True and envf["keys"] == keys
-    # /etc/default/app-env is root:app 0640 and the unit runs as app
-    assert envf["readable_by_user"] is True
+    # /etc/default/app-env is root:app 0640; the unit runs as User=app with Group=www-data: what systemd
+    # gives it (initgroups(app, www-data)) decides, and the kernel agrees
+    assert envf["readable_by_user"] is kernel_reads(lab, "app", "www-data", "/etc/default/app-env")
     assert u["kind"] == "uvicorn" and u["binds"][0]["port"] == 8001 and u["keepalive"] == 5.0
     assert "127.0.0.1:8001" in sh(lab, "ss -ltnH")
     assert u["state"]["main_pid"] == int(sh(lab, "systemctl show -p MainPID --value uvicorn.service"))
     assert apps["errors"] == []
+
+
+def test_env_file_readable_by_user_is_the_kernels_answer(lab):
+    """EnvironmentFile readability for the unit's identity (User=, Group= as primary group, the groups
+    initgroups adds, SupplementaryGroups=) and the file's ACL; every answer is the kernel's too."""
+    unit = "bgd-envcheck.service"
+    env = "/etc/default/bgd-envcheck"
+    lab.run(HOST, "echo SECRET_KEY=lab-secret-DO-NOT-LEAK-7f3a > %s; chown root:app %s; chmod 0600 %s" % (env, env, env))
+    cases = [   # (unit settings, what to do to the file first, readable)
+        ({"User": "app", "Group": "app"}, "", False),                                       # 0600 root:app
+        ({"User": "app", "Group": "app"}, "chmod 0640 " + env, True),                       # the primary group reads
+        ({"User": "app", "Group": "www-data"}, "", False),                                  # Group= replaces app's own
+        ({"User": "app", "Group": "www-data", "SupplementaryGroups": "app"}, "", True),
+        ({"User": "www-data", "Group": "www-data"}, "chmod 0600 %s && setfacl -m u:www-data:r %s" % (env, env), True),
+        ({"User": "app", "Group": "app"}, "", False),                                       # the mask allows r, app has none
+    ]
+    try:
+        for settings, prepare, want in cases:
+            if prepare:
+                lab.run(HOST, prepare)
+            lines = ["[Service]", "Type=oneshot", "EnvironmentFile=" + env, "ExecStart=%s --version" % GUNICORN_BIN]
+            lines += ["%s=%s" % kv for kv in settings.items()]
+            lab.run(HOST, "printf '%%s\\n' %s > /etc/systemd/system/%s && systemctl daemon-reload"
+                    % (" ".join(_q(line) for line in lines), unit))
+            apps = module(lab, "app_server_facts", "units=%s" % unit)
+            (envf,) = server(apps, unit)["unit_settings"]["environment_files"]
+            extra = settings.get("SupplementaryGroups", "").split()
+            kernel = kernel_reads(lab, settings["User"], settings["Group"], env, extra)
+            assert (envf["readable_by_user"], kernel) == (want, want), (settings, prepare)
+    finally:
+        lab.run(HOST, "rm -f /etc/systemd/system/%s %s; systemctl daemon-reload" % (unit, env), check=False)
 
 
 def test_socket_activated_unit_is_linked(lab):
@@ -214,7 +271,7 @@ def logs_since(lab, started, args, quiet):
     pytest.fail("service_log_facts' window never covered the injection")
 
 
-def settle(lab, unit, timeout=30.0):
+def settle(lab, unit, timeout=90.0):
     """Wait until systemd stopped restarting ``unit`` (failed for good), so that logs stop growing."""
     deadline = time.time() + timeout
     while time.time() < deadline:

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""app_server_facts run as Ansible runs it (in-process); service_log_facts: test_service_log_facts.py."""
+"""app_server_facts run as Ansible runs it (in-process)."""
 from __future__ import annotations
 
 from ansible_collections.badgateway.doctor.plugins.modules import app_server_facts
