@@ -3,7 +3,6 @@
 """nginx's own state, what users got (access logs), and one finding per cause - on facts."""
 from __future__ import annotations
 
-
 import pytest
 
 from facts_fixtures import expanded, load_fixture, one_host
