@@ -45,7 +45,10 @@ PHP_FPM_TREES = ("/etc/php", "/etc/php-fpm.d", "/etc/php-fpm.conf", "/usr/local/
 SYSTEM_TREES = ("/proc", "/sys", "/dev")
 # extended attributes saved and restored with a file (POSIX ACLs and the SELinux label)
 XATTRS = ("system.posix_acl_access", "system.posix_acl_default", "security.selinux")
-ACTION_KINDS = ("started", "restarted", "reloaded", "stopped", "daemon_reload", "group_added", "enabled")
+ACTION_KINDS = ("started", "restarted", "reloaded", "stopped", "daemon_reload", "group_added", "enabled",
+                "container_started", "container_restarted")
+# container actions name the container (id) and the engine's API socket instead of a unit
+CONTAINER_KINDS = ("container_started", "container_restarted")
 
 
 class BackupError(Exception):
@@ -378,7 +381,8 @@ def save_paths(store, paths, check_mode=False):
 
 
 def action_key(action):
-    return (action.get("kind"), action.get("unit") or None, action.get("user") or None, action.get("group") or None)
+    return (action.get("kind"), action.get("unit") or None, action.get("user") or None, action.get("group") or None,
+            action.get("container") or None)
 
 
 def normalize_action(action):
@@ -388,7 +392,7 @@ def normalize_action(action):
     if kind not in ACTION_KINDS:
         raise BackupError("action kind %r is not one of %s." % (kind, ", ".join(ACTION_KINDS)))
     out = {"kind": kind}
-    for key in ("unit", "user", "group"):
+    for key in ("unit", "user", "group", "container", "engine"):
         value = action.get(key)
         if value not in (None, ""):
             if not isinstance(value, str) or "\n" in value or "\0" in value:
@@ -398,6 +402,10 @@ def normalize_action(action):
         raise BackupError("action %s needs a unit." % kind)
     if kind == "group_added" and not ("user" in out and "group" in out):
         raise BackupError("action group_added needs a user and a group.")
+    if kind in CONTAINER_KINDS and "container" not in out:
+        raise BackupError("action %s needs a container." % kind)
+    if "engine" in out and not out["engine"].startswith("/"):
+        raise BackupError("action engine %r is not an absolute socket path." % out["engine"])
     return out
 
 

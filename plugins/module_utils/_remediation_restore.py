@@ -249,7 +249,10 @@ def _stop_again(plan, add, action, unit):
 
 def undo_plan(manifest, changed_paths):
     """What undoes the run: ``{daemon_reload, groups_remove, disable, stop, reset_failed, start, restart, reload,
-    nginx_reload, nginx_unit}``. Actions already undone by an earlier restore are skipped."""
+    nginx_reload, nginx_unit, containers_stop}``. Actions already undone by an earlier restore are skipped.
+    ``containers_stop`` (only when the run started containers): ``[{container, engine}]`` the run started (or
+    restarted) that were not running before; a restart of a container that was running is not undone (no file of it
+    changed)."""
     plan = {"daemon_reload": False, "groups_remove": [], "disable": [], "stop": [], "reset_failed": [], "start": [],
             "restart": [], "reload": [], "nginx_reload": False, "nginx_unit": "nginx.service"}
 
@@ -280,6 +283,10 @@ def undo_plan(manifest, changed_paths):
                 add("restart", unit)
             else:
                 _stop_again(plan, add, action, unit)
+        elif kind in ("container_started", "container_restarted"):
+            if (action.get("before") or {}).get("running") is not True:
+                plan.setdefault("containers_stop", [])
+                add("containers_stop", {"container": action.get("container"), "engine": action.get("engine")})
         elif kind == "reloaded":
             if _is_nginx_unit(unit):
                 plan["nginx_reload"] = True
@@ -297,8 +304,8 @@ def undo_plan(manifest, changed_paths):
 
 
 def plan_is_empty(plan):
-    return not any(plan[k] for k in ("daemon_reload", "groups_remove", "disable", "stop", "start", "restart", "reload",
-                                     "nginx_reload"))
+    return not any(plan.get(k) for k in ("daemon_reload", "groups_remove", "disable", "stop", "start", "restart", "reload",
+                                         "nginx_reload", "containers_stop"))
 
 
 def mark_restored(store, changes, undone):

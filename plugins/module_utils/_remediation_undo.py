@@ -2,8 +2,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Carry out an undo plan of a remediation run (target side, standard library only).
 
-Order: systemd re-reads the restored unit files (daemon-reload), group memberships the run added
-are removed, units it enabled are disabled, units it started are stopped (and leave a failed state they were not in before), units it stopped are
+Order: containers the run started are stopped (through their engine's API), systemd re-reads the
+restored unit files (daemon-reload), group memberships the run added are removed, units it enabled
+are disabled, units it started are stopped (and leave a failed state they were not in before), units it stopped are
 started, units it restarted are restarted (with the restored files), units it reloaded are
 reloaded, and nginx is reloaded last - only after ``nginx -t`` passes on the restored files, and
 after the group removals so that its new workers (initgroups at spawn) drop the group.
@@ -13,6 +14,8 @@ Every step is tried; the result lists each with ``ok`` and a message.
 from __future__ import annotations
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _runner, systemd
+from ansible_collections.badgateway.doctor.plugins.module_utils._engine_api import EngineError
+from ansible_collections.badgateway.doctor.plugins.module_utils._engine_control import ControlError, find, summary
 
 UNIT_TIMEOUT = 120
 
@@ -33,6 +36,28 @@ def unit_before(unit, run=None):
             "unit_file_state": props.get("UnitFileState") or None}
 
 
+def container_before(container, engine=None):
+    """``{state, running, restart_count, restart_policy}`` of a container now (empty when it cannot be asked)."""
+    try:
+        _client, info = find(container, [engine] if engine else None)
+    except (ControlError, EngineError):
+        return {}
+    c = summary(info)
+    return {"state": c["state"], "running": bool(c["running"]), "restart_count": c["restart_count"],
+            "restart_policy": (c["restart_policy"] or {}).get("name")}
+
+
+def _stop_container(steps, item, find_container=None):
+    name = item.get("container")
+    try:
+        client, info = (find_container or find)(name, [item["engine"]] if item.get("engine") else None)
+        client.stop(info.get("Id") or name)
+    except (ControlError, EngineError) as exc:
+        steps.append({"step": "container-stop", "target": name, "ok": False, "message": str(exc)[:300]})
+        return
+    steps.append({"step": "container-stop", "target": name, "ok": True, "message": ""})
+
+
 def _step(steps, name, target, rc, out, err, ok_codes=(0,)):
     text = (err or out or "").strip().splitlines()
     message = text[-1][:300] if text else ""
@@ -46,10 +71,12 @@ def _systemctl(steps, run, verb, unit):
     _step(steps, verb, unit, rc, out, err)
 
 
-def run_undo(plan, run=None):
+def run_undo(plan, run=None, find_container=None):
     """Execute ``plan`` (see ``_remediation_restore.undo_plan``). Returns the list of steps."""
     run = run or _run
     steps = []
+    for item in plan.get("containers_stop") or []:
+        _stop_container(steps, item, find_container)
     if plan.get("daemon_reload"):
         rc, out, err = run(["systemctl", "daemon-reload"], timeout=UNIT_TIMEOUT)
         _step(steps, "daemon-reload", None, rc, out, err)

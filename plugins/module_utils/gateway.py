@@ -20,7 +20,7 @@ from ansible_collections.badgateway.doctor.plugins.module_utils._proc import err
 # the facts' schema version: 2 is the compact form of nginx, sockets and listeners the modules return
 from ansible_collections.badgateway.doctor.plugins.module_utils._facts_compact import COMPACT_VERSION as SCHEMA_VERSION
 
-SECTIONS = ("system", "nginx", "listeners", "apps", "sockets", "logs", "probes")
+SECTIONS = ("system", "nginx", "listeners", "apps", "sockets", "logs", "probes", "containers")
 # Every top-level key of the facts that holds a section's data: the sections, and ``access``
 # (what users got, from nginx's access logs), which is gathered with ``logs``.
 FACT_KEYS = SECTIONS + ("access",)
@@ -141,7 +141,7 @@ def unit_path_settings(apps, nginx_unit=None):
 
 
 def collect_all(sections=SECTIONS, nginx_options=None, socket_user=None, socket_paths=None,
-                log_options=None, probe_options=None, units=None):
+                log_options=None, probe_options=None, units=None, container_options=None):
     """Gather the requested sections and return the ``badgateway`` facts dict.
 
     ``timings`` in the result holds the seconds each section took (a section gathered only for
@@ -156,7 +156,8 @@ def collect_all(sections=SECTIONS, nginx_options=None, socket_user=None, socket_
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _collect_all(sections, nginx_options, socket_user, socket_paths, log_options, probe_options, units)
+        return _collect_all(sections, nginx_options, socket_user, socket_paths, log_options, probe_options, units,
+                            container_options)
     finally:
         if gc_was_enabled:
             # Everything allocated meanwhile still counts as young: the first collection after
@@ -213,11 +214,17 @@ def _load_probes():
     return collect_from_nginx
 
 
+def _load_containers():
+    from ansible_collections.badgateway.doctor.plugins.module_utils.containers import collect_containers
+    return collect_containers
+
+
 def _nothing():
     return None
 
 
-def _collect_all(sections, nginx_options, socket_user, socket_paths, log_options, probe_options, units):
+def _collect_all(sections, nginx_options, socket_user, socket_paths, log_options, probe_options, units,
+                 container_options=None):
     wanted = [s for s in SECTIONS if s in set(sections or SECTIONS)]
     facts = {"version": SCHEMA_VERSION, "collected_at": time.time()}
     timings = {}
@@ -258,6 +265,8 @@ def _collect_all(sections, nginx_options, socket_user, socket_paths, log_options
             early["system"] = run("system", _load_system)
         if "listeners" in wanted or "sockets" in wanted:
             early["listeners"] = run("listeners", _load_listeners)
+        if "containers" in wanted:
+            early["containers"] = run("containers", _load_containers, **dict(container_options or {}))
 
     wait_apps = start(gather_apps)
     wait_system = start(gather_system_and_listeners)
@@ -287,6 +296,9 @@ def _collect_all(sections, nginx_options, socket_user, socket_paths, log_options
     apps = early.get("apps")
     if "apps" in wanted:
         facts["apps"] = apps
+    if "containers" in wanted:
+        facts["containers"] = early.get("containers") or {"errors": [{
+            "source": "containers", "path": None, "message": "gathering the containers section did not finish"}]}
 
     if "logs" in wanted:
         error_logs = error_log_paths(nginx, log_options.pop("nginx_error_logs", None))

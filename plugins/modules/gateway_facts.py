@@ -16,7 +16,8 @@ description:
     nginx worker user sees them (as M(badgateway.doctor.socket_path_facts)), classified events from
     the nginx error logs, journald and the kernel (as M(badgateway.doctor.service_log_facts)), a direct
     request to every upstream and one through nginx, for up to O(probe_limit) routes
-    (as M(badgateway.doctor.upstream_probe)), and
+    (as M(badgateway.doctor.upstream_probe)), the containers of every Docker-compatible engine on the
+    host (as M(badgateway.doctor.container_facts)), and
     basic system facts (systemd as PID 1, SELinux, memory).
   - Later sections use earlier ones - the socket walk covers every unix endpoint nginx points at and
     every unix socket an app server binds, as nginx's worker user; the log scan reads every error log
@@ -42,8 +43,8 @@ options:
         returned; C(logs) likewise needs C(apps) to know which units to read.
     type: list
     elements: str
-    choices: [system, nginx, listeners, apps, sockets, logs, probes]
-    default: [system, nginx, listeners, apps, sockets, logs, probes]
+    choices: [system, nginx, listeners, apps, sockets, logs, probes, containers]
+    default: [system, nginx, listeners, apps, sockets, logs, probes, containers]
   conf_path:
     description:
       - The main nginx configuration file.
@@ -94,6 +95,14 @@ options:
     default: []
   nginx_error_logs:
     description: Extra nginx error log files to read in addition to those the configuration names.
+    type: list
+    elements: path
+    default: []
+  container_sockets:
+    description:
+      - Engine API sockets the C(containers) section asks (Docker's, Podman's, a rootless Podman's).
+      - By default C(/var/run/docker.sock), C(/run/podman/podman.sock) and C(/run/user/*/podman/podman.sock),
+        those that exist; a socket given here that is missing or unusable is an error.
     type: list
     elements: path
     default: []
@@ -217,6 +226,13 @@ ansible_facts:
           type: dict
           returned: when V(probes) is in O(sections)
           sample: {"results": [], "skipped": 0, "errors": []}
+        containers:
+          description:
+            - See M(badgateway.doctor.container_facts). A host without a container engine has no C(engines)
+              and no error.
+          type: dict
+          returned: when V(containers) is in O(sections)
+          sample: {"engines": [], "containers": [], "errors": []}
         timings:
           description:
             - Seconds each section took on the target (a section gathered only for another one, such as
@@ -258,6 +274,7 @@ def main():
         socket_user=dict(type="str"),
         socket_paths=dict(type="list", elements="path", default=[]),
         nginx_error_logs=dict(type="list", elements="path", default=[]),
+        container_sockets=dict(type="list", elements="path", default=[]),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = _options.validate(module, _options.GATEWAY_FACTS)
@@ -279,6 +296,7 @@ def main():
                            route_limit=p["probe_limit"], endpoint_limit=p["probe_endpoint_limit"],
                            as_user=p["probe_as_user"], as_group=p["probe_as_group"]),
         units=p["units"],
+        container_options=dict(sockets=p["container_sockets"] or None),
     )
     module.exit_json(changed=False, ansible_facts={"badgateway": compact_facts(facts)})
 

@@ -15,7 +15,8 @@ description:
     path does not exist. The first save of a path in a run wins, so saving again later in the same run keeps
     the original.
   - O(state=record) records an O(action) the run took (a unit started, restarted, reloaded, stopped or
-    enabled, a daemon-reload, a group membership added), with the unit's state before it.
+    enabled, a daemon-reload, a group membership added, a container started or restarted), with the unit's
+    (the container's) state before it.
   - O(state=restore) puts every saved path back - files byte-identical with mode and owner, paths that did not
     exist removed - and returns in RV(actions) what undoes the recorded actions (units to stop, start,
     restart or reload, group memberships to remove, whether systemd needs a daemon-reload and nginx a
@@ -57,9 +58,12 @@ options:
         description:
           - V(started), V(restarted), V(reloaded), V(stopped), V(enabled) (these need O(action.unit)), V(daemon_reload),
             or V(group_added) (needs O(action.user) and O(action.group)).
+          - V(container_started), V(container_restarted) (need O(action.container)) - a container started or restarted
+            through its engine (M(badgateway.doctor.container_control)); the undo stops it when it was not running before.
         type: str
         required: true
-        choices: [started, restarted, reloaded, stopped, daemon_reload, group_added, enabled]
+        choices: [started, restarted, reloaded, stopped, daemon_reload, group_added, enabled, container_started,
+                  container_restarted]
       unit:
         description: The systemd unit.
         type: str
@@ -69,10 +73,16 @@ options:
       group:
         description: The group O(action.user) was added to.
         type: str
+      container:
+        description: The container (id or name) of a container action.
+        type: str
+      engine:
+        description: The API socket of the container's engine (default - the engine that has the container).
+        type: path
   undo:
     description:
-      - With O(state=restore), also carry out RV(actions) - daemon-reload, remove the group memberships, disable,
-        stop, start, restart and reload the units, and reload nginx after C(nginx -t) passes - and mark the actions
+      - With O(state=restore), also carry out RV(actions) - stop the containers the run started, daemon-reload, remove
+        the group memberships, disable, stop, start, restart and reload the units, and reload nginx after C(nginx -t) passes - and mark the actions
         as undone in the manifest, so that a later restore does not repeat them.
     type: bool
     default: false
@@ -217,6 +227,12 @@ actions:
     nginx_unit:
       description: The nginx unit to reload.
       type: str
+    containers_stop:
+      description:
+        - Containers the run started (or restarted) that were not running before, each C({container, engine}).
+        - Only present when the run started containers.
+      type: list
+      elements: dict
   sample: {"daemon_reload": true, "groups_remove": [], "disable": [], "stop": [], "start": [],
            "restart": ["gunicorn.service"], "reload": [], "nginx_reload": false, "nginx_unit": "nginx.service"}
 undone:
@@ -248,7 +264,7 @@ from ansible_collections.badgateway.doctor.plugins.module_utils._remediation_bac
 from ansible_collections.badgateway.doctor.plugins.module_utils._remediation_restore import (
     mark_restored, plan_is_empty, restore_files, undo_plan,
 )
-from ansible_collections.badgateway.doctor.plugins.module_utils._remediation_undo import run_undo, unit_before
+from ansible_collections.badgateway.doctor.plugins.module_utils._remediation_undo import container_before, run_undo, unit_before
 
 
 def _restore(module, store, result):
@@ -288,6 +304,8 @@ def main():
                 unit=dict(type="str"),
                 user=dict(type="str"),
                 group=dict(type="str"),
+                container=dict(type="str"),
+                engine=dict(type="path"),
             )),
             undo=dict(type="bool", default=False),
             protected_dirs=dict(type="list", elements="path", default=[]),
@@ -309,7 +327,10 @@ def main():
             result.update(saved=saved, already_saved=already, changed=bool(saved))
         elif p["state"] == "record":
             action = dict((k, v) for k, v in p["action"].items() if v is not None)
-            before = unit_before(action["unit"]) if action.get("unit") else None
+            if action.get("container"):
+                before = container_before(action["container"], action.get("engine")) or None
+            else:
+                before = unit_before(action["unit"]) if action.get("unit") else None
             entry, new = record_action(store, action, before=before, check_mode=module.check_mode)
             result.update(action=entry, changed=new)
         elif p["state"] == "restore":

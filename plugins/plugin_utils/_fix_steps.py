@@ -108,6 +108,17 @@ def rebind(host, app, old, new, keep_old=False):
     return app_unit(host, app, exec_options={"bind": bind_option(texts)}, listen=texts)
 
 
+def container_service(host, container, listen=None, reload_nginx=None):
+    """Start a stopped container through its engine (it keeps its restart policy), wait for ``listen``, then reload
+    the nginx of the containers ``reload_nginx`` that proxy to it by name (they hold its old address)."""
+    container = as_dict(container)
+    name = container.get("name") or container.get("id")
+    if not name:
+        return None
+    return step("container_service", host, name=name, socket=container.get("engine") or None, listen=listen or None,
+                reload_nginx=reload_nginx or None)
+
+
 def bind_option(binds):
     """``app_unit_exec_options.bind``: one bind as a string, several as a list."""
     binds = [b for b in binds if b]

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from ansible_collections.badgateway.doctor.plugins.plugin_utils import _rules_containers
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses import (
     addr_text,
     ep_addresses,
@@ -211,6 +212,8 @@ def rule_container_loopback(view):
             if ep.get("kind") != "tcp" or not view.endpoint_is_local(ep):
                 continue
             port = ep.get("port")
+            if _rules_containers.publishers(view, ep):
+                continue    # the containers facts say what happens behind this port (_rules_containers)
             proxies = [t for t in view.tcp_on_port(port) if any(
                 str(as_dict(p).get("name") or "").startswith(CONTAINER_PROXIES) for p in as_list(t.get("processes")))]
             if not proxies:

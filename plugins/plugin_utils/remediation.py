@@ -32,8 +32,10 @@ import re
 
 COLLECTION = "badgateway.doctor"
 # The remediation roles (each one concern) and their place in the request path: dependencies and app
-# services first, then the app's unit, the socket between app and nginx, nginx's config, nginx's reload.
-ROLE_RANK = {"app_service": 0, "app_unit": 1, "socket_permissions": 2, "nginx_proxy": 3, "nginx_reload": 4}
+# services (units or containers) first, then the app's unit, the socket between app and nginx, nginx's config,
+# nginx's reload.
+ROLE_RANK = {"app_service": 0, "container_service": 0, "app_unit": 1, "socket_permissions": 2, "nginx_proxy": 3,
+             "nginx_reload": 4}
 ROLES = tuple(ROLE_RANK)
 PREFER = ("nginx", "app")
 ACTIONABLE = ("critical", "warning")

@@ -13,7 +13,9 @@ The codes, their layers, priorities and which code explains which are the catalo
 (``catalog.py``). The rules are grouped by the hop of the request path they look at:
 ``_rules_nginx`` (nginx), ``_rules_endpoint`` (does anything listen where nginx points),
 ``_rules_socket`` (the unix socket between them), ``_rules_app`` and ``_rules_app_requests`` (the
-app server), ``_rules_network`` (other hosts, containers), ``_rules_system`` (the host).
+app server), ``_rules_containers`` and ``_rules_container_nginx`` (the containers of the ``containers`` facts behind a
+route, nginx in a container),
+``_rules_network`` (other hosts, container ports), ``_rules_system`` (the host).
 
 One root cause, not five symptoms: a finding that follows from another one on the same subject
 (the same app, endpoint, route or config file) is folded into that finding's ``consequences``
@@ -29,6 +31,8 @@ from ansible_collections.badgateway.doctor.plugins.plugin_utils import (
     _rules_access,
     _rules_app,
     _rules_app_requests,
+    _rules_container_nginx,
+    _rules_containers,
     _rules_endpoint,
     _rules_network,
     _rules_nginx,
@@ -68,6 +72,7 @@ RULES = (
     _rules_app.rule_app_env_file_missing, _rules_app.rule_app_boot_import_error, _rules_app.rule_dependency_down,
     _rules_app_requests.rule_worker_timeout, _rules_system.rule_oom_kill, _rules_app_requests.rule_upstream_timeout,
     _rules_app_requests.rule_premature_close, _rules_socket.rule_backlog_full,
+    *_rules_containers.RULES, *_rules_container_nginx.RULES,
     _rules_network.rule_cross_host, _rules_network.rule_container_loopback, _rules_system.rule_selinux,
     _rules_system.rule_facts_incomplete,
 )
@@ -272,6 +277,7 @@ def evaluate(hosts, now=None):
         if isinstance(facts, dict) and not entry.get("unreachable"):
             view = HostView(name, facts, entry.get("address"), inventory)
             view.now = now
+            _rules_containers.add_container_listeners(view)
             inventory[name]["view"] = view
             views[name] = view
     owners = _rules_network.OwnerIndex(inventory)

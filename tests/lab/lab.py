@@ -35,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import image  # noqa: E402  pylint: disable=wrong-import-position
+import containers  # noqa: E402  pylint: disable=wrong-import-position
 
 try:
     import tomllib
@@ -410,15 +411,19 @@ class Lab:
     def up(self, topology: str = "single", hosts: int = 1, timeout: float = 90.0) -> None:
         """Boot the lab (idempotent: a healthy lab of the same shape is left as it is)."""
         check_prerequisites(need_debootstrap=not base_dir().exists())
-        if topology not in ("single", "split"):
-            raise LabError(f"unknown topology {topology!r} (single or split)")
+        if topology not in ("single", "split", "containers"):
+            raise LabError(f"unknown topology {topology!r} (single, split or containers)")
         if topology == "split":
             # proxy/app pairs: proxy<N> -> app<N>:8000 (1 or 3 hosts round up to whole pairs)
             hosts = max(2, hosts + hosts % 2)
+        if topology == "containers":
+            hosts = 1
         if hosts < 1 or hosts > 20:
             raise LabError("--hosts must be between 1 and 20")
         t0 = time.time()
         base = build_base()
+        if topology == "containers":
+            containers.build_layer(sys.modules[__name__], base)
         with self._lock():
             if self.state.get("hosts") and self.state.get("topology") == topology and len(self.hosts) == hosts \
                     and self.state.get("base") == str(base) and self._all_running():
@@ -456,6 +461,8 @@ class Lab:
         net = self.net
         if topology == "single":
             layout = [(f"web{i}", "web") for i in range(1, count + 1)]
+        elif topology == "containers":
+            layout = [(containers.HOST, "containers")]
         else:
             layout = [item for pair in range(1, count // 2 + 1) for item in ((f"proxy{pair}", "proxy"), (f"app{pair}", "app"))]
         for i, (hname, role) in enumerate(layout, start=1):
@@ -476,8 +483,9 @@ class Lab:
             hdir = self.state_dir / host.name
             for sub in ("upper", "work", "root"):
                 (hdir / sub).mkdir(parents=True, exist_ok=True)
+            lower = f"{containers.layer_dir(base) / 'upper'}:{base}" if host.role == "containers" else str(base)
             sh(["mount", "-t", "overlay", "overlay", "-o",
-                f"lowerdir={base},upperdir={hdir / 'upper'},workdir={hdir / 'work'}", str(hdir / "root")])
+                f"lowerdir={lower},upperdir={hdir / 'upper'},workdir={hdir / 'work'}", str(hdir / "root")])
             root = hdir / "root"
             self._customize(root, host, pub, hosts_lines, auditor_uid, auditor_gid)
             # network namespace + veth on the lab bridge
@@ -499,9 +507,11 @@ class Lab:
             proc = subprocess.Popen(
                 ["systemd-nspawn", "-q", "--register=no", "--keep-unit", "--console=read-only",
                  "-D", str(hdir / "root"), "-M", f"{self.name}-{host.name}"[:64], f"--hostname={host.name}",
-                 f"--network-namespace-path=/run/netns/{self._netns(host.index)}", "-b"],
+                 f"--network-namespace-path=/run/netns/{self._netns(host.index)}", "-b"]
+                + (containers.nspawn_args(hdir) if host.role == "containers" else []),
                 stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT, start_new_session=True,
-                env={"PATH": PATH_ENV, "LANG": "C.UTF-8", "SYSTEMD_LOG_LEVEL": "warning"},
+                env={"PATH": PATH_ENV, "LANG": "C.UTF-8", "SYSTEMD_LOG_LEVEL": "warning",
+                     **(containers.NSPAWN_ENV if host.role == "containers" else {})},
             )
             console.close()
             h["pid"] = proc.pid
@@ -543,6 +553,8 @@ class Lab:
                 # the proxy host runs no WSGI app of its own
                 (root / "etc/systemd/system/gunicorn.service").unlink(missing_ok=True)
                 (root / "etc/systemd/system/gunicorn.service").symlink_to("/dev/null")
+        if host.role == "containers":
+            site = containers.customize(sys.modules[__name__], root, site)
         _write(root / "etc/nginx/sites-available/lab", site)
         for unit, text in units.items():
             _write(root / "lib/systemd/system" / unit, text)
@@ -583,7 +595,7 @@ class Lab:
     def _wait_healthy(self, timeout: float) -> None:
         """Every route through nginx answers 200 on every host, and sshd accepts connections."""
         deadline = time.time() + timeout
-        pending = {h: list(ROUTES) for h in self.hosts}
+        pending = {h: self.routes(h) for h in self.hosts}
         ssh_pending = set(self.hosts)
         last = {}
         while pending or ssh_pending:
@@ -722,10 +734,14 @@ class Lab:
         finally:
             conn.close()
 
+    def routes(self, host: str) -> list:
+        """The routes every healthy host of this lab answers with 200."""
+        return list(ROUTES) + (containers.ROUTES if self.host(host).role == "containers" else [])
+
     def routes_ok(self, host: str) -> dict:
         """{route: status} for every lab route on a host (0 when the request itself failed)."""
         out = {}
-        for r in ROUTES:
+        for r in self.routes(host):
             try:
                 out[r] = self.http(host, r, timeout=5)[0]
             except OSError:

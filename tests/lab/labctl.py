@@ -149,7 +149,7 @@ def main(argv=None) -> int:
         return sp
 
     up = named(sub.add_parser("up", help="boot the lab (idempotent)"))
-    up.add_argument("--topology", choices=["single", "split"], default="single")
+    up.add_argument("--topology", choices=["single", "split", "containers"], default="single")
     up.add_argument("--hosts", type=int, default=1, help="number of hosts (single topology); split: proxy/app pairs, 2 (default) or 4, 6, ...")
     up.set_defaults(func=cmd_up)
     down = named(sub.add_parser("down", help="remove everything the lab made (idempotent)"))

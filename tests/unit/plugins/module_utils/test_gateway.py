@@ -126,7 +126,7 @@ def test_collect_all_without_threads_gathers_one_after_the_other(tmp_path, monke
         raise RuntimeError("can't start new thread")
     monkeypatch.setattr(gateway.threading.Thread, "start", no_threads)
     conf = _conf(tmp_path, 2)
-    facts = gateway.collect_all(sections=["system", "nginx", "listeners", "apps", "sockets", "logs", "probes"],
+    facts = gateway.collect_all(sections=list(gateway.SECTIONS),
                                 nginx_options=dict(conf_path=conf, binary=str(tmp_path / "no-nginx"), run_test=False),
                                 log_options=dict(nginx_error_logs=[], kernel=False), probe_options=dict(timeout=0.5))
     for section in gateway.SECTIONS:

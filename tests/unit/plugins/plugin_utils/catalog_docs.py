@@ -8,6 +8,7 @@ when a file disagrees with the catalog.
 """
 from __future__ import annotations
 
+import glob
 import os
 import sys
 
@@ -25,17 +26,20 @@ END = "<!-- catalog-table:end -->"
 README = os.path.join(REPO, "README.md")
 CATALOG_MD = os.path.join(REPO, "docs", "catalog.md")
 FAULTS_TOML = os.path.join(REPO, "tests", "lab", "faults.toml")
+# the lab's fault catalogs: faults.toml first, then the other topologies' (faults_containers.toml ...)
+FAULT_FILES = [FAULTS_TOML] + sorted(p for p in glob.glob(os.path.join(REPO, "tests", "lab", "faults_*.toml")))
 
 
 def lab_faults():
-    """code -> the first lab fault (tests/lab/faults.toml order) that reproduces it."""
+    """code -> the first lab fault (tests/lab/faults.toml order, then faults_*.toml) that reproduces it."""
     if tomllib is None:
         return None
-    with open(FAULTS_TOML, "rb") as fh:
-        faults = tomllib.load(fh).get("fault", [])
     out = {}
-    for f in faults:
-        out.setdefault(f.get("expect_code"), f.get("name"))
+    for path in FAULT_FILES:
+        with open(path, "rb") as fh:
+            faults = tomllib.load(fh).get("fault", [])
+        for f in faults:
+            out.setdefault(f.get("expect_code"), f.get("name"))
     return out
 
 

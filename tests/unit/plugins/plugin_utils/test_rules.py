@@ -17,6 +17,8 @@ from ansible_collections.badgateway.doctor.plugins.plugin_utils._view import Hos
 
 # fixture -> (first finding code, its route, codes that must be folded under it as consequences, host status)
 EXPECT = {
+    # derived from the container lab's recordings (fixtures/facts/make_container_fixtures.py)
+    "container_oom_killed": ("CONTAINER_OOM_KILLED", "_:80 /ctr/", {"SOCKET_MISSING", "APP_STOPPED"}, "critical"),
     "app_stopped": ("APP_STOPPED", "_:80 /", {"SOCKET_MISSING"}, "critical"),
     "app_crash_loop": ("APP_CRASH_LOOP", "_:80 /", {"SOCKET_MISSING"}, "critical"),
     "app_boot_import_error": ("APP_BOOT_IMPORT_ERROR", "_:80 /", {"SOCKET_MISSING", "APP_CRASH_LOOP"}, "critical"),

@@ -3,7 +3,7 @@
 """The rules on facts recorded from real lab hosts (tests/unit/fixtures/facts/lab/).
 
 Each file holds what ``gateway_facts`` returned on the lab host right after the lab's fault
-catalog (tests/lab/faults.toml) injected the fault named in the file and sent its traffic. The
+catalog (tests/lab/faults.toml, faults_containers.toml) injected the fault named in the file and sent its traffic. The
 faults ran one after another on the same host, so the logs also hold the earlier faults'
 lines: the rules must name the current cause, not history. The expected code and the route
 come from the lab's fault catalog itself.
@@ -33,10 +33,14 @@ FAULTS_TOML = os.path.join(REPO, "tests", "lab", "faults.toml")
 
 
 def _catalog():
+    """Every lab fault by name: tests/lab/faults.toml and the other topologies' faults_*.toml."""
     if tomllib is None or not os.path.exists(FAULTS_TOML):
         return {}
-    with open(FAULTS_TOML, "rb") as fh:
-        return {f["name"]: f for f in tomllib.load(fh).get("fault", [])}
+    out = {}
+    for path in [FAULTS_TOML] + sorted(glob.glob(os.path.join(REPO, "tests", "lab", "faults_*.toml"))):
+        with open(path, "rb") as fh:
+            out.update({f["name"]: f for f in tomllib.load(fh).get("fault", [])})
+    return out
 
 
 CATALOG = _catalog()

@@ -1,0 +1,233 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""nginx running inside a container: its master process and its routes, read through ``/proc/<pid>/root``.
+
+The host's nginx facts describe the nginx of the host. An nginx that runs in a container (Compose's
+``nginx`` service in front of the app, the official image) reads its configuration from the
+container's own filesystem and connects from the container's own network namespace: ``127.0.0.1``
+there is the container's loopback, not the host's. This module finds such masters (a process whose
+command line is ``nginx: master process ...`` below a container's init) and parses the configuration
+they load, as the container sees it:
+
+* the main file is the master's ``-c`` argument, else ``/etc/nginx/nginx.conf`` (Debian's and the
+  official image's ``--conf-path``); every regular file under its directory is read (bounded in
+  number and size) through ``/proc/<master>/root`` with symbolic links resolved inside the
+  container's root (an absolute link target is the container's path, not the host's), and the
+  parser (``nginx_parser``) runs on that ``{path: bytes}`` map, so ``include`` works as in the
+  container; a file outside that directory that an ``include`` names is read too (one more pass);
+* host names are not resolved (the container has its own resolver: Compose service names).
+
+Public API: ``process_tree(proc)`` -> ``(ppid of every pid, nginx master pids)``, ``masters_below(pid, tree)``,
+``container_nginx(master_pid, proc)`` -> the ``nginx`` entry of a container (never raises).
+"""
+from __future__ import annotations
+
+import os
+import posixpath
+import stat
+
+from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_text
+from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_config import analyze_config
+from ansible_collections.badgateway.doctor.plugins.module_utils._safe_io import UnsafeFile, read_bytes
+from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_parser import parse
+
+DEFAULT_CONF = "/etc/nginx/nginx.conf"
+MAX_FILES = 300
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_TOTAL_BYTES = 32 * 1024 * 1024
+MAX_LINKS = 40
+MAX_ROUTES = 200
+ROUTE_KEYS = ("id", "server_names", "location", "directive", "protocol", "target", "upstream", "dynamic", "endpoints",
+              "file", "line")
+
+
+def process_tree(proc="/proc"):
+    """``(parents, masters)``: ppid of every process, and the pids of nginx master processes."""
+    parents, masters = {}, []
+    try:
+        names = os.listdir(proc)
+    except OSError:
+        return parents, masters
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(os.path.join(proc, name, "stat"), "rb") as fh:
+                text = fh.read(4096).decode("utf-8", "replace")
+            ppid = int(text[text.rindex(")") + 2:].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        parents[int(name)] = ppid
+        if "nginx" in text[:text.rindex(")")]:
+            try:
+                with open(os.path.join(proc, name, "cmdline"), "rb") as fh:
+                    cmd = fh.read(4096)
+            except OSError:
+                continue
+            if cmd.startswith(b"nginx: master process"):
+                masters.append(int(name))
+    return parents, sorted(masters)
+
+
+def masters_below(pid, tree):
+    """The nginx masters of ``tree`` (see :func:`process_tree`) that are ``pid`` or run below it."""
+    parents, masters = tree
+    out = []
+    for m in masters:
+        cur, hops = m, 0
+        while cur and hops < 64:
+            if cur == pid:
+                out.append(m)
+                break
+            cur = parents.get(cur)
+            hops += 1
+    return out
+
+
+def _conf_path(master, proc):
+    try:
+        with open(os.path.join(proc, str(master), "cmdline"), "rb") as fh:
+            words = fh.read(8192).decode("utf-8", "replace").replace("\0", " ").split()
+    except OSError:
+        return DEFAULT_CONF
+    for i, word in enumerate(words):
+        if word == "-c" and i + 1 < len(words):
+            return words[i + 1]
+        if word.startswith("-c") and len(word) > 2:
+            return word[2:]
+    return DEFAULT_CONF
+
+
+def resolve_in_root(root, path):
+    """The host path of the container path ``path`` under ``root`` (``/proc/<pid>/root``), following
+    symbolic links as the container would (absolute targets are inside the container). None when a
+    component is missing or the links loop."""
+    parts = [p for p in posixpath.normpath("/" + path).split("/") if p]
+    done = []
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        candidate = root + "/" + "/".join(done + [part])
+        try:
+            st = os.lstat(candidate)
+        except OSError:
+            return None
+        if stat.S_ISLNK(st.st_mode):
+            hops += 1
+            if hops > MAX_LINKS:
+                return None
+            try:
+                target = os.readlink(candidate)
+            except OSError:
+                return None
+            if target.startswith("/"):
+                done = []
+            parts = [p for p in target.split("/") if p and p != "."] + parts
+            continue
+        done.append(part)
+    return root + "/" + "/".join(done)
+
+
+class _Reader:
+    """Reads container paths into ``files`` within the caps; records what it could not read."""
+
+    def __init__(self, root):
+        self.root = root
+        self.files = {}
+        self.total = 0
+        self.problems = []
+
+    def read(self, path):
+        if path in self.files or len(self.files) >= MAX_FILES or self.total >= MAX_TOTAL_BYTES:
+            return
+        host = resolve_in_root(self.root, path)
+        if host is None:
+            return
+        try:
+            data = read_bytes(host, max_bytes=MAX_FILE_BYTES)
+        except (UnsafeFile, OSError) as exc:
+            if os.path.isdir(host):
+                return
+            self.problems.append("%s: %s" % (path, getattr(exc, "strerror", None) or exc))
+            return
+        self.files[path] = data
+        self.total += len(data)
+
+    def tree(self, directory):
+        """Every regular file below ``directory`` (a container path), sorted, within the caps."""
+        host = resolve_in_root(self.root, directory)
+        if host is None:
+            return
+        for dirpath, dirnames, filenames in os.walk(host):
+            dirnames.sort()
+            rel = dirpath[len(host):]
+            for name in sorted(filenames):
+                self.read(posixpath.join(directory, rel.lstrip("/"), name))
+            # links to directories (sites-enabled -> ../sites-available) are read when an include names them
+            if len(self.files) >= MAX_FILES:
+                self.problems.append("more than %d files under %s: the rest were not read" % (MAX_FILES, directory))
+                return
+
+
+def _outside_includes(payload, directory):
+    """Include patterns of the parsed files that name paths outside ``directory``."""
+    out = []
+    for cfg in (payload or {}).get("config") or []:
+        stack = list(cfg.get("parsed") or [])
+        while stack:
+            d = stack.pop()
+            if d.get("directive") == "include" and d.get("args"):
+                pattern = d["args"][0]
+                if pattern.startswith("/") and not pattern.startswith(directory.rstrip("/") + "/"):
+                    out.append(pattern)
+            stack.extend(d.get("block") or [])
+    return out
+
+
+def _read_pattern(reader, pattern):
+    base = pattern
+    while any(c in base for c in "*?["):
+        base = posixpath.dirname(base)
+    if base == pattern:
+        reader.read(pattern)
+    else:
+        reader.tree(base)
+
+
+def container_nginx(master, proc="/proc"):
+    """The ``nginx`` entry of a container whose nginx master process is ``master``."""
+    conf = _conf_path(master, proc)
+    out = {"pid": master, "conf_path": conf, "files": 0, "routes": [], "truncated": False, "errors": []}
+    root = os.path.join(proc, str(master), "root")
+    reader = _Reader(root)
+    directory = posixpath.dirname(conf) or "/"
+    try:
+        reader.read(conf)
+        if conf not in reader.files:
+            out["errors"].append("cannot read %s in the container (through %s)%s" % (
+                conf, root, (": " + reader.problems[0]) if reader.problems else ""))
+            return out
+        reader.tree(directory)
+        payload = parse(conf, files=reader.files, catch_errors=True)
+        extra = _outside_includes(payload, directory)
+        if extra:
+            for pattern in extra:
+                _read_pattern(reader, pattern)
+            payload = parse(conf, files=reader.files, catch_errors=True)
+        facts = analyze_config(payload, resolve=False)
+    except Exception as exc:  # pylint: disable=broad-except  # hostile configuration: an error entry, never a traceback
+        out["errors"].append("cannot parse %s in the container: %r" % (conf, exc))
+        return out
+    out["files"] = len(reader.files)
+    for err in (payload or {}).get("errors") or []:
+        out["errors"].append("%s:%s: %s" % (err.get("file"), err.get("line"), err.get("error")))
+    out["errors"] += reader.problems[:5]
+    routes = facts.get("routes") or []
+    out["truncated"] = len(routes) > MAX_ROUTES
+    out["routes"] = [dict({k: r.get(k) for k in ROUTE_KEYS}, target=mask_text(str(r.get("target") or "")))
+                     for r in routes[:MAX_ROUTES]]
+    return out

@@ -1,0 +1,257 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The remediation side of the Engine API: POST start / stop / restart (a served unix socket), finding the
+container's engine, the wait until the container serves (clock and engine injected), the module's decisions
+and the facts staying read-only. The calls against the real Podman engine are in the container lab test."""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from test_containers import INSPECT, _j, engine, frame  # noqa: F401  pylint: disable=unused-import  # the fake engine fixture
+
+from ansible_collections.badgateway.doctor.plugins.module_utils import _engine_control as E
+from ansible_collections.badgateway.doctor.plugins.module_utils._engine_api import EngineClient, EngineError
+from ansible_collections.badgateway.doctor.plugins.modules import container_control
+
+REPO = Path(__file__).resolve().parents[4]
+CID = INSPECT["Id"]
+
+
+def info(state="running", restarts=0, health="healthy", pid=4242, exit_code=0, secret_log=False):
+    data = copy.deepcopy(INSPECT)
+    data["State"].update(Status=state, Running=state == "running", Restarting=state == "restarting", Pid=pid if state ==
+                         "running" else 0, ExitCode=exit_code, Paused=state == "paused")
+    data["RestartCount"] = restarts
+    if health is None:
+        data["State"].pop("Health", None)
+    else:
+        data["State"]["Health"]["Status"] = health
+    return data
+
+
+# ---------------------------------------------------------------- POST over the socket
+
+def test_start_stop_restart_unpause_are_posts_and_304_means_no_change(engine):
+    e = engine({f"/containers/{CID}/start": (204, b""), f"/containers/{CID}/stop": (304, b""),
+                f"/containers/{CID}/restart": (204, b""), f"/containers/{CID}/unpause": (204, b"")})
+    c = E.EngineControl(e.path, timeout=2)
+    assert c.start(CID) is True
+    assert c.stop(CID, stop_timeout=3) is False
+    assert c.restart(CID) is True and c.unpause(CID) is True
+    assert e.requests == [f"/containers/{CID}/start", f"/containers/{CID}/stop?t=3", f"/containers/{CID}/restart?t=10",
+                          f"/containers/{CID}/unpause"]
+
+
+def test_exec_run_waits_for_the_exit_code(engine):
+    out = frame(2, 'nginx: [emerg] host not found in upstream "web" in /etc/nginx/nginx.conf:17\n')
+    e = engine({f"/containers/{CID}/exec": (201, b'{"Id": "ex1"}'), "/exec/ex1/start": (200, out),
+                "/exec/ex1/json": _j({"Running": False, "ExitCode": 1, "ID": "ex1"})})
+    assert E.EngineControl(e.path, timeout=2).exec_run(CID, ["nginx", "-s", "reload"]) == (
+        1, ['nginx: [emerg] host not found in upstream "web" in /etc/nginx/nginx.conf:17'])
+    assert e.requests == [f"/containers/{CID}/exec", "/exec/ex1/start", "/exec/ex1/json"]
+
+
+def test_exec_run_that_never_ends_is_bounded(engine):
+    e = engine({f"/containers/{CID}/exec": (201, b'{"Id": "ex2"}'), "/exec/ex2/start": (200, b""),
+                "/exec/ex2/json": _j({"Running": True, "ExitCode": None})})
+    clock = Clock()
+    with pytest.raises(EngineError, match="did not finish within 5 s"):  # the stream closed, the engine says: running
+        E.EngineControl(e.path, timeout=2).exec_run(CID, ["nginx", "-s", "reload"], timeout=5, clock=clock,
+                                                    sleep=clock.sleep)
+
+
+def test_post_error_names_the_engine_message(engine):
+    e = engine({"/containers/x/start": (500, b'{"message":"OCI runtime error: crun: keyring"}')})
+    with pytest.raises(EngineError, match=r"answered POST /containers/x/start with HTTP 500: OCI runtime error"):
+        E.EngineControl(e.path, timeout=2).start("x")
+
+
+def test_facts_stay_read_only():
+    # the client the facts use has no way to change a container, and no fact source imports the remediation side
+    assert not hasattr(EngineClient, "post") and not hasattr(EngineClient, "start")
+    for name in ("plugins/module_utils/containers.py", "plugins/module_utils/_container_nginx.py",
+                 "plugins/module_utils/gateway.py", "plugins/modules/container_facts.py", "plugins/modules/gateway_facts.py"):
+        text = (REPO / name).read_text()
+        assert "_engine_control" not in text and '"POST"' not in text, name
+
+
+# ---------------------------------------------------------------- finding the container
+
+def test_find_on_the_one_engine_that_has_it(engine, tmp_path):
+    other = engine({"/containers/": (404, b'{"message":"no such container"}')})
+    os.rename(other.path, str(tmp_path / "other.sock"))
+    other.path = str(tmp_path / "other.sock")
+    mine = engine({"/containers/": _j(INSPECT)})
+    client, data = E.find("shop_web_1", [other.path, mine.path])
+    assert client.socket_path == mine.path and data["Id"] == CID
+
+
+def test_find_refuses_bad_names_missing_and_ambiguous(engine, tmp_path):
+    with pytest.raises(E.ControlError, match="not a container name"):
+        E.find("../../etc", ["/nope.sock"])
+    e = engine({"/containers/": (404, b'{"message":"no such container"}')})
+    with pytest.raises(E.ControlError, match=r"no container ghost on .*engine.sock"):
+        E.find("ghost", [e.path])
+    with pytest.raises(E.ControlError, match=r"no container ghost on /nope.sock; no container engine socket at /nope.sock"):
+        E.find("ghost", ["/nope.sock"])
+
+
+def test_published_listeners():
+    c = E.summary(INSPECT)
+    assert E.published_listeners(c) == ["127.0.0.1:8080"]
+
+
+# ---------------------------------------------------------------- the wait
+
+class FakeEngine:
+    """An EngineControl stand-in: inspections in order (the last one repeats), canned logs."""
+
+    def __init__(self, inspections, logs=()):
+        self.inspections = list(inspections)
+        self.log_lines = list(logs)
+
+    def inspect(self, _ref):
+        return self.inspections.pop(0) if len(self.inspections) > 1 else self.inspections[0]
+
+    def logs(self, _ref, tail=20, tty=False):
+        return self.log_lines[-tail:]
+
+
+class Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+    def sleep(self, s):
+        self.t += s
+
+
+def waiter(inspections, listeners=(), results=None, logs=(), timeout=30.0):
+    clock = Clock()
+
+    def check(ls):
+        return results or [{"listen": x["listen"], "ok": True, "error": None} for x in ls]
+    return E.Waiter(FakeEngine(inspections, logs), CID, list(listeners), timeout=timeout, check=check,
+                    clock=clock, sleep=clock.sleep), clock
+
+
+def test_ready_after_the_health_check_passes():
+    w, _c = waiter([info(health="starting"), info(health="starting"), info(health="healthy")],
+                   listeners=[{"listen": "127.0.0.1:8080", "kind": "tcp", "host": "127.0.0.1", "port": 8080}])
+    res = w.wait()
+    assert res["state"] == "ready" and res["ready"] and res["logs"] == []
+    assert res["msg"] == "container shop_web_1 is running and healthy and accepts connections on 127.0.0.1:8080."
+
+
+def test_exits_again_fails_fast_with_masked_logs():
+    w, clock = waiter([info(), info(state="exited", exit_code=3)], logs=["booting", "DATABASE_URL=postgres://u:hunter2@db/x",
+                                                                         "fatal: cannot bind"])
+    w.settle = 0
+    w.check = lambda ls: [{"listen": "127.0.0.1:8080", "ok": False, "error": "ECONNREFUSED"}]
+    w.listeners = [{"listen": "127.0.0.1:8080"}]
+    res = w.wait()
+    assert res["state"] == "exited" and not res["ready"] and clock.t < 5
+    assert "exit code 3" in res["msg"] and "fatal: cannot bind" in res["msg"]
+    assert "hunter2" not in json.dumps(res)
+
+
+def test_crash_loop_under_the_restart_policy_fails_fast():
+    w, clock = waiter([info(restarts=4, health=None), info(state="restarting", restarts=5, health=None),
+                       info(restarts=6, health=None)])
+    res = w.wait()
+    assert res["state"] == "crash_loop" and "restarted it 2 times" in res["msg"] and "unless-stopped" in res["msg"]
+    assert clock.t < 5
+
+
+def test_unhealthy_fails_with_the_checks_output():
+    data = info(health="unhealthy")
+    data["State"]["Health"]["Log"][-1]["Output"] = "curl: (7) Failed to connect; token=abc123secret"
+    res = waiter([data])[0].wait()
+    assert res["state"] == "unhealthy" and "curl: (7)" in res["msg"] and "abc123secret" not in res["msg"]
+
+
+def test_timeout_says_what_is_missing():
+    w, clock = waiter([info(health="starting")], timeout=10)
+    res = w.wait()
+    assert res["state"] == "timeout" and "health check has not passed yet" in res["msg"] and 10 <= clock.t < 13
+    w, clock = waiter([info()], listeners=[{"listen": "127.0.0.1:8080"}], timeout=5,
+                      results=[{"listen": "127.0.0.1:8080", "ok": False, "error": "ECONNREFUSED"}])
+    res = w.wait()
+    assert res["state"] == "timeout" and "do not accept connections (127.0.0.1:8080: ECONNREFUSED)" in res["msg"]
+
+
+# ---------------------------------------------------------------- the module
+
+@pytest.fixture
+def served(engine, monkeypatch):
+    """The module against a fake engine whose container is in ``state``; returns (run, engine)."""
+    def make(state, run_module, **kw):
+        data = info(state=state, **kw)
+        e = engine({f"/containers/{CID}/start": (204, b""), f"/containers/{CID}/restart": (204, b""),
+                    f"/containers/{CID}/unpause": (204, b""), "/containers/": _j(data)})
+        monkeypatch.setattr(E._containers, "discover_sockets", lambda sockets=None: [e.path])
+
+        def run(**args):
+            return run_module(container_control, dict({"container": "shop_web_1", "wait_timeout": 0}, **args))
+        return run, e
+    return make
+
+
+def test_module_start_is_idempotent_on_a_running_container(served, run_module):
+    run, e = served("running", run_module)
+    res = run(action="start")
+    assert res["changed"] is False and res["action_taken"] is None and res["engine"] == e.path
+    assert not any(r.endswith("/start") for r in e.requests)
+
+
+def test_module_starts_an_exited_one_and_check_mode_does_not(served, run_module):
+    run, e = served("exited", run_module)
+    res = run(action="start", _ansible_check_mode=True)
+    assert res["changed"] is True and res["action_taken"] == "started"
+    assert not any(r.endswith("/start") for r in e.requests)
+    res = run(action="start")
+    assert res["changed"] is True and res["before"]["state"] == "exited"
+    assert f"/containers/{CID}/start" in e.requests
+
+
+def test_module_unpauses(served, run_module):
+    run, e = served("paused", run_module)
+    assert run(action="start")["action_taken"] == "unpaused" and f"/containers/{CID}/unpause" in e.requests
+
+
+def test_module_reloads_nginx_in_a_running_container(served, run_module, monkeypatch):
+    run, _e = served("running", run_module)
+    calls = []
+    monkeypatch.setattr(E.EngineControl, "exec_run", lambda self, ref, argv, timeout=30.0: calls.append(argv) or (0, []))
+    assert run(action="reload_nginx", _ansible_check_mode=True)["changed"] is True and calls == []
+    res = run(action="reload_nginx")
+    assert res["changed"] is True and res["action_taken"] == "reloaded" and calls == [["nginx", "-s", "reload"]]
+    monkeypatch.setattr(E.EngineControl, "exec_run", lambda self, ref, argv, timeout=30.0: (1, ["[emerg] token=s3cr3t bad"]))
+    res = run(action="reload_nginx")
+    assert res["failed"] and "nginx -s reload in container shop_web_1 exited 1: [emerg]" in res["msg"]
+    assert "s3cr3t" not in json.dumps(res)
+
+
+def test_module_refuses_a_crash_loop(served, run_module):
+    run, e = served("restarting", run_module)
+    res = run(action="start")
+    assert res["failed"] and re.search(r"restarting it by its restart policy \(unless-stopped\)", res["msg"])
+    assert not any(r.endswith("/start") for r in e.requests)
+
+
+@pytest.mark.parametrize("args,message", [
+    ({"wait_timeout": -1}, "wait_timeout must be between 0 and 3600"),
+    ({"listen": ["nope"]}, "listener 'nope' has no port"),
+    ({"timeout": 0}, "timeout must be between 0 and 300"),
+])
+def test_module_refuses_bad_options(run_module, args, message):
+    res = run_module(container_control, dict({"container": "x"}, **args))
+    assert res["failed"] and message in res["msg"]
