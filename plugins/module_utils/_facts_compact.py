@@ -19,6 +19,9 @@ seconds per MB. So the fact modules return the sections in this form (docs/FACTS
   path itself leaves its ``path`` out, so sockets in one directory in the same state share one.
 * ``listeners``: ``tcp`` and ``unix`` are tables; each socket names its processes by ``processes``
   indexes.
+* ``containers``: ``containers`` is a table; a container names its engine by an ``engines`` index, leaves
+  out ``short_id`` when it is the id's first 12 characters, and the routes of the nginx running in it are
+  a table too.
 
 ``compact_facts`` makes this form from the collectors' output (on the target, just before the
 module returns); ``expand_facts`` gives the collectors' form back (the rules' ``HostView``, the
@@ -41,6 +44,12 @@ ROUTE_OWN_KEYS = frozenset(("id", "server_names", "listen", "location", "target"
 SOCKET_COLUMNS = ("path", "walk", "listener")
 TCP_COLUMNS = ("family", "address", "port", "v4mapped", "inode", "backlog_current", "backlog_max", "processes")
 UNIX_COLUMNS = ("path", "abstract", "inode", "backlog_current", "backlog_max", "processes")
+CONTAINER_COLUMNS = ("id", "short_id", "name", "engine", "image", "command", "state", "running", "restarting", "paused",
+                     "exit_code", "oom_killed", "error", "started_at", "finished_at", "pid", "restart_count",
+                     "restart_policy", "health", "compose", "network_mode", "networks", "ports", "mounts", "env_keys",
+                     "listeners", "nginx", "logs")
+CONTAINER_ROUTE_COLUMNS = ("id", "server_names", "location", "directive", "protocol", "target", "upstream", "dynamic",
+                           "endpoints", "file", "line")
 
 
 def _d(value):
@@ -414,10 +423,64 @@ def expand_listeners(section):
     return out
 
 
+# --------------------------------------------------------------------------- containers
+
+def compact_containers(section):
+    """``containers`` as a table: the engine by its index in ``engines`` (its socket), ``short_id`` null when it is
+    the id's first 12 characters, the routes of an nginx in the container as a table."""
+    if not isinstance(section, dict) or isinstance(section.get("containers"), dict):
+        return section
+    out = dict(section)
+    engine_index = {}
+    for i, engine in enumerate(_l(section.get("engines"))):
+        socket = _d(engine).get("socket")
+        if isinstance(socket, str):
+            engine_index.setdefault(socket, i)
+    entries = []
+    for c in _l(section.get("containers")):
+        if not isinstance(c, dict):
+            continue
+        c = dict(c)
+        if isinstance(c.get("engine"), str) and c["engine"] in engine_index:
+            c["engine"] = engine_index[c["engine"]]
+        if isinstance(c.get("id"), str) and c.get("short_id") == c["id"][:12]:
+            c["short_id"] = None
+        nginx = c.get("nginx")
+        if isinstance(nginx, dict) and isinstance(nginx.get("routes"), list):
+            routes = [r for r in nginx["routes"] if isinstance(r, dict)]
+            columns = columns_of(routes, CONTAINER_ROUTE_COLUMNS)
+            c["nginx"] = dict(nginx, routes=table(columns, [[r.get(k) for k in columns] for r in routes]))
+        entries.append(c)
+    columns = columns_of(entries, CONTAINER_COLUMNS)
+    out["containers"] = table(columns, [[c.get(k) for k in columns] for c in entries])
+    return out
+
+
+def expand_containers(section):
+    """The collectors' containers section from the compact one. A section that is not compact gives no containers."""
+    section = _d(section)
+    out = dict(section)
+    engines = _l(section.get("engines"))
+    containers = []
+    for c in table_rows(section.get("containers"), CONTAINER_COLUMNS):
+        if isinstance(c["engine"], int) and not isinstance(c["engine"], bool):
+            c["engine"] = _d(_pick(engines, c["engine"])).get("socket")
+        if c["short_id"] is None and isinstance(c["id"], str):
+            c["short_id"] = c["id"][:12]
+        nginx = c["nginx"]
+        if isinstance(nginx, dict):
+            c["nginx"] = dict(nginx, routes=table_rows(nginx.get("routes"), CONTAINER_ROUTE_COLUMNS))
+        containers.append(c)
+    out["containers"] = containers
+    return out
+
+
 # --------------------------------------------------------------------------- all sections
 
-COMPACTORS = {"nginx": compact_nginx, "sockets": compact_sockets, "listeners": compact_listeners}
-EXPANDERS = {"nginx": expand_nginx, "sockets": expand_sockets, "listeners": expand_listeners}
+COMPACTORS = {"nginx": compact_nginx, "sockets": compact_sockets, "listeners": compact_listeners,
+              "containers": compact_containers}
+EXPANDERS = {"nginx": expand_nginx, "sockets": expand_sockets, "listeners": expand_listeners,
+             "containers": expand_containers}
 
 
 def compact_facts(facts):

@@ -232,7 +232,7 @@ ansible_facts:
               and no error.
           type: dict
           returned: when V(containers) is in O(sections)
-          sample: {"engines": [], "containers": [], "errors": []}
+          sample: {"engines": [], "containers": {"columns": [], "rows": []}, "errors": []}
         timings:
           description:
             - Seconds each section took on the target (a section gathered only for another one, such as

@@ -130,6 +130,24 @@ def test_listeners_name_their_processes_once():
     assert wire["processes"] == [proc] and back == section
 
 
+def test_containers_are_a_table_naming_their_engine_and_their_nginx_routes_a_table():
+    with open(os.path.join(FIXTURES, "lab", "container_nginx_loopback.json"), encoding="utf-8") as fh:
+        recorded = json.load(fh)["hosts"]["ctr1"]["containers"]
+    section = C.expand_containers(recorded)     # the collectors' form
+    with_nginx = [c for c in section["containers"] if c["nginx"]]
+    assert len(section["containers"]) >= 2 and with_nginx and with_nginx[0]["nginx"]["routes"]
+    assert all(c["engine"] == section["engines"][0]["socket"] and c["short_id"] == c["id"][:12] for c in section["containers"])
+    wire, back = roundtrip(section, C.compact_containers, C.expand_containers)
+    assert back == section and wire == recorded
+    assert wire["containers"]["columns"][:len(C.CONTAINER_COLUMNS)] == list(C.CONTAINER_COLUMNS)
+    assert {row[3] for row in wire["containers"]["rows"]} == {0} and {row[1] for row in wire["containers"]["rows"]} == {None}
+    assert isinstance(next(r for r in wire["containers"]["rows"] if r[26])[26]["routes"]["rows"], list)
+    # a container of an engine not listed, a short id of its own, a key a later collector adds
+    odd = {"engines": [], "containers": [{"id": "abc", "short_id": "x", "engine": "/run/other.sock", "name": "n", "new": 1}]}
+    _, back = roundtrip(odd, C.compact_containers, C.expand_containers)
+    assert {k: back["containers"][0][k] for k in ("id", "short_id", "engine", "name", "new")} == odd["containers"][0]
+
+
 @pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(FIXTURES, "lab", "*.json"))), ids=os.path.basename)
 def test_the_lab_recordings_are_in_the_form_the_modules_return(path):
     with open(path, encoding="utf-8") as fh:
@@ -146,7 +164,8 @@ def _hostile(rng, depth=0):
     if depth < 3:
         choices += [[_hostile(rng, depth + 1) for _ in range(rng.randint(0, 3))],
                     {rng.choice(["columns", "rows", "routes", "servers", "paths", "tcp", "unix", "walks", "profiles",
-                                 "endpoints", "listens", "locations", "upstreams", "files", "x"]): _hostile(rng, depth + 1)
+                                 "endpoints", "listens", "locations", "upstreams", "files", "containers",
+                                 "engines", "nginx", "engine", "short_id", "id", "x"]): _hostile(rng, depth + 1)
                      for _ in range(rng.randint(0, 4))}]
     return rng.choice(choices)
 
@@ -155,7 +174,7 @@ def test_hostile_input_never_raises():
     rng = random.Random(13)
     for _ in range(3000):
         value = _hostile(rng)
-        facts = {"nginx": value, "sockets": value, "listeners": value}
+        facts = {"nginx": value, "sockets": value, "listeners": value, "containers": value}
         C.expand_facts(facts)
         C.compact_facts(facts)
         C.expand_facts(C.compact_facts(facts))
