@@ -391,7 +391,7 @@ ansible_facts:
             profiles:
               description:
                 - The distinct effective settings of the routes, each once - C(directive), C(protocol), C(dynamic),
-                  C(conditional) and C(condition) (a pass directive in an C(if) or C(limit_except) block: nginx uses it
+                  C(conditional) and C(condition) (a pass directive in an C(if) or C(limit_except) block - nginx uses it
                   only when the condition holds), C(timeouts) (seconds), C(buffers) (bytes; C(buffers) and
                   C(busy_buffers_size) are V(null) for C(grpc_pass)), C(http_version) (V(null) except for C(proxy_pass)),
                   C(connection_header_cleared), C(keepalive_in_use) and C(client_max_body_size) (bytes, 0 means unlimited).
