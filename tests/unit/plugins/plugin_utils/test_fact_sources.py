@@ -225,6 +225,10 @@ def test_the_expand_facts_filter_writes_out_every_route():
     assert [r["id"] for r in out["nginx"]["routes"]] == ["_:80 /", "_:80 /asgi/"]
     assert out["sockets"]["paths"][0]["path"] == "/run/gunicorn/gunicorn.sock"
     assert out["listeners"]["unix"][0]["processes"][0]["name"] == "gunicorn"
+    ctr = load_fixture("container_oom_killed")["containers"]
+    assert isinstance(ctr["containers"], dict)
+    web = next(c for c in expand({"containers": ctr})["containers"]["containers"] if c["name"] == "shop_web_1")
+    assert web["engine"] == ctr["engines"][0]["socket"] and web["short_id"] == web["id"][:12] and web["oom_killed"]
     with pytest.raises(AnsibleFilterError):
         expand(["not", "facts"])
 
