@@ -24,6 +24,16 @@ from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common im
 )
 
 
+_SKIP = object()
+
+
+def _lookup(index, key):
+    try:
+        return index.get(key, ())
+    except TypeError:       # an unhashable key (hostile facts): nothing matches it
+        return ()
+
+
 def serving_state(nginx):
     """Is nginx serving on this host? (from the ``service`` key of the nginx facts)
 
@@ -76,6 +86,7 @@ class HostView:
         if self.unserved_routes:
             self.routes = []
         self.upstreams = as_dict(self.nginx.get("upstreams"))
+        self._indexes = {}
         self.tcp = [as_dict(x) for x in as_list(self.listeners.get("tcp"))]
         self.unix = [as_dict(x) for x in as_list(self.listeners.get("unix"))]
         self.apps = [as_dict(a) for a in as_list(self.apps_section.get("servers"))]
@@ -129,15 +140,31 @@ class HostView:
         return f"{route.get('directive') or 'proxy_pass'} {route.get('target')} at {route.get('file')}:{route.get('line')}"
 
     # -- listeners -----------------------------------------------------------
+    # A host with 10,000 sockets and 20,000 routes asks these once per route endpoint: indexes, not scans. Rules may
+    # append to self.tcp / self.unix (what containers publish): an index is rebuilt when its list grew.
+    def _index(self, name, entries, key):
+        cached = self._indexes.get(name)
+        if cached is None or cached[0] != len(entries):
+            index = {}
+            for entry in entries:
+                k = key(entry)
+                if k is not _SKIP:
+                    try:
+                        index.setdefault(k, []).append(entry)
+                    except TypeError:   # an unhashable value (hostile facts) matches nothing
+                        pass
+            cached = self._indexes[name] = (len(entries), index)
+        return cached[1]
+
     def unix_listeners(self, path):
-        path = norm_path(path)
-        return [u for u in self.unix if norm_path(u.get("path")) == path and not u.get("abstract")]
+        index = self._index("unix", self.unix, lambda u: _SKIP if u.get("abstract") else norm_path(u.get("path")))
+        return list(_lookup(index, norm_path(path)))
 
     def tcp_listeners(self, family, address, port):
-        return [t for t in self.tcp if t.get("port") == port and listener_accepts(t, family, address)]
+        return [t for t in self.tcp_on_port(port) if listener_accepts(t, family, address)]
 
     def tcp_on_port(self, port):
-        return [t for t in self.tcp if t.get("port") == port]
+        return list(_lookup(self._index("tcp", self.tcp, lambda t: t.get("port")), port))
 
     def local_addresses(self):
         out = set(self.address)

@@ -214,3 +214,12 @@ def test_copy_is_not_mutated():
     before = copy.deepcopy(f)
     findings(f)
     assert f == before
+
+
+def test_listener_lookups_see_what_the_container_rules_add_after_a_first_lookup():
+    view = rules.HostView("ctr1", wire(facts([container()])))
+    assert view.tcp_on_port(8080) == [] and view.unix_listeners("/srv/compose/shop/run//app.sock") == []
+    R.add_container_listeners(view)     # after the views' indexes were built
+    assert [t.get("container") for t in view.tcp_listeners("inet", "127.0.0.1", 8080)] == ["shop_web_1"]
+    assert [u.get("container") for u in view.unix_listeners("/srv/compose/shop/run//app.sock")] == ["shop_web_1"]
+    assert view.tcp_on_port(["unhashable"]) == [] and view.unix_listeners({"x": 1}) == []
