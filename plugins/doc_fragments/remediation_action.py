@@ -4,7 +4,8 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    """Attributes shared by the action plugins behind the remediate role."""
+    """Attributes of the modules that are action plugins run once on the controller (the diagnosis, the
+    deploy gate and the remediate role's planning and reports): each adds its own C(check_mode) details."""
 
     DOCUMENTATION = r"""
 options: {}

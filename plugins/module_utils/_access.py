@@ -14,11 +14,15 @@ Public API (stable):
     ``initgroups(name, gid)`` gives: the primary group first, then every group listing the user,
     then the ``supplementary`` groups (systemd's ``SupplementaryGroups=``). Raises ``ValueError``
     with a sentence for an unknown user or group.
+``user_entry(user)`` / ``group_id(group)``
+    The ``pwd`` entry of a user / the gid of a group, by name or number; ``ValueError`` with a
+    sentence when there is none.
 ``may_access(mode, owner_uid, owner_gid, uid, gids, want, acl=None)``
     The kernel's permission decision (owner, named users, groups, ACL mask, others; root
     passes), pure, over stat values and decoded ACL entries (``decode_acl`` / ``read_acl``).
 ``check_path(path, user=None, want="r", group=None)`` -> ``(allowed, reason)``
-    May that user read / write / execute ``path``, searching every directory on the way?
+    May that user read / write / execute ``path`` (or several: ``"rx"`` lists and enters a
+    directory), searching every directory on the way?
     The one answer to "may this user reach this path" (apps: EnvironmentFile, sockets: the walk).
 ``walk(path, uid, gids, user, ...)``
     The ``namei -l``-like walk behind both (components, first blocker, the final component).
@@ -77,7 +81,8 @@ class Identity:
         return "Identity(%s uid=%d gid=%d groups=%s)" % (self.name, self.uid, self.gid, ",".join(self.groups))
 
 
-def _lookup_user(user):
+def user_entry(user):
+    """The ``pwd`` entry of ``user`` (a name or a uid); ValueError with a sentence when there is none."""
     try:
         if isinstance(user, int) or (isinstance(user, str) and user.isdigit()):
             return pwd.getpwuid(int(user))
@@ -86,7 +91,8 @@ def _lookup_user(user):
         raise ValueError("there is no user %s on this host" % (user,)) from None
 
 
-def _lookup_group(group):
+def group_id(group):
+    """The gid of ``group`` (a name; a number is taken as it is); ValueError with a sentence for an unknown name."""
     try:
         if isinstance(group, int) or (isinstance(group, str) and group.isdigit()):
             return int(group)
@@ -111,11 +117,11 @@ def identity(user, group=None, supplementary=()):
     """The :class:`Identity` of ``user`` (name or uid) with primary group ``group`` (default: its own)
     and, after the groups ``initgroups`` gives, the groups ``supplementary`` names (systemd's
     ``SupplementaryGroups=``)."""
-    pw = _lookup_user(user)
-    gid = pw.pw_gid if group in (None, "") else _lookup_group(group)
+    pw = user_entry(user)
+    gid = pw.pw_gid if group in (None, "") else group_id(group)
     gids = _grouplist(pw.pw_name, gid)
     for extra in supplementary or ():
-        extra_gid = _lookup_group(extra)
+        extra_gid = group_id(extra)
         if extra_gid not in gids:
             gids.append(extra_gid)
     return Identity(pw.pw_name, pw.pw_uid, gid, gids, [_gid_name(g) for g in gids])
@@ -365,7 +371,8 @@ def walk(path, uid, gids, user, lstat=os.lstat, readlink=os.readlink, read_acl=r
 
 def check_path(path, user=None, want="r", group=None, ident=None):
     """May ``user`` (with ``group`` as primary group, and its supplementary groups) ``want``
-    (``"r"``, ``"w"`` or ``"x"``) the file ``path``, searching every directory on the way?
+    (``"r"``, ``"w"``, ``"x"``, or several of them: ``"rx"`` to list and enter a directory) the
+    file ``path``, searching every directory on the way?
 
     Mode bits, owner, supplementary groups and POSIX ACLs decide, as the kernel does; root
     passes (``user`` None or ``""`` means root, as systemd's ``User=``). Returns
@@ -384,9 +391,11 @@ def check_path(path, user=None, want="r", group=None, ident=None):
     if result["blocker"] is not None:
         return False, result["blocker"]["reason"]
     st, acl = last["st"], last["acl"]
-    if may_access(st.st_mode, st.st_uid, st.st_gid, ident.uid, ident.gids, want, acl):
-        return True, None
-    return False, "%s; %s cannot %s it" % (last["desc"], ident.name, _VERB[want])
+    for perm in "xrw":
+        if perm in want and not may_access(st.st_mode, st.st_uid, st.st_gid, ident.uid, ident.gids, perm, acl):
+            verb = "list" if perm == "r" and last["type"] == "dir" else _VERB[perm]
+            return False, "%s; %s cannot %s it" % (last["desc"], ident.name, verb)
+    return True, None
 
 
 # ---------------------------------------------------------------- running as a user

@@ -26,8 +26,10 @@ import os
 import posixpath
 import stat
 
+from ansible_collections.badgateway.doctor.plugins.module_utils import _proc
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_text
 from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_config import analyze_config
+from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_running import is_master
 from ansible_collections.badgateway.doctor.plugins.module_utils._safe_io import UnsafeFile, read_bytes
 from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_parser import parse
 
@@ -42,30 +44,26 @@ ROUTE_KEYS = ("id", "server_names", "location", "directive", "protocol", "target
 
 
 def process_tree(proc="/proc"):
-    """``(parents, masters)``: ppid of every process, and the pids of nginx master processes."""
+    """``(parents, masters)``: ppid of every process, and the pids of nginx master processes (read with
+    ``_proc``'s reader and parsers: regular files only, capped)."""
     parents, masters = {}, []
-    try:
-        names = os.listdir(proc)
-    except OSError:
-        return parents, masters
-    for name in names:
-        if not name.isdigit():
-            continue
+    for pid in _proc.list_pids(proc):
+        base = os.path.join(proc, str(pid))
         try:
-            with open(os.path.join(proc, name, "stat"), "rb") as fh:
-                text = fh.read(4096).decode("utf-8", "replace")
-            ppid = int(text[text.rindex(")") + 2:].split()[1])
-        except (OSError, ValueError, IndexError):
+            text = _proc.read_text(os.path.join(base, "stat"))
+        except OSError:
             continue
-        parents[int(name)] = ppid
+        ppid = _proc.parse_stat_ppid(text)
+        if ppid is None:
+            continue
+        parents[pid] = ppid
         if "nginx" in text[:text.rindex(")")]:
             try:
-                with open(os.path.join(proc, name, "cmdline"), "rb") as fh:
-                    cmd = fh.read(4096)
+                argv = _proc.parse_cmdline(_proc.read_bytes(os.path.join(base, "cmdline")))
             except OSError:
                 continue
-            if cmd.startswith(b"nginx: master process"):
-                masters.append(int(name))
+            if is_master(argv):
+                masters.append(pid)
     return parents, sorted(masters)
 
 
@@ -86,8 +84,7 @@ def masters_below(pid, tree):
 
 def _conf_path(master, proc):
     try:
-        with open(os.path.join(proc, str(master), "cmdline"), "rb") as fh:
-            words = fh.read(8192).decode("utf-8", "replace").replace("\0", " ").split()
+        words = " ".join(_proc.parse_cmdline(_proc.read_bytes(os.path.join(proc, str(master), "cmdline")))).split()
     except OSError:
         return DEFAULT_CONF
     for i, word in enumerate(words):

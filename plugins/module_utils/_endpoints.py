@@ -305,6 +305,18 @@ def address_text(address, port):
     return "%s:%s" % (address, port)
 
 
+def reachable_host(host):
+    """The address to connect to for a listener bound to ``host``: a wildcard bind (``0.0.0.0``,
+    ``*``, none) is reached over ``127.0.0.1``, ``::`` over ``::1``; brackets are dropped."""
+    if host in (None, "", "*", "0.0.0.0"):
+        return "127.0.0.1"
+    if host in ("::", "[::]"):
+        return "::1"
+    if host.startswith("[") and host.endswith("]"):
+        return host[1:-1]
+    return host
+
+
 # --------------------------------------------------------------------------- addresses
 
 

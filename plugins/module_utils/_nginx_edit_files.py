@@ -13,7 +13,7 @@ import json
 import os
 
 from ansible_collections.badgateway.doctor.plugins.module_utils._remediation_backup import BackupError, current_state
-from ansible_collections.badgateway.doctor.plugins.module_utils._remediation_restore import _write_file as write_file
+from ansible_collections.badgateway.doctor.plugins.module_utils._remediation_restore import write_file
 
 LINES_FILE = "nginx_edit-lines.json"
 LINES_VERSION = 1
@@ -26,10 +26,10 @@ def sha256(data):
 class Transaction(object):
     """Files written by one run, to put back exactly as they were when anything goes wrong.
 
-    Writes go through the backup store's writer (``_remediation_restore``): a hidden temporary
-    file in the same directory (``.name.bgd-restore-PID``, which no include glob loads) renamed
-    over the file, with its owner, mode and ACL / SELinux extended attributes; a restore also
-    puts back its modification time.
+    Writes go through the backup store's writer (``_remediation_restore.write_file``, which is
+    ``_safe_io.write_atomic``): a hidden temporary file in the same directory (which no include
+    glob loads) renamed over the file, with its owner, mode and ACL / SELinux extended
+    attributes; a restore also puts back its modification time.
     """
 
     def __init__(self, read):

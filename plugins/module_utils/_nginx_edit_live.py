@@ -13,11 +13,11 @@ import shutil
 import signal
 import time
 
-from ansible_collections.badgateway.doctor.plugins.module_utils import _proc
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_text
 from ansible_collections.badgateway.doctor.plugins.module_utils._runner import run
 from ansible_collections.badgateway.doctor.plugins.module_utils._safe_io import open_regular
-from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_facts import collect_nginx, scan_processes
+from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_running import scan_processes, workers_of
+from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_facts import collect_nginx
 from ansible_collections.badgateway.doctor.plugins.module_utils.probes import collect_probes, plan_probes
 
 MAX_OUTPUT = 8192
@@ -109,7 +109,7 @@ def describe_broken(broken):
 # --------------------------------------------------------------------------- reload
 
 def _workers(processes, master_pid):
-    return set(p["pid"] for p in processes if p["role"] == "worker" and p.get("ppid") == master_pid)
+    return set(p["pid"] for p in workers_of(processes, {"pid": master_pid}))
 
 
 def _log_offsets(paths):
@@ -151,15 +151,15 @@ def reload_nginx(master_pid, error_logs=(), timeout=10.0, proc="/proc", sleep=ti
     result = {"ok": False, "method": None, "unit": None, "master_pid": master_pid, "old_workers": [], "new_workers": [],
               "elapsed": 0.0, "log": [], "message": ""}
     processes, _precise, _errors = scan_processes(proc)
-    if master_pid is None or not any(p["pid"] == master_pid for p in processes if p["role"] == "master"):
+    master = next((p for p in processes if p["role"] == "master" and p["pid"] == master_pid), None)
+    if master_pid is None or master is None:
         result["message"] = "nginx is not running: nothing to reload (start it)"
         return result
     pid = master_pid
     old = _workers(processes, pid)
     result["old_workers"] = sorted(old)
     offsets = _log_offsets(error_logs)
-    info = _proc.process_info(pid, proc=proc) or {}
-    unit = info.get("unit")
+    unit = master.get("unit")
     start = time.monotonic()
     if unit and unit.endswith(".service") and shutil.which("systemctl"):
         result["method"] = "systemctl reload %s" % unit

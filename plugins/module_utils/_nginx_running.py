@@ -3,8 +3,9 @@
 """The running nginx: its binary, its build settings, its processes, and staleness.
 
 - :func:`find_binary` and :func:`parse_nginx_V` (``nginx -V``: version and ``configure`` options);
-- :func:`scan_processes` and :func:`select_master`: the master and worker processes in ``/proc``
-  and which master runs the configuration that was parsed;
+- :func:`scan_processes`, :func:`select_master` and :func:`workers_of`: the master and worker
+  processes in ``/proc`` (the one process scan, ``_proc.scan``), which master runs the
+  configuration that was parsed, and its workers;
 - :func:`stale_files`: configuration files modified after the oldest running worker started
   (workers are started anew on every reload: edited, not reloaded).
 
@@ -93,19 +94,25 @@ def _is_nginx(argv):
     return _title(argv).startswith(_TITLES)
 
 
+def is_master(argv):
+    """Whether ``argv`` (a process's command line) is an nginx master's title."""
+    return _title(argv).startswith(_TITLES[0])
+
+
 def scan_processes(proc="/proc"):
     """Find nginx master and worker processes (the one process scan, ``_proc.scan``).
 
     Returns ``(processes, precise, errors)``; ``processes`` is a list of
-    ``{pid, ppid, role: master|worker, title, user, start_time}``; ``precise`` tells whether
-    the start times are precise to 10 ms (else to the second).
+    ``{pid, ppid, role: master|worker, title, user, unit, start_time}`` (``unit``: the systemd
+    unit of its cgroup, or None); ``precise`` tells whether the start times are precise to 10 ms
+    (else to the second). Old workers still finishing their requests after a reload are left out.
     """
     errors = []
     boot, precise = _proc.precise_boot_time(proc)
     found = []
     for info in _proc.scan(proc, boot, want=_is_nginx):
         title = _title(info["cmdline"])
-        if title.startswith("nginx: master process"):
+        if is_master(info["cmdline"]):
             role = "master"
         elif "is shutting down" in title:
             continue  # an old worker finishing its requests after a reload
@@ -115,7 +122,7 @@ def scan_processes(proc="/proc"):
             errors.append(_proc.error("proc", os.path.join(proc, str(info["pid"])),
                                       "cannot read the owner of nginx process %d" % info["pid"]))
         found.append({"pid": info["pid"], "ppid": info["ppid"], "role": role, "title": title, "user": info["user"],
-                      "start_time": info["start_time"]})
+                      "unit": info["unit"], "start_time": info["start_time"]})
     return found, precise, errors
 
 
@@ -142,6 +149,12 @@ def select_master(processes, pid_from_file=None, conf_path=None):
             if title_option(p["title"], "-c") == conf_path:
                 return p
     return sorted(masters, key=lambda p: p["pid"])[0]
+
+
+def workers_of(processes, master):
+    """The worker processes of ``master`` (its children), or every worker when ``master`` is None."""
+    return [p for p in processes
+            if p["role"] == "worker" and (master is None or p.get("ppid") == master["pid"])]
 
 
 def running_conf_matches(master, conf_path, compiled_conf_full, prefix):

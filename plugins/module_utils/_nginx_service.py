@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _log_patterns as lp
-from ansible_collections.badgateway.doctor.plugins.module_utils import _proc, _runner
+from ansible_collections.badgateway.doctor.plugins.module_utils import _proc, systemd
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_text
 
 UNIT_CANDIDATES = ("nginx.service", "openresty.service")
@@ -36,65 +36,23 @@ MAX_EVIDENCE = 8
 LINE_LEN = 300
 
 
-def unit_of_master(master, proc="/proc"):
-    """The systemd unit the running master belongs to (from its cgroup), or None."""
-    if not master:
-        return None
-    try:
-        unit = _proc.parse_cgroup_unit(_proc.read_text(os.path.join(proc, str(master["pid"]), "cgroup")))
-    except (OSError, KeyError, TypeError):
-        return None
+def unit_of_master(master):
+    """The systemd service the running master belongs to (its cgroup, read by the process scan), or None."""
+    unit = (master or {}).get("unit")
     return unit if unit and unit.endswith(".service") else None
-
-
-def _parse_show(text):
-    block = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            block[key] = value
-    return block
-
-
-def _to_int(value):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _systemd_running():
     return os.path.isdir("/run/systemd/system")
 
 
-def show_unit(unit, errors, timeout=15):
-    """``systemctl show`` of one unit as a dict (empty when systemctl could not tell)."""
-    res = _runner.run(["systemctl", "show", "--no-pager", "-p", ",".join(SHOW_PROPS), "--", unit],
-                      timeout=timeout, max_bytes=256 * 1024)
-    if res.error or (res.rc != 0 and not res.stdout):
-        errors.append(_proc.error("systemctl", None, "systemctl show %s failed: %s"
-                                  % (unit, (res.error or res.stderr or "rc %s" % res.rc).strip()[:300])))
-        return {}
-    return _parse_show(res.stdout)
-
-
 def _state(props):
-    from ansible_collections.badgateway.doctor.plugins.module_utils.systemd import monotonic_to_epoch
-    code = props.get("ExecMainCode")
-    return {
-        "load_state": props.get("LoadState") or None,
-        "unit_file_state": props.get("UnitFileState") or None,
-        "active_state": props.get("ActiveState") or None,
-        "sub_state": props.get("SubState") or None,
-        "result": props.get("Result") or None,
-        "n_restarts": _to_int(props.get("NRestarts")) or 0,
-        "exec_main_status": _to_int(props.get("ExecMainStatus")),
-        "exec_main_code": {"1": "exited", "2": "killed", "3": "dumped"}.get(code, code or None) if code != "0" else None,
-        "main_pid": _to_int(props.get("MainPID")) or None,
-        "active_enter": monotonic_to_epoch(props.get("ActiveEnterTimestampMonotonic")),
-        "inactive_enter": monotonic_to_epoch(props.get("InactiveEnterTimestampMonotonic")),
-        "fragment_path": props.get("FragmentPath") or None,
-    }
+    """systemd's state of the nginx unit (``systemd.state_from_show``) and its unit file's."""
+    state = systemd.state_from_show(props)
+    state.update(unit_file_state=props.get("UnitFileState") or None,
+                 inactive_enter=systemd.monotonic_to_epoch(props.get("InactiveEnterTimestampMonotonic")),
+                 fragment_path=props.get("FragmentPath") or None)
+    return state
 
 
 def last_start_attempt(entries):
@@ -151,7 +109,7 @@ def _read_unit_journal(unit, errors):
     return entries
 
 
-def collect_service(binary, master, errors, proc="/proc", unit=None):
+def collect_service(binary, master, errors, unit=None):
     """The ``service`` facts of nginx (see docs/FACTS.md).
 
     ``binary``: the nginx binary found (or None); ``master``: the running master process
@@ -165,11 +123,11 @@ def collect_service(binary, master, errors, proc="/proc", unit=None):
         return out
     candidates = [unit] if unit else []
     if not unit:
-        mine = unit_of_master(master, proc)
+        mine = unit_of_master(master)
         candidates = [mine] if mine else list(UNIT_CANDIDATES)
     props = {}
     for name in candidates:
-        props = show_unit(name, errors)
+        props = systemd.show([name], SHOW_PROPS, errors, timeout=15).get(name, {})
         if props.get("LoadState") not in (None, "", "not-found"):
             out["unit"] = name
             break

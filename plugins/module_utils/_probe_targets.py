@@ -11,7 +11,7 @@ becomes part of a URL.
 
 from __future__ import annotations
 
-from ansible_collections.badgateway.doctor.plugins.module_utils._endpoints import address_text, parse_host_port
+from ansible_collections.badgateway.doctor.plugins.module_utils._endpoints import address_text, parse_host_port, reachable_host
 from ansible_collections.badgateway.doctor.plugins.module_utils._facts_compact import expand_nginx
 from ansible_collections.badgateway.doctor.plugins.module_utils._options import check_host_header
 from ansible_collections.badgateway.doctor.plugins.module_utils._proc import error
@@ -73,16 +73,6 @@ def make_url(host=None, port=None, unix=None, path="/", scheme="http"):
 
 
 # ---------------------------------------------------------------- targets from nginx facts (pure)
-
-def _wildcard_to_loopback(host, ipv6):
-    if host in (None, "", "*", "0.0.0.0"):
-        return "127.0.0.1"
-    if host in ("::", "[::]"):
-        return "::1"
-    if host.startswith("[") and host.endswith("]"):
-        return host[1:-1]
-    return host
-
 
 def location_path(location):
     """Request path to probe a location with: its prefix if it is a plain prefix location
@@ -180,7 +170,7 @@ def _route_targets(route, via, path, host_header):
             if listen.get("unix"):
                 url = make_url(unix=listen["unix"], path=req_path, scheme=scheme)
             else:
-                url = make_url(host=_wildcard_to_loopback(listen.get("host"), listen.get("ipv6")),
+                url = make_url(host=reachable_host(listen.get("host")),
                                port=listen["port"], path=req_path, scheme=scheme)
             through = {"route": rid, "endpoint": None, "via": "nginx", "url": url, "host_header": host}
     return direct, through

@@ -9,8 +9,8 @@ Public API (other fact gatherers may import these; keep them stable):
 ``read_text(path, max_bytes=PROC_MAX_BYTES)``
     Read a (small) text file through the one safe reader (``_safe_io``: regular files only,
     capped); returns ``str`` or raises ``OSError`` (``_safe_io.UnsafeFile``).
-``parse_status_uid(text)`` / ``parse_status_field(text, name)``
-    Real uid / any field from ``/proc/PID/status`` text.
+``parse_status_uid(text)`` / ``parse_status_gids(text)`` / ``parse_status_field(text, name)``
+    Real uid / ``(real gid, all gids)`` / any field from ``/proc/PID/status`` text.
 ``parse_cgroup_unit(text)``
     systemd unit (``*.service``, ``*.socket``, ``*.scope``) from ``/proc/PID/cgroup`` text.
 ``parse_cmdline(raw)``
@@ -94,6 +94,17 @@ def parse_status_uid(text):
         return int(value.split()[0])
     except ValueError:
         return None
+
+
+def parse_status_gids(text):
+    """Return ``(gid, gids)`` from ``/proc/PID/status`` text: the real gid (None when unreadable)
+    and every group the process has (supplementary groups and the gid), sorted."""
+    gid_text = (parse_status_field(text, "Gid") or "").split()
+    gid = int(gid_text[0]) if gid_text and gid_text[0].isdigit() else None
+    groups = {int(g) for g in (parse_status_field(text, "Groups") or "").split() if g.isdigit()}
+    if gid is not None:
+        groups.add(gid)
+    return gid, sorted(groups)
 
 
 def parse_cgroup_unit(text):

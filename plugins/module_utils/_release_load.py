@@ -22,7 +22,7 @@ import os
 import shlex
 import tempfile
 
-from ansible_collections.badgateway.doctor.plugins.module_utils import _runner, systemd
+from ansible_collections.badgateway.doctor.plugins.module_utils import _proc, _runner, _safe_io, systemd
 from ansible_collections.badgateway.doctor.plugins.module_utils import _apps_kinds
 from ansible_collections.badgateway.doctor.plugins.module_utils._apps_cmdline import detect_kind
 from ansible_collections.badgateway.doctor.plugins.module_utils._apps_spec import parse_args
@@ -47,7 +47,7 @@ def unit_props(unit, errors):
     """``systemctl show`` of the unit (None when it cannot be read; the reason in ``errors``)."""
     props = systemd.show([unit], UNIT_PROPS, errors).get(unit)
     if not props or props.get("LoadState") in (None, "", "not-found"):
-        errors.append({"source": "systemctl", "path": unit, "message": "the unit %s is not known to systemd" % unit})
+        errors.append(_proc.error("systemctl", unit, "the unit %s is not known to systemd" % unit))
         return None
     return props
 
@@ -111,10 +111,7 @@ def _env_file(props, tmpdir):
     if not env:
         return None
     path = os.path.join(tmpdir, "env")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        for key, value in env.items():
-            fh.write("%s=%s\n" % (key, shlex.quote(value)))
+    _safe_io.write_new(path, "".join("%s=%s\n" % (key, shlex.quote(value)) for key, value in env.items()), 0o600)
     return path
 
 

@@ -20,10 +20,8 @@ import json
 import os
 import re
 import stat
-import time
 
-from ansible_collections.badgateway.doctor.plugins.module_utils import _safe_io
-from ansible_collections.badgateway.doctor.plugins.module_utils.socket_paths import may_access, user_groups
+from ansible_collections.badgateway.doctor.plugins.module_utils import _access, _safe_io
 
 HISTORY_NAME = ".badgateway-releases.json"
 HISTORY_MAX_BYTES = 1024 * 1024
@@ -224,31 +222,6 @@ def migration_files(release_path, globs=DEFAULT_MIGRATION_GLOBS, exclude=DEFAULT
     return sorted(found), problem
 
 
-def user_can_read(path, user):
-    """None when ``user`` can search every directory up to ``path`` and read it, else the reason."""
-    try:
-        uid, gids, _names = user_groups(user)
-    except KeyError:
-        return "the user %s does not exist" % user
-    if uid == 0:
-        return None
-    here = "/"
-    parts = [p for p in os.path.realpath(path).split("/") if p]
-    for i, part in enumerate(parts):
-        here = os.path.join(here, part)
-        try:
-            st = os.stat(here)
-        except OSError as exc:
-            return "%s cannot be inspected: %s" % (here, exc.strerror or exc)
-        mode = "%04o" % stat.S_IMODE(st.st_mode)
-        last = i == len(parts) - 1
-        if not may_access(st.st_mode, st.st_uid, st.st_gid, uid, gids, "x"):
-            return "%s is %s uid %d gid %d: %s cannot search it" % (here, mode, st.st_uid, st.st_gid, user)
-        if last and not may_access(st.st_mode, st.st_uid, st.st_gid, uid, gids, "r"):
-            return "%s is %s uid %d gid %d: %s cannot list it" % (here, mode, st.st_uid, st.st_gid, user)
-    return None
-
-
 def release_of(path, releases_path):
     """The release id a path (a process's cwd) is in, or None."""
     if not path:
@@ -272,39 +245,9 @@ def link_target_for(current_link, current_target, releases_path, release):
     return os.path.relpath(new_abs, os.path.dirname(current_link))
 
 
-def _temp_name(path):
-    return os.path.join(os.path.dirname(path), ".%s.badgateway-%d-%d" % (os.path.basename(path), os.getpid(), time.monotonic_ns()))
-
-
-def _unlink_quietly(path):
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def _rename_over(tmp, path):
-    """``rename(2)`` ``tmp`` over ``path`` (atomic for readers), then sync the directory; ``tmp`` goes when that fails."""
-    try:
-        os.rename(tmp, path)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-    try:
-        fd = os.open(os.path.dirname(path), os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
-
-
 def switch_link(current_link, target):
     """Point ``current_link`` at ``target`` atomically: a new symlink beside it, then rename over it."""
-    tmp = _temp_name(current_link)
-    os.symlink(target, tmp)
-    _rename_over(tmp, current_link)
+    _safe_io.replace_symlink(current_link, target)
 
 
 def append_history(history_path, entry, problems=None):
@@ -312,17 +255,7 @@ def append_history(history_path, entry, problems=None):
     history = read_history(history_path, problems if problems is not None else [])
     history.append(entry)
     text = json.dumps({"version": 1, "history": history[-HISTORY_KEEP:]}, indent=1, sort_keys=True) + "\n"
-    tmp = _temp_name(history_path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-    _rename_over(tmp, history_path)
+    _safe_io.write_atomic(history_path, text, 0o644)
     return history[-HISTORY_KEEP:]
 
 
@@ -366,8 +299,8 @@ def inspect(root, releases_dir="releases", current_link="current", history_file=
         return out
     prev = out["previous"] = {"id": prev_id, "path": os.path.join(rel_path, prev_id), "source": source}
     if user:
-        reason = user_can_read(prev["path"], user)
-        if reason:
+        allowed, reason = _access.check_path(prev["path"], user, want="rx")  # list and enter the release
+        if not allowed:
             problems.append("the release %s is not readable by %s, the unit's user: %s" % (prev["path"], user, reason))
             return out
     try:

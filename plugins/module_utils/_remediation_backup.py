@@ -253,11 +253,7 @@ class Store:
 
     def write(self, manifest):
         self._ensure_dirs()
-        tmp = self.manifest_path + ".tmp"
-        data = json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8")
-        _write_new(tmp, data, 0o600, replace=True)
-        os.rename(tmp, self.manifest_path)
-        _fsync_dir(self.run_dir)
+        _safe_io.write_atomic(self.manifest_path, json.dumps(manifest, indent=1, sort_keys=True), 0o600)
 
     def _ensure_dirs(self):
         for d in (self.backup_dir, self.run_dir, os.path.join(self.run_dir, "files")):
@@ -303,36 +299,8 @@ class Store:
         while os.path.exists(os.path.join(self.run_dir, name)):
             number += 1
             name = "files/%04d" % number
-        _write_new(os.path.join(self.run_dir, name), data, 0o600)
+        _safe_io.write_new(os.path.join(self.run_dir, name), data, 0o600)
         return name
-
-
-def _write_new(path, data, mode, replace=False):
-    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    flags |= os.O_TRUNC if replace else os.O_EXCL
-    fd = os.open(path, flags, mode)
-    try:
-        os.fchmod(fd, mode)
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path):
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # ---------------------------------------------------------------- save / record

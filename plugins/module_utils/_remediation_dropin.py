@@ -212,7 +212,7 @@ def _bus_path(unit):
 
 def read_exec_start(unit, run=None):
     """The unit's live ExecStart as ``[{path, argv, ignore_errors}]``, exactly as systemd holds it (D-Bus)."""
-    run = run or _run
+    run = run or _runner.call
     errors = []
     for address in ([], ["--address=unix:path=/run/systemd/private"]):
         base = ["busctl"] + address + ["--json=short"]
@@ -343,17 +343,12 @@ def conflicts(dropin_paths, own_path, keys, exec_start, read=read_text):
 
 # ---------------------------------------------------------------- verification
 
-def _run(argv, timeout=30):
-    res = _runner.run(argv, timeout=timeout, max_bytes=4 * 1024 * 1024)
-    return res.rc, res.stdout, res.error or res.stderr
-
-
 def show_props(unit, props, run=None):
-    rc, out, err = (run or _run)(["systemctl", "show", "--no-pager", "-p", ",".join(props), "--", unit])
-    blocks = systemd.parse_show(out or "") if rc == 0 else []
-    if not blocks:
-        raise DropinError("systemctl show %s failed: %s" % (unit, (err or "exit %s" % rc).strip()[:300]))
-    return blocks[0]
+    """``systemctl show`` of ``unit`` (``systemd.show_unit``); raise DropinError when systemctl cannot tell."""
+    found, why = systemd.show_unit(unit, props, run)
+    if why:
+        raise DropinError(why)
+    return found
 
 
 def _live_matches(kind, want, live):

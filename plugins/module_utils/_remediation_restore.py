@@ -19,6 +19,7 @@ import base64
 import os
 import stat
 
+from ansible_collections.badgateway.doctor.plugins.module_utils import _safe_io
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_text
 from ansible_collections.badgateway.doctor.plugins.module_utils._remediation_backup import (
     BackupError, XATTRS, current_state, in_nginx_tree, kind_of, needs_daemon_reload, now,
@@ -98,50 +99,22 @@ def _ensure_parent(path):
         os.makedirs(parent, mode=0o755)
 
 
-def _write_file(path, saved, data):
+def write_file(path, saved, data):
+    """Put the saved file back over ``path`` atomically (``_safe_io.write_atomic``: a hidden file beside it,
+    which no include glob loads, renamed over it) with its owner, mode, extended attributes and mtime."""
     _ensure_parent(path)
-    tmp = os.path.join(os.path.dirname(path), ".%s.bgd-restore-%d" % (os.path.basename(path), os.getpid()))
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        os.unlink(tmp)
-    except FileNotFoundError:
-        pass
-    fd = os.open(tmp, flags, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fchown(fd, saved["uid"], saved["gid"])  # before chmod: chown clears set-id bits
-        os.fchmod(fd, int(saved["mode"], 8))
+
+    def finish(fd):
         _set_xattrs(fd, saved)
-        os.fsync(fd)
         if saved.get("mtime_ns"):
             os.utime(fd, ns=(saved["mtime_ns"], saved["mtime_ns"]))
-    except BaseException:
-        os.close(fd)
-        os.unlink(tmp)
-        raise
-    os.close(fd)
-    os.rename(tmp, path)
+
+    _safe_io.write_atomic(path, data, int(saved["mode"], 8), owner=(saved["uid"], saved["gid"]), finish=finish)
 
 
 def _write_link(path, saved):
     _ensure_parent(path)
-    tmp = os.path.join(os.path.dirname(path), ".%s.bgd-restore-%d" % (os.path.basename(path), os.getpid()))
-    try:
-        os.unlink(tmp)
-    except FileNotFoundError:
-        pass
-    os.symlink(saved["target"], tmp)
-    try:
-        os.chown(tmp, saved["uid"], saved["gid"], follow_symlinks=False)
-        if saved.get("mtime_ns"):
-            os.utime(tmp, ns=(saved["mtime_ns"], saved["mtime_ns"]), follow_symlinks=False)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    os.rename(tmp, path)
+    _safe_io.replace_symlink(path, saved["target"], owner=(saved["uid"], saved["gid"]), mtime_ns=saved.get("mtime_ns"))
 
 
 def _fix_directory(path, saved, exists):
@@ -190,7 +163,7 @@ def restore_entry(store, saved, check_mode=False):
         if not cur.get("existed"):
             change = "created"
         if not check_mode:
-            _write_file(path, saved, data)
+            write_file(path, saved, data)
         return {"path": path, "change": change, "diff": _diff(path, cur, cur_data, saved, data)}
     if kind == "link":
         if cur.get("type") == "link" and cur.get("target") == saved.get("target") and cur.get("uid") == saved.get("uid") \

@@ -25,14 +25,13 @@ the permission decision with the changes applied.
 from __future__ import annotations
 
 import glob
-import grp
 import os
-import pwd
 import re
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _access, _proc, _runner, _safe_io, socket_paths
 from ansible_collections.badgateway.doctor.plugins.module_utils._remediation_dropin import UNIT_DIR, read_exec_start, show_props
 from ansible_collections.badgateway.doctor.plugins.module_utils._apps_cmdline import detect_kind
+from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_running import scan_processes, select_master, workers_of
 from ansible_collections.badgateway.doctor.plugins.module_utils.listeners import collect_listeners
 
 METHODS = ("auto", "group", "socket_unit", "umask", "php_fpm", "acl")
@@ -46,16 +45,16 @@ class PlanError(ValueError):
 
 def _gid(name):
     try:
-        return int(name) if str(name).isdigit() else grp.getgrnam(name).gr_gid
-    except (KeyError, ValueError):
+        return _access.group_id(name)
+    except ValueError:
         return None
 
 
 def _uid(name):
     try:
-        return int(name) if str(name).isdigit() else pwd.getpwnam(name).pw_uid
-    except (KeyError, ValueError):
-        return None
+        return _access.user_entry(name).pw_uid
+    except ValueError:
+        return int(name) if str(name).isdigit() else None  # a uid without a passwd entry is still that uid
 
 
 def privileged(group_name, gid):
@@ -127,7 +126,7 @@ class Plan:
 
 
 def _may(mode, uid, gid, user_uid, gids, want):
-    return socket_paths.may_access(mode, uid, gid, user_uid, gids, want)
+    return _access.may_access(mode, uid, gid, user_uid, gids, want)
 
 
 def _need_group(plan, facts, group_name, gid, method, what):
@@ -158,10 +157,9 @@ def _service_group(facts):
     props = facts.get("service_props") or {}
     if props.get("Group"):
         return props["Group"]
-    user = props.get("User") or "root"
     try:
-        return grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
-    except KeyError:
+        return _proc.group_name(_access.user_entry(props.get("User") or "root").pw_gid)
+    except ValueError:
         return "root"
 
 
@@ -325,25 +323,15 @@ def plan(facts, method="auto"):
 # ---------------------------------------------------------------- collecting the facts
 
 def nginx_workers(proc=_proc.PROC):
-    """``(user, group, live_gids)`` of the running nginx workers (None values when none runs)."""
-    for pid in _proc.list_pids(proc):
+    """``(user, group, live_gids)`` of the running nginx workers (None values when none runs); old workers
+    still finishing their requests after a reload keep their old groups and are left out (``scan_processes``)."""
+    processes, _precise, _errors = scan_processes(proc)
+    for worker in workers_of(processes, select_master(processes)):
         try:
-            with open(os.path.join(proc, str(pid), "cmdline"), "rb") as fh:
-                cmd = fh.read(200)
-            if not cmd.startswith(b"nginx: worker process") or b"shutting down" in cmd:
-                continue  # an old worker still finishing its requests after a reload keeps its old groups
-            status = _proc.read_text(os.path.join(proc, str(pid), "status"))
+            gid, gids = _proc.parse_status_gids(_proc.read_text(os.path.join(proc, str(worker["pid"]), "status")))
         except OSError:
-            continue
-        uid = _proc.parse_status_uid(status)
-        gid_text = (_proc.parse_status_field(status, "Gid") or "").split()
-        groups = [int(g) for g in (_proc.parse_status_field(status, "Groups") or "").split() if g.isdigit()]
-        gid = int(gid_text[0]) if gid_text else None
-        try:
-            group = grp.getgrgid(gid).gr_name if gid is not None else None
-        except KeyError:
-            group = str(gid)
-        return _proc.user_name(uid), group, sorted(set(groups + ([gid] if gid is not None else [])))
+            continue  # gone meanwhile
+        return worker["user"], (_proc.group_name(gid) if gid is not None else None), gids
     return None, None, None
 
 
@@ -401,7 +389,7 @@ def _units_of(path, unit, run):
             services = [u for u in (props.get("Triggers") or "").split() if u.endswith(".service")]
             return (services[0] if services else None), unit
         return unit, None
-    rc, out, _err = (run or _run)(["systemctl", "list-sockets", "--all", "--no-legend", "--full"])
+    rc, out, _err = (run or _runner.call)(["systemctl", "list-sockets", "--all", "--no-legend", "--full"])
     sockets = parse_list_sockets(out if rc == 0 else "")
     if path in sockets:
         sock, services = sockets[path]
@@ -413,11 +401,6 @@ def _units_of(path, unit, run):
             if proc.get("unit") and proc["unit"].endswith(".service"):
                 return proc["unit"], None
     return None, None
-
-
-def _run(argv, timeout=30):
-    res = _runner.run(argv, timeout=timeout, max_bytes=1024 * 1024)
-    return res.rc, res.stdout, res.error or res.stderr
 
 
 def collect(path, user=None, group=None, unit=None, php_pool=None, run=None):

@@ -20,18 +20,9 @@ from ansible_collections.badgateway.doctor.plugins.module_utils._engine_control 
 UNIT_TIMEOUT = 120
 
 
-def _run(argv, timeout=30):
-    """``(rc, stdout, stderr)`` through the one command runner; rc None when it did not run to its end."""
-    res = _runner.run(argv, timeout=timeout, max_bytes=1024 * 1024)
-    return res.rc, res.stdout, res.error or res.stderr
-
-
 def unit_before(unit, run=None):
     """``{active_state, sub_state, unit_file_state}`` of a unit now (None values when unknown)."""
-    run = run or _run
-    rc, out, _err = run(["systemctl", "show", "--no-pager", "-p", "ActiveState,SubState,UnitFileState", "--", unit],
-                        timeout=30)
-    props = systemd.parse_show(out)[0] if rc == 0 and out.strip() else {}
+    props, _why = systemd.show_unit(unit, ("ActiveState", "SubState", "UnitFileState"), run)
     return {"active_state": props.get("ActiveState") or None, "sub_state": props.get("SubState") or None,
             "unit_file_state": props.get("UnitFileState") or None}
 
@@ -73,7 +64,7 @@ def _systemctl(steps, run, verb, unit):
 
 def run_undo(plan, run=None, find_container=None):
     """Execute ``plan`` (see ``_remediation_restore.undo_plan``). Returns the list of steps."""
-    run = run or _run
+    run = run or _runner.call
     steps = []
     for item in plan.get("containers_stop") or []:
         _stop_container(steps, item, find_container)

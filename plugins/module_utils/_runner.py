@@ -25,6 +25,8 @@ Public API (stable):
     ``elapsed``. ``rc`` is the exit status, None when the command did not run to its end (did
     not start, timed out, stopped at ``max_bytes``). ``error`` is None unless it did not start
     or timed out.
+``call(argv, timeout=30, max_bytes=4 MiB) -> (rc, stdout, why)``
+    :func:`run` as a triple, the default ``run`` of code whose tests inject a fake one.
 ``c_env(extra=None)``
     The environment commands run with.
 """
@@ -228,3 +230,11 @@ def start(argv, timeout=DEFAULT_TIMEOUT, max_bytes=DEFAULT_MAX_BYTES, text=True,
 def run(argv, timeout=DEFAULT_TIMEOUT, max_bytes=DEFAULT_MAX_BYTES, text=True, env=None):
     """Run ``argv`` to its end (or its timeout) and return a :class:`CommandResult`."""
     return Command(argv, timeout=timeout, max_bytes=max_bytes, text=text, env=env).result()
+
+
+def call(argv, timeout=DEFAULT_TIMEOUT, max_bytes=4 * 1024 * 1024):
+    """:func:`run` as the ``(rc, stdout, why)`` triple that code taking an injectable ``run``
+    (tests pass a fake with this signature) expects: ``why`` is the runner's ``error`` sentence
+    when the command did not run to its end, else its stderr."""
+    res = run(argv, timeout=timeout, max_bytes=max_bytes)
+    return res.rc, res.stdout, res.error or res.stderr

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The one reader for every file the target side opens (standard library only).
+"""The one reader for every file the target side opens, and the one writer that replaces a file
+(standard library only).
 
 A path named in a configuration file, an option or a unit file can be anything: a FIFO (reading
 blocks forever), ``/dev/zero`` (reads until memory runs out), a directory, a terminal, a file
@@ -21,19 +22,39 @@ Public API (stable):
     cause alone; ``exc.errno`` is set for operating-system failures. It is also an instance of
     ``FileNotFoundError`` / ``PermissionError`` when the file is missing / not permitted, so
     existing ``except FileNotFoundError`` handlers keep working.
-``read_bytes(path, max_bytes=DEFAULT_MAX_BYTES)`` / ``read_text(path, max_bytes=...)``
-    The whole file (text: UTF-8, undecodable bytes replaced).
+``TooLarge``
+    The :class:`UnsafeFile` of a file over the cap (for callers that treat that case apart).
+``read_bytes(path, max_bytes=DEFAULT_MAX_BYTES, follow_symlinks=True)`` / ``read_text(...)``
+    The whole file (text: UTF-8, undecodable bytes replaced). ``follow_symlinks=False`` refuses a
+    symbolic link (a lock or state file in a directory others could plant links in).
 ``open_regular(path)``
     A binary file object over a regular file, no size cap (logs read from their end).
 ``error_for(source, path, exc)``
     The facts' error entry (``_proc.error``) for any exception a read raised.
+
+Writing (remediation, locks, release history, reports): a reader of the file sees the old
+content or the new one, never a part, and no temporary file is left behind when a write fails.
+
+``write_new(path, data, mode=0o600, owner=None, finish=None)``
+    Create ``path`` (never over an existing file or through a link), write ``data`` (bytes, or
+    text as UTF-8) whole, set ``owner`` (``(uid, gid)``) then ``mode``, call ``finish(fd)``
+    (extended attributes, times), ``fsync``.
+``write_atomic(path, data, mode=0o644, owner=None, finish=None)``
+    Replace (or create) ``path``: :func:`write_new` on a hidden name beside it (include globs
+    such as ``*.conf`` or ``*`` skip hidden files), ``rename`` over ``path``, sync the directory.
+``replace_symlink(path, target, owner=None, mtime_ns=None)``
+    Point the link ``path`` at ``target`` the same way (a new link beside it, renamed over it).
+``temp_path(path)`` / ``fsync_dir(path)``
+    The hidden name beside ``path`` those use; a best-effort ``fsync`` of a directory.
 """
 
 from __future__ import annotations
 
 import errno as _errno
+import itertools
 import os
 import stat
+import time
 
 from ansible_collections.badgateway.doctor.plugins.module_utils._proc import error
 
@@ -41,6 +62,9 @@ DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 _CHUNK = 1024 * 1024
 
 _FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_TEMP_COUNTER = itertools.count(1)
 
 _KINDS = (
     (stat.S_ISFIFO, "a FIFO"),
@@ -48,6 +72,7 @@ _KINDS = (
     (stat.S_ISBLK, "a block device"),
     (stat.S_ISDIR, "a directory"),
     (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISLNK, "a symbolic link"),
 )
 
 
@@ -79,6 +104,10 @@ class _Denied(UnsafeFile, PermissionError):
 
 class _Directory(UnsafeFile, IsADirectoryError):
     pass
+
+
+class TooLarge(UnsafeFile):
+    """A file over the size cap."""
 
 
 def _display(path):
@@ -123,15 +152,15 @@ def _check_kind(path, st):
 
 
 def _too_big(path, max_bytes):
-    return UnsafeFile(path, "is larger than %s (the cap)" % _human(max_bytes))
+    return TooLarge(path, "is larger than %s (the cap)" % _human(max_bytes))
 
 
-def _open_fd(path):
+def _open_fd(path, follow_symlinks=True):
     """Open ``path`` read-only after checking it is a regular file; return (fd, fstat)."""
     try:
         # refuse special files before opening them: opening some devices has side effects
-        _check_kind(path, os.stat(path))
-        fd = os.open(path, _FLAGS)
+        _check_kind(path, os.stat(path) if follow_symlinks else os.lstat(path))
+        fd = os.open(path, _FLAGS if follow_symlinks else _FLAGS | _NOFOLLOW)
     except UnsafeFile:
         raise
     except OSError as exc:
@@ -147,14 +176,15 @@ def _open_fd(path):
     return fd, st
 
 
-def read_bytes(path, max_bytes=DEFAULT_MAX_BYTES):
+def read_bytes(path, max_bytes=DEFAULT_MAX_BYTES, follow_symlinks=True):
     """Return the content of the regular file ``path``; raise :class:`UnsafeFile` otherwise.
 
-    Files larger than ``max_bytes`` are refused (checked on the size ``fstat`` reports and on
-    what is actually read, for files such as ``/proc`` entries that report no size).
+    Files larger than ``max_bytes`` are refused (:class:`TooLarge`; checked on the size ``fstat``
+    reports and on what is actually read, for files such as ``/proc`` entries that report no
+    size). ``follow_symlinks=False``: a symbolic link is refused too.
     """
     max_bytes = int(max_bytes)
-    fd, st = _open_fd(path)
+    fd, st = _open_fd(path, follow_symlinks)
     try:
         if st.st_size > max_bytes:
             raise _too_big(path, max_bytes)
@@ -207,3 +237,85 @@ def describe(path, exc):
 def error_for(source, path, exc):
     """The facts' error entry for a failed read of ``path``."""
     return error(source, _display(path) if path is not None else None, describe(path, exc))
+
+
+# ---------------------------------------------------------------- writing
+
+def temp_path(path):
+    """A hidden name beside ``path`` for the file about to replace it (unique to this process and call)."""
+    return os.path.join(os.path.dirname(path), ".%s.bgd-%d-%d-%d" % (
+        os.path.basename(path), os.getpid(), next(_TEMP_COUNTER), time.monotonic_ns() % 1000000))
+
+
+def _unlink_quietly(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def fsync_dir(path):
+    """``fsync`` the directory ``path`` (a rename in it is then durable); problems are ignored."""
+    try:
+        fd = os.open(path or ".", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_new(path, data, mode=0o600, owner=None, finish=None):
+    """Create ``path`` exclusively with ``data`` (see the module docstring); removed again when anything fails."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    fd = os.open(path, _CREATE, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        if owner is not None:
+            os.fchown(fd, owner[0], owner[1])  # before the mode: chown clears set-id bits
+        os.fchmod(fd, mode)
+        if finish is not None:
+            finish(fd)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        _unlink_quietly(path)
+        raise
+    os.close(fd)
+
+
+def _rename_over(tmp, path):
+    try:
+        os.rename(tmp, path)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    fsync_dir(os.path.dirname(path))
+
+
+def write_atomic(path, data, mode=0o644, owner=None, finish=None):
+    """Replace (or create) ``path`` with ``data`` atomically (see the module docstring)."""
+    tmp = temp_path(path)
+    write_new(tmp, data, mode, owner, finish)
+    _rename_over(tmp, path)
+
+
+def replace_symlink(path, target, owner=None, mtime_ns=None):
+    """Point the symbolic link ``path`` at ``target`` atomically (a new link beside it, renamed over it)."""
+    tmp = temp_path(path)
+    os.symlink(target, tmp)
+    try:
+        if owner is not None:
+            os.chown(tmp, owner[0], owner[1], follow_symlinks=False)
+        if mtime_ns:
+            os.utime(tmp, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    _rename_over(tmp, path)

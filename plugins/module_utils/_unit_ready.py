@@ -28,13 +28,13 @@ On failure the last error lines of the unit's journal come back, masked.
 
 from __future__ import annotations
 
-import errno
 import re
 import socket
 import time
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _endpoints, _runner, systemd
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_text
+from ansible_collections.badgateway.doctor.plugins.module_utils.probes import connect, errno_name
 
 PROPS = ("Id", "LoadState", "ActiveState", "SubState", "Result", "NRestarts", "MainPID", "ExecMainCode",
          "ExecMainStatus", "Restart", "Job", "TriggeredBy")
@@ -87,11 +87,7 @@ def _targets(listener):
     if listener["kind"] == "unix":
         path = listener["path"]
         return [(socket.AF_UNIX, "\0" + path[1:] if path.startswith("@") else path)]
-    host, port = listener["host"], listener["port"]
-    if host in ("", "*", "0.0.0.0"):
-        return [(socket.AF_INET, ("127.0.0.1", port))]
-    if host in ("::", "[::]"):
-        return [(socket.AF_INET6, ("::1", port, 0, 0))]
+    host, port = _endpoints.reachable_host(listener["host"]), listener["port"]
     try:
         infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM)
     except (OSError, UnicodeError):
@@ -103,32 +99,13 @@ def _targets(listener):
     return out
 
 
-def _errno_name(exc):
-    if isinstance(exc, socket.timeout):
-        return "ETIMEDOUT"
-    code = getattr(exc, "errno", None)
-    if isinstance(code, int) and code in errno.errorcode:
-        return errno.errorcode[code]
-    return type(exc).__name__
-
-
 def connect_once(family, address, timeout):
     """Connect and close at once. None when the connection was accepted, else the errno name."""
-    sock = None
     try:
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        if family == socket.AF_UNIX:
-            sock.setblocking(False)  # as nginx does: a full accept queue is EAGAIN at once
-            sock.connect(address)
-        else:
-            sock.settimeout(timeout)
-            sock.connect(address)
+        connect(family, address, timeout).close()
         return None
     except OSError as exc:
-        return _errno_name(exc)
-    finally:
-        if sock is not None:
-            sock.close()
+        return errno_name(exc)
 
 
 def check_listeners(listeners, timeout=1.0):
@@ -151,31 +128,23 @@ def check_listeners(listeners, timeout=1.0):
 
 # ---------------------------------------------------------------- systemd
 
-def _run(argv, timeout=15):
-    res = _runner.run(argv, timeout=timeout, max_bytes=1024 * 1024)
-    return res.rc, res.stdout, res.error or res.stderr
-
-
 def show(unit, run=None):
     """``systemctl show`` properties of ``unit`` (dict), or raise RuntimeError with the reason."""
-    rc, out, err = (run or _run)(["systemctl", "show", "--no-pager", "-p", ",".join(PROPS), "--", unit])
-    blocks = systemd.parse_show(out or "") if rc == 0 else []
-    if not blocks:
-        raise RuntimeError("systemctl show %s failed: %s" % (unit, (err or "exit %s" % rc).strip()[:300]))
-    return blocks[0]
+    props, why = systemd.show_unit(unit, PROPS, run, timeout=15)
+    if why:
+        raise RuntimeError(why)
+    return props
+
+
+_STATUS_KEYS = ("active_state", "sub_state", "result", "n_restarts", "main_pid", "exec_main_status")
 
 
 def state_of(props):
-    """The unit's state as returned: active_state, sub_state, result, n_restarts, main_pid, exit."""
-    return {
-        "active_state": props.get("ActiveState") or None,
-        "sub_state": props.get("SubState") or None,
-        "result": props.get("Result") or None,
-        "n_restarts": systemd.to_int(props.get("NRestarts")) or 0,
-        "main_pid": systemd.to_int(props.get("MainPID")) or None,
-        "exec_main_status": systemd.to_int(props.get("ExecMainStatus")),
-        "restart": props.get("Restart") or None,
-    }
+    """The unit's state as returned: active_state, sub_state, result, n_restarts, main_pid, exit status, Restart=."""
+    state = systemd.state_from_show(props)
+    out = {key: state[key] for key in _STATUS_KEYS}
+    out["restart"] = props.get("Restart") or None
+    return out
 
 
 def journal_errors(unit, lines=10, run=None):
@@ -183,8 +152,8 @@ def journal_errors(unit, lines=10, run=None):
     the last lines whatever they say when none looks like an error."""
     if lines <= 0:
         return []
-    rc, out, _err = (run or _run)(["journalctl", "-u", unit, "-n", str(JOURNAL_SCAN), "-o", "short-iso", "--no-pager",
-                                   "-q"], 30)
+    argv = ["journalctl", "-u", unit, "-n", str(JOURNAL_SCAN), "-o", "short-iso", "--no-pager", "-q"]
+    rc, out, _err = (run or _runner.call)(argv, 30)
     if rc != 0 or not out:
         return []
     all_lines = [line for line in out.splitlines() if line.strip() and not _NOISE.search(line)]

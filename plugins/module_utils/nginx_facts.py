@@ -38,6 +38,7 @@ from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_running i
     select_master,
     stale_files,
     title_option,
+    workers_of,
 )
 from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_service import collect_service
 from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_test_policy import (
@@ -350,13 +351,11 @@ def _collect(facts, conf_path, source, binary, resolve, mode, tree, tree_options
             pid_from_file = None    # no pid file (nginx stopped) or not one nginx wrote: pick by title
     master = select_master(processes, pid_from_file, conf_path)
     running_conf_ok = bool(master) and running_conf_matches(master, conf_path, compiled_conf_full, prefix)
+    workers = workers_of(processes, master)
     if master:
-        workers = [p for p in processes if p["role"] == "worker" and p["ppid"] == master["pid"]]
         facts["master_pid"] = master["pid"]
         facts["master_started"] = master["start_time"]
-    else:
-        workers = [p for p in processes if p["role"] == "worker"]
-    facts["service"] = collect_service(found, master, errors, proc=proc)
+    facts["service"] = collect_service(found, master, errors)
     facts["worker_pids"] = sorted(p["pid"] for p in workers)
     facts["worker_users"] = sorted(set(p["user"] for p in workers if p["user"]))
     starts = [p["start_time"] for p in workers if p["start_time"] is not None]

@@ -15,6 +15,9 @@ URL forms (as nginx writes them): ``http://unix:/run/app.sock:/path``, ``http://
 uid, primary gid and supplementary groups, as nginx's workers do after ``initgroups``, so a
 unix-socket probe proves what nginx's worker can do (root passes every permission check).
 
+``connect(family, address, timeout)`` and ``errno_name(exc)`` are the one way the target side
+connects to a listener and names the outcome (``_unit_ready`` uses them too).
+
 What to probe - URLs, the targets of the nginx routes, limits - is ``_probe_targets`` (pure);
 its public names are importable from here too.
 """
@@ -73,7 +76,8 @@ def parse_status_line(data):
     return int(parts[1])
 
 
-def _errno_name(exc):
+def errno_name(exc):
+    """The errno name (``ECONNREFUSED``) of a connection's exception; ``ETIMEDOUT`` for a timeout."""
     if isinstance(exc, socket.timeout):
         return "ETIMEDOUT"
     if isinstance(exc, ssl.SSLError):
@@ -97,6 +101,25 @@ def bounded_timeout(value):
     if math.isnan(value):
         return _options.PROBE_TIMEOUT_DEFAULT
     return min(max(value, _options.PROBE_TIMEOUT_MIN), _options.PROBE_TIMEOUT_MAX)
+
+
+def connect(family, address, timeout):
+    """A stream socket connected to ``address`` the way nginx connects: a unix socket without
+    blocking (a full accept queue is ``EAGAIN`` at once, not a wait), TCP within ``timeout``.
+    Returns the socket (timeout ``timeout``); raises OSError (closed socket) when it fails."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if family == socket.AF_UNIX:
+            sock.setblocking(False)
+            sock.connect(address)
+        else:
+            sock.settimeout(timeout)
+            sock.connect(address)
+        sock.settimeout(timeout)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def http_probe(url, timeout=3.0, path="/", host_header=None, as_user=None, as_group=None):
@@ -132,21 +155,13 @@ def http_probe(url, timeout=3.0, path="/", host_header=None, as_user=None, as_gr
         try:
             infos = socket.getaddrinfo(parts["host"], parts["port"], 0, socket.SOCK_STREAM)
         except (socket.gaierror, OSError) as exc:
-            return None, None, _errno_name(exc)
+            return None, None, errno_name(exc)
         family, address = infos[0][0], infos[0][4]
     request = ("GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: %s\r\nAccept: */*\r\nConnection: close\r\n\r\n"
                % (req_path, host, USER_AGENT)).encode("latin-1", "replace")
     sock = None
     try:
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        if family == socket.AF_UNIX:
-            # non-blocking like nginx: a full accept queue gives EAGAIN at once instead of a wait
-            sock.setblocking(False)
-            sock.connect(address)
-            sock.settimeout(timeout)
-        else:
-            sock.settimeout(timeout)
-            sock.connect(address)
+        sock = connect(family, address, timeout)
         if parts["scheme"] == "https":
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             ctx.check_hostname = False
@@ -173,7 +188,7 @@ def http_probe(url, timeout=3.0, path="/", host_header=None, as_user=None, as_gr
     except ProbeError as exc:
         return None, round(time.monotonic() - start, 6), exc.name
     except (OSError, ValueError) as exc:
-        return None, round(time.monotonic() - start, 6), _errno_name(exc)
+        return None, round(time.monotonic() - start, 6), errno_name(exc)
     finally:
         if sock is not None:
             try:

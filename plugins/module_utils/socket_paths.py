@@ -8,9 +8,6 @@ all of its groups, may search each directory and write the socket.  The walk and
 permission decision are ``_access`` (``walk``, ``may_access``: the one "may this user reach
 this path" of the collection); this module adds what a socket needs and the systemd side
 (PrivateTmp, RuntimeDirectory, listeners).  Standard library only.
-
-``may_access`` and ``user_groups`` stay importable from here for the remediation and release
-modules that import them from here; new code uses ``_access``.
 """
 
 from __future__ import annotations
@@ -19,24 +16,12 @@ import os
 import pwd
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _access
-from ansible_collections.badgateway.doctor.plugins.module_utils._access import may_access  # imported from here too
 from ansible_collections.badgateway.doctor.plugins.module_utils._proc import error
 
 FALLBACK_USERS = ("www-data", "nginx", "nobody")
 
 
 # ---------------------------------------------------------------- users
-
-def user_groups(name):
-    """Return ``(uid, [gid, ...], [group name, ...])`` for user ``name``; primary group first
-    (``_access.identity``: the groups ``initgroups`` gives). Raises KeyError for an unknown user.
-    """
-    try:
-        ident = _access.identity(name)
-    except ValueError:
-        raise KeyError(name) from None
-    return ident.uid, ident.gids, ident.groups
-
 
 def default_user():
     """First existing user of www-data, nginx, nobody (None if none exists)."""
@@ -168,8 +153,9 @@ def _collect(result, paths, user, units, listeners):
             user = "nobody"
     result["user"] = user
     try:
-        uid, gids, gnames = user_groups(user)
-    except KeyError:
+        ident = _access.identity(user)  # the groups initgroups gives, primary first
+        uid, gids, gnames = ident.uid, ident.gids, ident.groups
+    except ValueError:
         errors.append(error("passwd", None, "user %s does not exist on this host; checked with no groups" % user))
         uid, gids, gnames = 65534, [], []
     result["groups"] = gnames
@@ -199,4 +185,4 @@ def _collect(result, paths, user, units, listeners):
         result["paths"].append(entry)
 
 
-__all__ = ["collect_socket_paths", "walk_path", "may_access", "user_groups", "unit_relations", "default_user"]
+__all__ = ["collect_socket_paths", "walk_path", "unit_relations", "default_user"]

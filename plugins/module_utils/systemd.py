@@ -67,23 +67,37 @@ def parse_show(text):
     return blocks
 
 
-def show(units, props, errors):
-    """``systemctl show -p ... UNIT...`` for many units with one call per chunk. Returns {Id: props}."""
+def show(units, props, errors, run=None, timeout=_runner.DEFAULT_TIMEOUT):
+    """``systemctl show -p ... UNIT...`` for many units with one call per chunk. Returns {unit: props}.
+
+    ``run``: the command runner in its ``(rc, stdout, why)`` form (default ``_runner.call``).
+    """
     result = {}
     units = list(units)
     for i in range(0, len(units), SHOW_CHUNK):
         chunk = units[i:i + SHOW_CHUNK]
         cmd = ["systemctl", "show", "--no-pager", "-p", ",".join(props), "--"] + chunk
-        res = _runner.run(cmd)
-        if res.rc != 0 and not res.stdout:
-            errors.append(error("systemctl", None, "systemctl show failed for %s: %s" % (
-                ", ".join(chunk[:5]), (res.error or res.stderr or "exit %s" % res.rc)[:300])))
+        rc, out, why = (run or _runner.call)(cmd, timeout=timeout)
+        blocks = parse_show(out or "") if rc == 0 or out else []
+        if not blocks:
+            errors.append(error("systemctl", None, "systemctl show %s failed: %s" % (
+                ", ".join(chunk[:5]) + (" ..." if len(chunk) > 5 else ""),
+                ((why or "").strip() or ("no output" if rc == 0 else "exit %s" % rc))[:300])))
             continue
-        blocks = parse_show(res.stdout)
         # systemctl prints the blocks in argument order; Id may be an alias target, so map by position
         for name, block in zip(chunk, blocks):
             result[name] = block
     return result
+
+
+def show_unit(unit, props, run=None, timeout=_runner.DEFAULT_TIMEOUT):
+    """``systemctl show`` of one unit: ``(properties, None)``, or ``({}, why)`` - a sentence naming
+    the unit - when systemctl could not tell."""
+    errors = []
+    found = show([unit], props, errors, run, timeout).get(unit)
+    if found is None:
+        return {}, errors[0]["message"] if errors else "systemctl show %s printed no properties" % unit
+    return found, None
 
 
 def _each(values):

@@ -25,12 +25,12 @@ description:
     again and again, or turns unhealthy fails the module within seconds, with its last log lines (masked).
   - Refuses a container the engine is restarting by its restart policy (a crash loop - starting it changes nothing), a
     dead one or one being removed.
-  - The remediation role M(badgateway.doctor.container_service) records each start with
+  - The remediation role C(badgateway.doctor.container_service) records each start with
     M(badgateway.doctor.remediation_backup) first, so that the run can be undone (the container stopped again).
 author:
   - badgateway.doctor maintainers (@badgateway)
 extends_documentation_fragment:
-  - badgateway.doctor.attributes
+  - badgateway.doctor.attributes.host
 options:
   container:
     description: The container's name (as C(docker ps) shows it, for example C(shop_web_1)) or id (full or unique prefix).
@@ -76,20 +76,10 @@ options:
     default: 10.0
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: Reads the state and reports whether it would start, unpause or restart the container; sends no change and does not wait.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: partial
     details: V(start) and V(status) are idempotent; V(restart) restarts on every run.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 notes:
   - Needs root, or membership of the engine's group, to use the engine's socket.
   - Environment variable values never leave the host; log lines and health check output are masked.

@@ -20,6 +20,8 @@ description:
     code), C(report.md) and C(report.html) into O(report_dir).
 author:
   - badgateway.doctor maintainers (@badgateway)
+extends_documentation_fragment:
+  - badgateway.doctor.remediation_action
 options:
   label:
     description: The pass - V(deploy), or V(after rollback).
@@ -63,16 +65,7 @@ options:
     default: [json, junit, html, md]
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: Changes nothing on the hosts; the reports are written on the controller in check mode too.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 seealso:
   - module: badgateway.doctor.diagnose_evaluate
 """

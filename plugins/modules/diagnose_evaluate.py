@@ -17,6 +17,8 @@ description:
   - Returns one summary line per host and fails when a finding reaches O(fail_on).
 author:
   - badgateway.doctor maintainers (@badgateway)
+extends_documentation_fragment:
+  - badgateway.doctor.remediation_action
 options:
   report_dir:
     description:
@@ -54,20 +56,8 @@ options:
     type: list
     elements: str
 attributes:
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
-    support: full
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: Nothing on the hosts is changed; the reports are written on the controller in check mode too.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 notes:
   - Use with C(run_once=true); the diagnose role does this for you.
 seealso:

@@ -21,6 +21,8 @@ description:
     and fails like a real run when another run holds the lock.
 author:
   - badgateway.doctor maintainers (@badgateway)
+extends_documentation_fragment:
+  - badgateway.doctor.attributes.host
 options:
   name:
     description: Name of the lock (1-64 letters, digits, C(.), C(_) or C(-), starting with a letter or digit).
@@ -62,20 +64,9 @@ options:
     default: /run/lock/badgateway-doctor
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: Writes nothing; fails like a real run when another run holds the lock.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
-    support: full
     details: Acquiring a lock the run already holds only refreshes its time (not a change); releasing a lock not held changes nothing.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 notes:
   - Runs on the target with the Python standard library only.
   - The C(badgateway.doctor.remediate) playbook takes the lock before it diagnoses a host and gives it back at the end,
@@ -132,10 +123,10 @@ import os
 import re
 import socket
 import stat
-import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.badgateway.doctor.plugins.module_utils import _safe_io
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -174,45 +165,31 @@ def check_dir(path):
 def read_lock(path):
     """The lock record at ``path``, None when there is none. An unreadable record counts as held since its mtime."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        data = _safe_io.read_bytes(path, MAX_LOCK_BYTES, follow_symlinks=False)
     except FileNotFoundError:
         return None
+    except _safe_io.TooLarge:
+        data = b""
     except OSError as exc:
-        raise LockError("Cannot read the lock file %s: %s (is it a link?)." % (path, exc.strerror or exc))
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise LockError("The lock file %s is not a regular file: refusing it." % path)
-        data = fh.read(MAX_LOCK_BYTES + 1)
+        raise LockError("Refusing the lock file: %s." % exc) from None
     try:
-        rec = json.loads(data.decode("utf-8")) if len(data) <= MAX_LOCK_BYTES else None
+        mtime = os.lstat(path).st_mtime
+    except OSError:
+        mtime = time.time()
+    try:
+        rec = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         rec = None
     if not isinstance(rec, dict) or not isinstance(rec.get("run_id"), str):
-        return {"run_id": "(unreadable lock file)", "acquired": st.st_mtime, "refreshed": st.st_mtime, "description": ""}
+        return {"run_id": "(unreadable lock file)", "acquired": mtime, "refreshed": mtime, "description": ""}
     for key in ("acquired", "refreshed"):
         if not isinstance(rec.get(key), (int, float)) or isinstance(rec.get(key), bool):
-            rec[key] = st.st_mtime
+            rec[key] = mtime
     return rec
 
 
 def write_lock(path, rec):
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=".lock.", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(rec, fh, sort_keys=True)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.rename(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    _safe_io.write_atomic(path, json.dumps(rec, sort_keys=True) + "\n", 0o644)
 
 
 class Guard:

@@ -30,6 +30,8 @@ description:
     never changing a value that was asked for.
 author:
   - badgateway.doctor maintainers (@badgateway)
+extends_documentation_fragment:
+  - badgateway.doctor.attributes.host
 options:
   state:
     description:
@@ -138,25 +140,16 @@ options:
     default: /var/lib/badgateway-doctor/backups
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details:
       - Nothing is written, saved or reloaded. The test and the route check run on the files as they are when no edit is
         pending.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: One diff per changed file, the changed lines with three lines around them (secret-looking values masked).
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
-    support: full
     details:
       - An edit that is already in place changes nothing. Directives the module moved by adding lines are found again
         through the line map it keeps in O(backup_dir) while the file is unchanged since.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 notes:
   - Runs on the target with the Python standard library only; needs root (C(become=true)) for C(nginx -t) and to
     write the files.

@@ -23,23 +23,13 @@ description:
 author:
   - badgateway.doctor maintainers (@badgateway)
 extends_documentation_fragment:
+  - badgateway.doctor.attributes.host
   - badgateway.doctor.releases
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: The module only reads; it behaves the same in check mode.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
-    support: full
     details: The module never changes anything on the host.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 options:
   release:
     description: The release to compare with (the rollback target). Default - the previous release, as described above.

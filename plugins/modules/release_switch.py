@@ -24,23 +24,14 @@ description:
 author:
   - badgateway.doctor maintainers (@badgateway)
 extends_documentation_fragment:
+  - badgateway.doctor.attributes.host
   - badgateway.doctor.releases
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: In check mode the load check still runs (it changes no file), the link and the history are left alone.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: The link before and after, as C(current -> releases/<id>).
-  idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
-    support: full
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 options:
   release:
     description: The id of the release to switch to (a directory in O(releases_dir)).

@@ -26,6 +26,8 @@ description:
     where a backup copy would itself be loaded as configuration.
 author:
   - badgateway.doctor maintainers (@badgateway)
+extends_documentation_fragment:
+  - badgateway.doctor.attributes.host
 options:
   run_id:
     description:
@@ -94,21 +96,12 @@ options:
     default: []
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: Reports what would be saved, recorded or restored and writes nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: partial
     details: O(state=restore) returns one diff per restored path (type, mode, owner and, for text files up to 64 KiB, the content).
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
-    support: full
     details: A path is saved once per run and an action recorded once; a restore leaves paths already as saved alone.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 notes:
   - Runs on the target with the Python standard library only. Needs root to restore files owned by other users.
   - Saved file copies may hold secrets; they are readable by root only. Contents are never returned, only in

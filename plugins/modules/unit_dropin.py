@@ -23,6 +23,8 @@ description:
     the drop-in says, and fails on any difference.
 author:
   - badgateway.doctor maintainers (@badgateway)
+extends_documentation_fragment:
+  - badgateway.doctor.attributes.host
 options:
   unit:
     description: The unit, for example C(gunicorn.service) or C(app.socket).
@@ -59,20 +61,9 @@ options:
     choices: [present, verify]
     default: present
 attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: The drop-in before and after, with secret values masked.
-  idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
-    support: full
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 notes:
   - Runs on the target with the Python standard library only. Needs systemd as PID 1 and C(busctl) (part of systemd).
   - Does not daemon-reload or restart anything; the roles do, as explicit tasks, and save the file with
@@ -138,6 +129,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.badgateway.doctor.plugins.module_utils import _safe_io
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_argv, mask_text
 from ansible_collections.badgateway.doctor.plugins.module_utils._remediation_argv import (
     ArgvError, normalize_options, rewrite,
@@ -160,15 +152,7 @@ def _write(path, text):
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o755)
-    tmp = os.path.join(directory, ".%s.tmp-%d" % (os.path.basename(path), os.getpid()))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-    try:
-        os.write(fd, text.encode("utf-8"))
-        os.fchmod(fd, 0o644)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
+    _safe_io.write_atomic(path, text, 0o644)
 
 
 def _plan(module, unit, path):

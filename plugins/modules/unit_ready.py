@@ -22,6 +22,8 @@ description:
     connection, and then waited for like any other.
 author:
   - badgateway.doctor maintainers (@badgateway)
+extends_documentation_fragment:
+  - badgateway.doctor.attributes.host
 options:
   unit:
     description:
@@ -68,20 +70,9 @@ options:
     default: 10
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: In check mode the module looks once, without waiting, and reports the state without failing.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
-    support: full
     details: The module only reads and connects (a connection may start a socket-activated service, as any client would).
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 notes:
   - Runs on the target with the Python standard library only; needs systemd as PID 1.
 seealso:

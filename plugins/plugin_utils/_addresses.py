@@ -22,14 +22,7 @@ from ansible_collections.badgateway.doctor.plugins.module_utils._endpoints impor
     same_address,
     text as ep_text,
 )
-
-
-def _d(value):
-    return value if isinstance(value, dict) else {}
-
-
-def _l(value):
-    return value if isinstance(value, list) else []
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import as_dict as _d, as_list as _l
 
 
 def norm_path(path):

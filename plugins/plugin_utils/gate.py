@@ -23,18 +23,11 @@ from urllib.parse import urlsplit
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _endpoints
 from ansible_collections.badgateway.doctor.plugins.module_utils.probes import probe_targets_from_nginx
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import as_dict as _d, as_list as _l
 
 CHECKS = ("unit", "listener", "health_direct", "health_nginx", "release")
 TITLES = {"unit": "unit", "listener": "listener", "health_direct": "direct health", "health_nginx": "via-nginx health",
           "release": "release"}
-
-
-def _d(v):
-    return v if isinstance(v, dict) else {}
-
-
-def _l(v):
-    return v if isinstance(v, list) else []
 
 
 # --------------------------------------------------------------------------- nginx: server and location

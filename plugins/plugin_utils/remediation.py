@@ -30,6 +30,8 @@ import json
 import math
 import re
 
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import as_dict as _d, as_list as _l
+
 COLLECTION = "badgateway.doctor"
 # The remediation roles (each one concern) and their place in the request path: dependencies and app
 # services (units or containers) first, then the app's unit, the socket between app and nginx, nginx's config,
@@ -60,14 +62,6 @@ class PlanError(ValueError):
 # ---------------------------------------------------------------------------
 # small helpers
 # ---------------------------------------------------------------------------
-
-def _d(value):
-    return value if isinstance(value, dict) else {}
-
-
-def _l(value):
-    return value if isinstance(value, list) else []
-
 
 def _text(value, limit=2000):
     text = "" if value is None else str(value)

@@ -19,18 +19,11 @@ Anything else is a reason to restore that host. :func:`verdicts` returns them pe
 from __future__ import annotations
 
 from ansible_collections.badgateway.doctor.plugins.plugin_utils.remediation import ACTIONABLE, finding_key, flatten
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import as_dict as _d, as_list as _l
 
 # nginx error.log classes (logs facts) that mean "the upstream failed a request"
 SIGNATURES = ("connect_refused", "no_such_file", "permission_denied", "resource_unavailable", "premature_close",
               "reset_by_peer", "upstream_timeout", "no_live_upstreams", "too_big_header", "nginx_emerg")
-
-
-def _d(value):
-    return value if isinstance(value, dict) else {}
-
-
-def _l(value):
-    return value if isinstance(value, list) else []
 
 
 def signature_counts(facts):

@@ -13,13 +13,14 @@ verdict and whether the host was restored. :func:`write_reports` writes the diag
 from __future__ import annotations
 
 import difflib
-import html
 import json
 import os
 import xml.etree.ElementTree as ET
 
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_text
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import reports
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import as_dict as _d, as_list as _l
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._report_text import html_text as _e, md_cell as _md
 
 MAX_DIFF_LINES = 200
 STATUS_TEXT = {
@@ -29,14 +30,6 @@ STATUS_TEXT = {
 }
 STATUS_COLOUR = {"fixed": "ok", "nothing": "ok", "planned": "info", "manual": "warning", "restored": "critical",
                  "restore_failed": "critical", "not_fixed": "critical", "locked": "warning", "failed": "critical"}
-
-
-def _d(v):
-    return v if isinstance(v, dict) else {}
-
-
-def _l(v):
-    return v if isinstance(v, list) else []
 
 
 def _m(text, limit=4000):
@@ -238,10 +231,6 @@ _CSS = (".remediation table{border-collapse:collapse;width:100%;margin:8px 0 16p
         "#f6f8fa;padding:8px;overflow:auto;font-size:12px}.remediation .ok{color:#1a7f37}.remediation .bad{color:#cf222e}")
 
 
-def _e(v):
-    return html.escape("" if v is None else str(v), quote=True)
-
-
 def _probes_html(rows):
     if not rows:
         return "<i>none</i>"
@@ -295,10 +284,6 @@ def render_html_section(section):
 def render_html(diagnosis, section):
     page = reports.render_html(diagnosis, title="badgateway.doctor remediation report")
     return page.replace("<main>", "<main>" + render_html_section(section), 1)
-
-
-def _md(text):
-    return str("" if text is None else text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def render_md(diagnosis, section):

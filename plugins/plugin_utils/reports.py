@@ -3,22 +3,22 @@
 """Report writers for the result of ``rules.evaluate()``: JSON, JUnit XML, self-contained HTML, Markdown.
 
 Standard library only. Every file is written atomically (temporary file in the same directory,
-fsync, ``os.replace``): a reader never sees a half-written report. Every text a report shows
+fsync, ``rename``: ``_safe_io.write_atomic``): a reader never sees a half-written report. Every text a report shows
 passes through the collection's one masker first (``masked``), whatever result it is given.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import os
-import tempfile
 import xml.etree.ElementTree as ET
 
+from ansible_collections.badgateway.doctor.plugins.module_utils import _safe_io
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import catalog
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._report_timeline import timelines_html
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._request_path import unknown_path
-from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import masked
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import as_dict as _d, as_list as _l, masked
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._report_text import html_text as _e, md_cell as _md
 
 FORMATS = {"json": "findings.json", "junit": "junit.xml", "html": "report.html", "md": "report.md"}
 HOPS = catalog.HOPS
@@ -26,36 +26,15 @@ MAX_CONSEQUENCES = 20   # per root finding in the HTML / Markdown / JUnit text (
 STATUS_COLOURS = {"ok": "#1a7f37", "warning": "#9a6700", "critical": "#cf222e", "unreachable": "#6e7781"}
 
 
-def _d(v):
-    return v if isinstance(v, dict) else {}
-
-
-def _l(v):
-    return v if isinstance(v, list) else []
-
-
 # ---------------------------------------------------------------------------
 # atomic writes
 # ---------------------------------------------------------------------------
 
 def write_atomic(path, text):
-    """Write ``text`` to ``path`` via a temporary file in the same directory and ``os.replace``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write ``text`` to ``path`` (its directory made when missing) through the one atomic writer
+    (``_safe_io.write_atomic``: a temporary file in the same directory renamed over it)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    _safe_io.write_atomic(os.path.abspath(path), text, 0o644)
     return path
 
 
@@ -189,10 +168,6 @@ footer{color:#57606a;font-size:12px;padding:8px 24px 24px}
 """
 
 
-def _e(v):
-    return html.escape("" if v is None else str(v), quote=True)
-
-
 def _hop_states(h):
     """{hop: (label, detail, state)} and the broken hop, from the host's ``path`` (added by ``rules.evaluate``)."""
     path = _d(h.get("path"))
@@ -309,10 +284,6 @@ def render_html(result, title="badgateway.doctor report"):
 # ---------------------------------------------------------------------------
 # Markdown
 # ---------------------------------------------------------------------------
-
-def _md(text):
-    return str("" if text is None else text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
-
 
 def render_md(result):
     result = masked(result)

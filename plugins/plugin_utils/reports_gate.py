@@ -19,24 +19,17 @@ a ``Pass`` (``label`` ``deploy`` or ``after rollback``) holds the diagnosis of t
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import xml.etree.ElementTree as ET
 
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import reports
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import as_dict as _d, as_list as _l
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._report_text import html_text as _e, md_cell as _md
 
 ICONS = {True: "\u2705", False: "\u274c", None: "\u2796"}
 STATUS_TEXT = {"passed": "\u2705 passed", "failed": "\u274c failed", "rolled_back": "\u21a9\ufe0f rolled back",
                "rollback_refused": "\u274c rollback refused", "rollback_failed": "\u274c rollback failed"}
-
-
-def _d(v):
-    return v if isinstance(v, dict) else {}
-
-
-def _l(v):
-    return v if isinstance(v, list) else []
 
 
 def _suite_name(host, label):
@@ -97,10 +90,6 @@ def render_junit(result):
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def _md(text):
-    return reports._md(text)  # pylint: disable=protected-access
-
-
 def _code(text):
     """Text for a Markdown code span (shown literally: no HTML escaping, no backticks, one line)."""
     return " ".join(str(text).replace("`", "'").split())[:300]
@@ -136,10 +125,6 @@ def render_md(result):
         body = reports.render_md(_d(p.get("diagnosis"))).split("\n", 1)[1]
         lines += ["", "#### diagnosis" + body.rstrip("\n"), "", "</details>"]
     return "\n".join(lines) + "\n"
-
-
-def _e(v):
-    return html.escape("" if v is None else str(v), quote=True)
 
 
 def _main_of(page):

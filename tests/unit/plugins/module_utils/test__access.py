@@ -239,3 +239,19 @@ def test_check_path_root_unknown_and_missing(tmp_path):
     missing = str(tmp_path / "missing")
     assert check_path(missing, "root") == (False, "%s does not exist" % missing)
     assert check_path("relative/path", "root") == (False, "relative/path is not an absolute path")
+
+
+@needs_root
+def test_check_path_several_permissions_on_a_directory(tree):
+    """``want="rx"``: list and enter a directory (a release the unit's user must read), as the kernel decides."""
+    base, _member, _group = tree
+    enter_only = os.path.join(base, "enter-only")
+    os.mkdir(enter_only)
+    os.chmod(enter_only, 0o711)
+    ident = identity("nobody")
+    for path in (enter_only, os.path.join(base, "open"), os.path.join(base, "locked")):
+        kernel = all(run_as(ident, _kernel_says, (path, want))[0] for want in "rx")
+        assert check_path(path, "nobody", "rx")[0] is kernel, path
+    assert check_path(enter_only, "nobody", "x") == (True, None)
+    assert check_path(enter_only, "nobody", "rx")[1] == "%s is 0711 root:root; nobody cannot list it" % enter_only
+    assert check_path(os.path.join(base, "locked"), "nobody", "rx")[1].endswith("nobody cannot search it")

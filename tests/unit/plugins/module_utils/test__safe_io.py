@@ -149,3 +149,77 @@ def test_swapped_after_stat_is_caught_by_fstat(tmp_path, monkeypatch):
     monkeypatch.setattr(_safe_io.os, "stat", lambda path, *a, **k: real_stat(str(regular)))
     with pytest.raises(UnsafeFile, match="is a FIFO"):
         read_text(str(fifo))
+
+
+# ---------------------------------------------------------------- refusing links, the cap's own error
+
+def test_links_refused_when_asked_and_the_cap_is_its_own_error(tmp_path):
+    target = tmp_path / "target"
+    target.write_text("{}")
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    assert read_bytes(str(link)) == b"{}"
+    with pytest.raises(UnsafeFile, match="is a symbolic link, not a regular file"):
+        read_bytes(str(link), follow_symlinks=False)
+    with pytest.raises(_safe_io.TooLarge, match="larger than 1 bytes"):
+        read_bytes(str(target), 1)
+
+
+# ---------------------------------------------------------------- the one writer
+
+def _listing(path):
+    return sorted(os.listdir(str(path)))
+
+
+def test_write_atomic_replaces_whole_with_mode_and_leaves_nothing_beside(tmp_path):
+    path = tmp_path / "site.conf"
+    path.write_text("old\n")
+    os.chmod(str(path), 0o600)
+    _safe_io.write_atomic(str(path), "new\n", 0o644)
+    assert path.read_text() == "new\n" and oct(path.stat().st_mode & 0o7777) == "0o644"
+    _safe_io.write_atomic(str(tmp_path / "created"), b"\x00bytes", 0o600)
+    assert (tmp_path / "created").read_bytes() == b"\x00bytes"
+    assert _listing(tmp_path) == ["created", "site.conf"]
+    # a name include globs skip: hidden, beside the file
+    assert os.path.basename(_safe_io.temp_path(str(path))).startswith(".site.conf.bgd-")
+
+
+def test_write_atomic_failing_keeps_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    path = tmp_path / "history.json"
+    path.write_text("OLD")
+
+    def finish(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError):
+        _safe_io.write_atomic(str(path), "NEW", finish=finish)
+
+    def rename(src, dst):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(_safe_io.os, "rename", rename)
+    with pytest.raises(OSError):
+        _safe_io.write_atomic(str(path), "NEW")
+    assert path.read_text() == "OLD" and _listing(tmp_path) == ["history.json"]
+
+
+def test_write_new_never_overwrites_nor_follows_a_link(tmp_path):
+    existing = tmp_path / "files-0001"
+    existing.write_text("saved")
+    with pytest.raises(FileExistsError):
+        _safe_io.write_new(str(existing), b"other")
+    assert existing.read_text() == "saved"
+    (tmp_path / "planted").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(OSError):
+        _safe_io.write_new(str(tmp_path / "planted"), b"x")
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_replace_symlink(tmp_path):
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v2").mkdir()
+    link = tmp_path / "current"
+    link.symlink_to("v1")
+    _safe_io.replace_symlink(str(link), "v2", mtime_ns=10 ** 18)
+    assert os.readlink(str(link)) == "v2" and os.lstat(str(link)).st_mtime_ns == 10 ** 18
+    assert _listing(tmp_path) == ["current", "v1", "v2"]

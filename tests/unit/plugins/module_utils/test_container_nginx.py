@@ -54,6 +54,22 @@ def test_master_below_the_containers_init(tmp_path):
     assert N.masters_below(300, tree) == []
 
 
+def test_process_tree_reads_through_the_safe_reader(tmp_path):
+    """``/proc`` is read with ``_proc``'s reader: a FIFO in place of a process file is passed over, not waited on."""
+    proc, _root = fake_proc(tmp_path, {
+        100: (1, "catatonit", "/run/podman-init -- /usr/sbin/nginx"),
+        101: (100, "nginx", "nginx: master process /usr/sbin/nginx -c/etc/nginx/alt.conf"),
+        102: (100, "nginx", "nginx: master process /usr/sbin/nginx"),
+    })
+    os.unlink(os.path.join(proc, "102", "cmdline"))
+    os.mkfifo(os.path.join(proc, "102", "cmdline"))
+    os.mkdir(os.path.join(proc, "103"))
+    os.mkfifo(os.path.join(proc, "103", "stat"))
+    assert N.process_tree(proc) == ({100: 1, 101: 100, 102: 100}, [101])
+    assert N._conf_path(101, proc) == "/etc/nginx/alt.conf"  # pylint: disable=protected-access
+    assert N._conf_path(102, proc) == "/etc/nginx/nginx.conf"  # pylint: disable=protected-access
+
+
 def test_configuration_read_as_the_container_sees_it(tmp_path):
     proc, root = fake_proc(tmp_path, {7: (1, "nginx", "nginx: master process /usr/sbin/nginx -c /etc/nginx/nginx.conf")})
     write(root, "/etc/nginx/nginx.conf", MAIN)

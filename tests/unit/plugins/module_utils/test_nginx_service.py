@@ -7,6 +7,7 @@ import pytest
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _log_patterns as lp
 from ansible_collections.badgateway.doctor.plugins.module_utils import _nginx_service as S
+from ansible_collections.badgateway.doctor.plugins.module_utils import _runner
 from ansible_collections.badgateway.doctor.plugins.module_utils._runner import CommandResult
 
 
@@ -71,7 +72,7 @@ def test_a_failure_without_a_reason_line_is_unknown_and_none_is_none():
 def _fake_systemctl(monkeypatch, props, journal_entries=()):
     text = "\n".join("%s=%s" % kv for kv in props.items()) + "\n"
     monkeypatch.setattr(S, "_systemd_running", lambda: True)
-    monkeypatch.setattr(S._runner, "run", lambda argv, **kw: CommandResult(0, text, ""))
+    monkeypatch.setattr(_runner, "run", lambda argv, **kw: CommandResult(0, text, ""))
     monkeypatch.setattr(S, "_read_unit_journal", lambda unit, errors: list(journal_entries))
 
 
@@ -104,7 +105,24 @@ def test_not_installed_and_no_systemd(monkeypatch):
 
 def test_systemctl_failing_is_an_error_not_a_traceback(monkeypatch):
     monkeypatch.setattr(S, "_systemd_running", lambda: True)
-    monkeypatch.setattr(S._runner, "run", lambda argv, **kw: CommandResult(None, "", "", error="systemctl timed out"))
+    monkeypatch.setattr(_runner, "run", lambda argv, **kw: CommandResult(None, "", "", error="systemctl timed out"))
     errors = []
     got = S.collect_service("/usr/sbin/nginx", None, errors)
     assert got["unit"] is None and "timed out" in errors[0]["message"]
+
+
+def test_the_unit_is_the_masters_cgroup_from_the_process_scan(tmp_path):
+    import os
+    from nginx_helpers import make_proc
+    from ansible_collections.badgateway.doctor.plugins.module_utils import _nginx_running as R
+    proc = tmp_path / "proc"
+    make_proc(proc, 1000.0, [(100, 1, "nginx: master process /usr/sbin/nginx", 0, 10.0),
+                             (101, 100, "nginx: worker process", 33, 20.0)], os.sysconf("SC_CLK_TCK"))
+    (proc / "100" / "cgroup").write_text("0::/system.slice/nginx.service\n")
+    (proc / "101" / "cgroup").write_text("0::/system.slice/nginx.service\n")
+    processes, _precise, _errors = R.scan_processes(str(proc))
+    master = R.select_master(processes)
+    assert S.unit_of_master(master) == "nginx.service"
+    (proc / "100" / "cgroup").write_text("0::/user.slice/user-0.slice/session-3.scope\n")
+    assert S.unit_of_master(R.select_master(R.scan_processes(str(proc))[0])) is None   # started by hand
+    assert S.unit_of_master(None) is None

@@ -142,3 +142,24 @@ def test_parsers():
     assert rs.parse_list_sockets(text) == {"/run/a.sock": ("app.socket", ["app.service"]), "/run/b.sock": ("b.socket", [])}
     pool = "[www]\nlisten = /run/php/php8.2-fpm.sock\n;listen.owner = nobody\nlisten.owner = www-data\nlisten.mode=0660\n"
     assert rs.parse_pool(pool) == {"listen": "/run/php/php8.2-fpm.sock", "listen.owner": "www-data", "listen.mode": "0660"}
+
+
+def test_nginx_workers_from_the_process_scan(tmp_path):
+    """The live groups of nginx's current workers (the one process scan, ``_nginx_running``): an old worker
+    finishing its requests after a reload keeps its old groups and does not count; a worker of another
+    program whose argv merely contains nginx's title does not either."""
+    import os
+    from nginx_helpers import make_proc
+    from ansible_collections.badgateway.doctor.plugins.module_utils import _proc
+    proc = tmp_path / "proc"
+    make_proc(proc, 1000.0, [
+        (100, 1, "nginx: master process /usr/sbin/nginx", 0, 10.0),
+        (101, 100, "nginx: worker process is shutting down", 33, 20.0),
+        (102, 100, "nginx: worker process", 33, 30.0),
+        (200, 1, "python3 -c nginx: worker process", 0, 1.0),
+    ], os.sysconf("SC_CLK_TCK"))
+    for pid, gid, groups in ((101, 33, "33 1001"), (102, 33, "5000 33"), (200, 0, "0")):
+        with open(str(proc / str(pid) / "status"), "a") as fh:
+            fh.write("Gid:\t%d\t%d\t%d\t%d\nGroups:\t%s\n" % (gid, gid, gid, gid, groups))
+    assert rs.nginx_workers(str(proc)) == (_proc.user_name(33), _proc.group_name(33), [33, 5000])
+    assert rs.nginx_workers(str(tmp_path / "no-proc")) == (None, None, None)

@@ -9,7 +9,7 @@ import json
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.badgateway.doctor.plugins.module_utils import _remediation_dropin
+from ansible_collections.badgateway.doctor.plugins.module_utils import _remediation_dropin, _runner
 from ansible_collections.badgateway.doctor.plugins.modules import socket_access_plan, unit_dropin
 
 
@@ -38,7 +38,7 @@ def fake_systemd(monkeypatch, tmp_path):
             return 0, json.dumps({"data": [[argv[0], argv, False, 0, 0, 0, 0, 0, 0, 0]]}), ""
         return 0, "{}", ""
 
-    monkeypatch.setattr(_remediation_dropin, "_run", run_cmd)
+    monkeypatch.setattr(_runner, "call", run_cmd)
     monkeypatch.setattr(_remediation_dropin, "UNIT_DIR", str(tmp_path))
     monkeypatch.setattr(unit_dropin, "systemd_running", lambda: (True, None))
     return tmp_path

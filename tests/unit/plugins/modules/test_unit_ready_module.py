@@ -8,7 +8,7 @@ import json
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.badgateway.doctor.plugins.module_utils import _unit_ready
+from ansible_collections.badgateway.doctor.plugins.module_utils import _runner, _unit_ready
 from ansible_collections.badgateway.doctor.plugins.modules import unit_ready
 
 
@@ -51,7 +51,7 @@ def test_crash_loop_fails_with_journal(capsys, monkeypatch):
         return 0, "".join("%s=%s\n" % kv for kv in block.items()), ""
 
     monkeypatch.setattr(unit_ready, "systemd_running", lambda: (True, None))
-    monkeypatch.setattr(_unit_ready, "_run", fake_run)
+    monkeypatch.setattr(_runner, "call", fake_run)
     monkeypatch.setattr(_unit_ready.time, "sleep", lambda s: None)
     out = run({"unit": "gunicorn"}, capsys)
     assert out["failed"] and out["state"] == "crash_loop"

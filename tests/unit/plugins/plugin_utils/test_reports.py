@@ -112,7 +112,7 @@ def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
     def boom(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(reports.os, "replace", boom)
+    monkeypatch.setattr(reports.os, "rename", boom)  # the one atomic writer (_safe_io) renames over the file
     with pytest.raises(OSError):
         reports.write_atomic(str(target), "NEW")
     assert target.read_text() == "OLD"
