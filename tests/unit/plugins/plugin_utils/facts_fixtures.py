@@ -64,7 +64,10 @@ def expanded(facts):
 
 def wire(facts):
     """Facts in the collectors' form as the fact modules return them (schema 2)."""
-    from ansible_collections.badgateway.doctor.plugins.module_utils._facts_compact import COMPACT_VERSION, compact_facts  # pylint: disable=import-outside-toplevel
+    from ansible_collections.badgateway.doctor.plugins.module_utils._facts_compact import (  # pylint: disable=import-outside-toplevel
+        COMPACT_VERSION,
+        compact_facts,
+    )
     out = compact_facts(facts)
     if isinstance(out, dict) and "version" in out:
         out["version"] = COMPACT_VERSION
