@@ -33,7 +33,6 @@ import glob
 import json
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -171,7 +170,7 @@ def main() -> int:
     steps = sorted({int(s) for s in args.steps.split(",") if s} | {args.hosts})
     results = {}
     for count in steps:
-        runs = [run_child(count) for _ in range(args.runs)]
+        runs = [run_child(count) for _run in range(args.runs)]
         best = sorted(runs, key=lambda r: r["total_seconds"])[len(runs) // 2]
         best["all_total_seconds"] = [round(r["total_seconds"], 3) for r in runs]
         best["median_total_seconds"] = statistics.median(r["total_seconds"] for r in runs)

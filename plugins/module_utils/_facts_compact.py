@@ -148,7 +148,7 @@ def compact_nginx(section):
     if not isinstance(section, dict) or isinstance(section.get("routes"), dict):
         return section      # not a section, or already compact
     out = dict(section)
-    files = [f for f in _l(section.get("files"))]
+    files = list(_l(section.get("files")))
     file_index = {}
     for i, f in enumerate(files):
         if isinstance(f, str):

@@ -144,7 +144,7 @@ def test_containers_are_a_table_naming_their_engine_and_their_nginx_routes_a_tab
     assert isinstance(next(r for r in wire["containers"]["rows"] if r[26])[26]["routes"]["rows"], list)
     # a container of an engine not listed, a short id of its own, a key a later collector adds
     odd = {"engines": [], "containers": [{"id": "abc", "short_id": "x", "engine": "/run/other.sock", "name": "n", "new": 1}]}
-    _, back = roundtrip(odd, C.compact_containers, C.expand_containers)
+    _wire, back = roundtrip(odd, C.compact_containers, C.expand_containers)
     assert {k: back["containers"][0][k] for k in ("id", "short_id", "engine", "name", "new")} == odd["containers"][0]
 
 
@@ -162,17 +162,17 @@ def test_the_lab_recordings_are_in_the_form_the_modules_return(path):
 def _hostile(rng, depth=0):
     choices = [None, True, 0, -1, 1.5, "", "x", "unix:", [], {}]
     if depth < 3:
-        choices += [[_hostile(rng, depth + 1) for _ in range(rng.randint(0, 3))],
+        choices += [[_hostile(rng, depth + 1) for _i in range(rng.randint(0, 3))],
                     {rng.choice(["columns", "rows", "routes", "servers", "paths", "tcp", "unix", "walks", "profiles",
                                  "endpoints", "listens", "locations", "upstreams", "files", "containers",
                                  "engines", "nginx", "engine", "short_id", "id", "x"]): _hostile(rng, depth + 1)
-                     for _ in range(rng.randint(0, 4))}]
+                     for _i in range(rng.randint(0, 4))}]
     return rng.choice(choices)
 
 
 def test_hostile_input_never_raises():
     rng = random.Random(13)
-    for _ in range(3000):
+    for _round in range(3000):
         value = _hostile(rng)
         facts = {"nginx": value, "sockets": value, "listeners": value, "containers": value}
         C.expand_facts(facts)

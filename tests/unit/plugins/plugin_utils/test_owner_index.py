@@ -39,7 +39,7 @@ def random_inventory(rng, count):
     for i in range(count):
         name = f"h{i}"
         facts = {"listeners": {"tcp": [{"family": "inet", "address": rng.choice(POOL), "port": 8000}
-                                       for _ in range(rng.randint(0, 3))]}}
+                                       for _i in range(rng.randint(0, 3))]}}
         entry = {"address": rng.sample(POOL, rng.randint(0, 3)) + ([name] if rng.random() < 0.5 else []),
                  "unreachable": False, "view": None}
         inventory[name] = entry
