@@ -103,8 +103,8 @@ ansible_facts:
             containers:
               description:
                 - One row per container, sorted by name, as a table - C(columns) (V(id), V(short_id), V(name), V(engine),
-                  V(image), V(command), V(state), ...) and C(rows), one list of values per container in the order of
-                  C(columns) (a later version may add columns; read them by name). The filter
+                  V(image), V(command), V(state), ...) and C(rows), one JSON text of the list of rows, one list of values per
+                  container in the order of C(columns) (a later version may add columns; read them by name). The filter
                   P(badgateway.doctor.expand_facts#filter) gives every container as a dict.
                 - C(engine) is an index into RV(ansible_facts.badgateway.containers.engines) (the engine's socket);
                   C(short_id) is null when it is the first 12 characters of C(id).
@@ -124,40 +124,18 @@ ansible_facts:
                 columns: [id, short_id, name, engine, image, command, state, running, restarting, paused, exit_code,
                           oom_killed, error, started_at, finished_at, pid, restart_count, restart_policy, health, compose,
                           network_mode, networks, ports, mounts, env_keys, listeners, nginx, logs]
-                rows:
-                  - - 6c057617b05c9a5310e67f232f38716b693d81a48ed8f0312e88849d05a3ff6b
-                    - null
-                    - shop_web_1
-                    - 0
-                    - localhost/bgd-app:lab
-                    - [/srv/app/venv/bin/gunicorn, --bind, "0.0.0.0:8000", "wsgi:application"]
-                    - running
-                    - true
-                    - false
-                    - false
-                    - 0
-                    - false
-                    - null
-                    - 1796192009.607
-                    - null
-                    - 561
-                    - 0
-                    - {name: unless-stopped, max_retries: 0}
-                    - {status: healthy, failing_streak: 0, last: {exit_code: 0, output: "", start: 1796192145.243,
-                                                                  end: 1796192145.38}}
-                    - {project: shop, service: web, working_dir: /srv/compose/shop, config_files: compose.yaml,
-                       number: "1", oneoff: "False"}
-                    - bridge
-                    - [{name: shop_default, ip: 10.89.0.3, prefix_len: 24, ipv6: null, gateway: 10.89.0.1,
-                        aliases: [web, 6c057617b05c]}]
-                    - [{container_port: 8000, protocol: tcp, host_ip: 127.0.0.1, host_port: 8080}]
-                    - [{type: bind, name: null, source: /srv/compose/shop/run, destination: /run/app, rw: true,
-                        source_kind: directory, sockets: [], replaced: false}]
-                    - [PATH, SECRET_KEY, DATABASE_URL]
-                    - {tcp: [{family: inet, address: 0.0.0.0, port: 8000}], unix: [], shares_host_network: false,
-                       error: null}
-                    - null
-                    - null
+                rows: >-
+                  [["6c057617b05c9a5310e67f232f38716b693d81a48ed8f0312e88849d05a3ff6b",null,"shop_web_1",0,"localhost/bgd-app:lab",
+                  ["/srv/app/venv/bin/gunicorn","--bind","0.0.0.0:8000","wsgi:application"],"running",true,false,
+                  false,0,false,null,1796192009.607,null,561,0,{"name":"unless-stopped","max_retries":0},{"status":"healthy",
+                  "failing_streak":0,"last":{"exit_code":0,"output":"","start":1796192145.243,"end":1796192145.38}},
+                  {"project":"shop","service":"web","working_dir":"/srv/compose/shop","config_files":"compose.yaml",
+                  "number":"1","oneoff":"False"},"bridge",[{"name":"shop_default","ip":"10.89.0.3","prefix_len":24,
+                  "ipv6":null,"gateway":"10.89.0.1","aliases":["web","6c057617b05c"]}],[{"container_port":8000,
+                  "protocol":"tcp","host_ip":"127.0.0.1","host_port":8080}],[{"type":"bind","name":null,"source":"/srv/compose/shop/run",
+                  "destination":"/run/app","rw":true,"source_kind":"directory","sockets":[],"replaced":false}],
+                  ["PATH","SECRET_KEY","DATABASE_URL"],{"tcp":[{"family":"inet","address":"0.0.0.0","port":8000}],
+                  "unix":[],"shares_host_network":false,"error":null},null,null]]
             errors:
               description: What could not be read, each with C(source), C(path) and C(message).
               returned: always

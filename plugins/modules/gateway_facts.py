@@ -182,7 +182,7 @@ ansible_facts:
               when O(nginx_test=auto) did not run it because the running nginx already loaded exactly these files.
           type: dict
           returned: when V(nginx) is in O(sections)
-          sample: {"present": true, "version": "1.22.1", "user": "www-data", "routes": {"columns": [], "rows": []}, "errors": [],
+          sample: {"present": true, "version": "1.22.1", "user": "www-data", "routes": {"columns": [], "rows": "[]"}, "errors": [],
                    "test": {"ok": null, "rc": null, "skipped": true,
                             "output": "not run: nginx is running and no configuration file changed since its workers started
                                        (the running configuration is valid); set nginx_test: always to run it anyway"}}
@@ -190,7 +190,7 @@ ansible_facts:
           description: See M(badgateway.doctor.listener_facts).
           type: dict
           returned: when V(listeners) is in O(sections)
-          sample: {"tcp": {"columns": [], "rows": []}, "unix": {"columns": [], "rows": []}, "processes": [], "errors": []}
+          sample: {"tcp": {"columns": [], "rows": "[]"}, "unix": {"columns": [], "rows": "[]"}, "processes": [], "errors": []}
         apps:
           description: See M(badgateway.doctor.app_server_facts).
           type: dict
@@ -200,7 +200,7 @@ ansible_facts:
           description: See M(badgateway.doctor.socket_path_facts).
           type: dict
           returned: when V(sockets) is in O(sections)
-          sample: {"user": "www-data", "paths": {"columns": [], "rows": []}, "walks": [], "errors": []}
+          sample: {"user": "www-data", "paths": {"columns": [], "rows": "[]"}, "walks": [], "errors": []}
         logs:
           description: See M(badgateway.doctor.service_log_facts).
           type: dict
@@ -232,7 +232,7 @@ ansible_facts:
               and no error.
           type: dict
           returned: when V(containers) is in O(sections)
-          sample: {"engines": [], "containers": {"columns": [], "rows": []}, "errors": []}
+          sample: {"engines": [], "containers": {"columns": [], "rows": "[]"}, "errors": []}
         timings:
           description:
             - Seconds each section took on the target (a section gathered only for another one, such as

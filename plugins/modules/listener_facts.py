@@ -79,6 +79,7 @@ ansible_facts:
           contains:
             tcp:
               description:
+                - C(rows) is one JSON text of the list of rows (one list of values per row, in the order of C(columns)).
                 - TCP sockets in state LISTEN, sorted by family, port and address, as a table - C(columns)
                   V([family, address, port, v4mapped, inode, backlog_current, backlog_max, processes]) and one row each.
                 - C(family) V(inet) or V(inet6); C(address) IPv6 compressed, a wildcard is C(0.0.0.0) or C(::); C(v4mapped)
@@ -92,9 +93,10 @@ ansible_facts:
               returned: always
               type: dict
               sample: {"columns": ["family", "address", "port", "v4mapped", "inode", "backlog_current", "backlog_max", "processes"],
-                       "rows": [["inet", "127.0.0.1", 8000, false, 24816, 0, 2048, [0]]]}
+                       "rows": "[[\"inet\",\"127.0.0.1\",8000,false,24816,0,2048,[0]]]"}
             unix:
               description:
+                - C(rows) is one JSON text of the list of rows (one list of values per row, in the order of C(columns)).
                 - Listening unix stream sockets, sorted by path, as a table - C(columns)
                   V([path, abstract, inode, backlog_current, backlog_max, processes]).
                 - C(path) C(@name) for an abstract socket, empty when unnamed; C(backlog_current) / C(backlog_max) from
@@ -102,7 +104,7 @@ ansible_facts:
               returned: always
               type: dict
               sample: {"columns": ["path", "abstract", "inode", "backlog_current", "backlog_max", "processes"],
-                       "rows": [["/run/gunicorn/gunicorn.sock", false, 24817, 0, 2048, [0]]]}
+                       "rows": "[[\"/run/gunicorn/gunicorn.sock\",false,24817,0,2048,[0]]]"}
             processes:
               description: Every process holding a listening socket, once - C(pid), C(name), C(cmdline), C(user), C(unit).
               returned: always

@@ -361,6 +361,7 @@ ansible_facts:
                         "file": "/etc/nginx/nginx.conf", "line": 7}]
             servers:
               description:
+                - C(rows) is one JSON text of the list of rows (one list of values per row, in the order of C(columns)).
                 - Every C(server) block of C(http), as a table - C(columns) V([names, listen, file, line]) and one row per
                   server. C(listen) is an index into RV(ansible_facts.badgateway.nginx.listens), C(file) an index into
                   RV(ansible_facts.badgateway.nginx.files).
@@ -368,7 +369,7 @@ ansible_facts:
                   (C(names), C(listen) list, C(file), C(line)).
               type: dict
               returned: always
-              sample: {"columns": ["names", "listen", "file", "line"], "rows": [[["_"], 0, 2, 5]]}
+              sample: {"columns": ["names", "listen", "file", "line"], "rows": "[[[\"_\"],0,2,5]]"}
             listens:
               description:
                 - The distinct C(listen) lists of the servers, each once - C(raw), C(host), C(port), C(unix), C(ssl),
@@ -425,6 +426,7 @@ ansible_facts:
                                                  "endpoint": 0, "file": 2, "line": 2}]}}
             routes:
               description:
+                - C(rows) is one JSON text of the list of rows (one list of values per row, in the order of C(columns)).
                 - One row per pass directive of a location (nested and named ones included) - directly in it, or in
                   an C(if) or C(limit_except) block in it (a location with its own pass directive and one in an C(if)
                   block gives two routes) - in a table with C(columns)
@@ -446,7 +448,7 @@ ansible_facts:
               type: dict
               returned: always
               sample: {"columns": ["server", "location", "profile", "target", "upstream", "endpoints", "file", "line", "id"],
-                       "rows": [[0, 0, 0, "http://wsgi_app", "wsgi_app", null, 2, 12, null]]}
+                       "rows": "[[0,0,0,\"http://wsgi_app\",\"wsgi_app\",null,2,12,null]]"}
             errors:
               description: What could not be gathered, and why (C(source), C(path), C(message)).
               type: list

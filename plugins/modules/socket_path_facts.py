@@ -122,13 +122,14 @@ ansible_facts:
               sample: [www-data]
             paths:
               description:
+                - C(rows) is one JSON text of the list of rows (one list of values per row, in the order of C(columns)).
                 - One row per path, in a table - C(columns) V([path, walk, listener]) - C(path) as given, C(walk) an index
                   into RV(ansible_facts.badgateway.sockets.walks), C(listener) whether a listening unix socket with this
                   path exists.
                 - The filter P(badgateway.doctor.expand_facts#filter) gives every path as one dict with its walk's keys.
               type: dict
               returned: always
-              sample: {"columns": ["path", "walk", "listener"], "rows": [["/run/gunicorn/gunicorn.sock", 0, true]]}
+              sample: {"columns": ["path", "walk", "listener"], "rows": "[[\"/run/gunicorn/gunicorn.sock\",0,true]]"}
             walks:
               description:
                 - The distinct walks, each once (paths in one directory in the same state share one).

@@ -47,6 +47,12 @@ def analysed(tmp_path, text=SITE, servers=1):
     return facts
 
 
+def rows_of(table):
+    """A table's rows: they travel as one JSON text."""
+    assert isinstance(table["rows"], str)
+    return json.loads(table["rows"])
+
+
 def roundtrip(section, compact, expand):
     wire = json.loads(json.dumps(compact(section)))     # what Ansible carries
     return wire, expand(wire)
@@ -57,17 +63,17 @@ def test_nginx_round_trip_is_exact_and_lists_shared_values_once(tmp_path):
     full = json.loads(json.dumps(facts))
     wire, back = roundtrip(facts, C.compact_nginx, C.expand_nginx)
     assert back == full
-    assert wire["routes"]["columns"] == list(C.ROUTE_COLUMNS) and len(wire["routes"]["rows"]) == len(full["routes"]) == 7
+    assert wire["routes"]["columns"] == list(C.ROUTE_COLUMNS) and len(rows_of(wire["routes"])) == len(full["routes"]) == 7
     assert "unix:/run/uwsgi/legacy.sock" in wire["endpoints"]          # a plain unix endpoint as its text
-    assert len(wire["listens"]) == 2 and len(wire["servers"]["rows"]) == 2
-    rows = {r[1]: r for r in wire["routes"]["rows"]}
+    assert len(wire["listens"]) == 2 and len(rows_of(wire["servers"])) == 2
+    rows = {r[1]: r for r in rows_of(wire["routes"])}
     legacy = rows[wire["locations"].index("/legacy/")]
     assert legacy[3] is True                                             # target written as its endpoint is
     root = rows[wire["locations"].index("/")]
     assert root[5] is None and root[4] == "wsgi_app"                     # an upstream's routes: the group's endpoints
-    assert all(r[8] is None for r in wire["routes"]["rows"])             # every id is the derived one
+    assert all(r[8] is None for r in rows_of(wire["routes"]))             # every id is the derived one
     # the routes "/" of both servers have the same settings (read timeout 30 s): one profile
-    assert root[2] == [r for r in wire["routes"]["rows"] if r[0] == 1][0][2]
+    assert root[2] == [r for r in rows_of(wire["routes"]) if r[0] == 1][0][2]
 
 
 def test_twenty_thousand_routes_share_their_profiles(tmp_path):
@@ -87,7 +93,7 @@ def test_an_id_that_is_not_the_derived_one_travels_and_a_repeated_id_keeps_its_s
     ids = [r["id"] for r in facts["routes"]]
     assert "_:80 / #2" in ids
     wire, back = roundtrip(facts, C.compact_nginx, C.expand_nginx)
-    assert [r[8] for r in wire["routes"]["rows"] if r[8] is not None] == ["_:80 / #2"]
+    assert [r[8] for r in rows_of(wire["routes"]) if r[8] is not None] == ["_:80 / #2"]
     assert [r["id"] for r in back["routes"]] == ids
 
 
@@ -140,8 +146,8 @@ def test_containers_are_a_table_naming_their_engine_and_their_nginx_routes_a_tab
     wire, back = roundtrip(section, C.compact_containers, C.expand_containers)
     assert back == section and wire == recorded
     assert wire["containers"]["columns"][:len(C.CONTAINER_COLUMNS)] == list(C.CONTAINER_COLUMNS)
-    assert {row[3] for row in wire["containers"]["rows"]} == {0} and {row[1] for row in wire["containers"]["rows"]} == {None}
-    assert isinstance(next(r for r in wire["containers"]["rows"] if r[26])[26]["routes"]["rows"], list)
+    assert {row[3] for row in rows_of(wire["containers"])} == {0} and {row[1] for row in rows_of(wire["containers"])} == {None}
+    assert isinstance(next(r for r in rows_of(wire["containers"]) if r[26])[26]["routes"]["rows"], str)
     # a container of an engine not listed, a short id of its own, a key a later collector adds
     odd = {"engines": [], "containers": [{"id": "abc", "short_id": "x", "engine": "/run/other.sock", "name": "n", "new": 1}]}
     _wire, back = roundtrip(odd, C.compact_containers, C.expand_containers)

@@ -82,7 +82,7 @@ def test_single_file_limits_the_facts(conf, run_module):
     result = run_module(nginx_facts, {"conf_path": conf, "test": False, "single_file": True, "tree": True})
     nginx = result["ansible_facts"]["badgateway"]["nginx"]
     assert nginx["files"] == [conf]
-    assert nginx["routes"]["rows"] == []
+    assert nginx["routes"]["rows"] == "[]"
     assert len(result["tree"]["config"]) == 1
 
 
