@@ -17,7 +17,7 @@ import traceback
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _endpoints as E
 from ansible_collections.badgateway.doctor.plugins.module_utils._proc import error
-# the facts' schema version: 2 is the compact form of nginx, sockets and listeners the modules return
+# the facts' schema version: 2 is the compact form of nginx, sockets, listeners and containers the modules return
 from ansible_collections.badgateway.doctor.plugins.module_utils._facts_compact import COMPACT_VERSION as SCHEMA_VERSION
 
 SECTIONS = ("system", "nginx", "listeners", "apps", "sockets", "logs", "probes", "containers")

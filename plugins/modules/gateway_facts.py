@@ -153,10 +153,10 @@ ansible_facts:
       description:
         - Everything gathered, by section. The keys of each section are documented in the module
           that gathers that section alone, and in C(docs/FACTS.md) of the collection.
-        - Schema version 2 - what many entries share is listed once - C(nginx) servers and routes, C(sockets) paths
-          and C(listeners) sockets are tables that name shared settings profiles, endpoints, listen lists, socket walks
-          and processes by their index. The filter P(badgateway.doctor.expand_facts#filter) gives every entry with
-          its values.
+        - Schema version 2 - what many entries share is listed once - C(nginx) servers and routes, C(sockets) paths,
+          C(listeners) sockets and C(containers) are tables (C(columns), and C(rows) as one JSON text) that name shared
+          settings profiles, endpoints, listen lists, socket walks, processes and engines by their index. The filter
+          P(badgateway.doctor.expand_facts#filter) gives every entry with its values.
       returned: always
       type: dict
       contains:
