@@ -87,6 +87,7 @@ class HostView:
             self.routes = []
         self.upstreams = as_dict(self.nginx.get("upstreams"))
         self._indexes = {}
+        self._route_eps = {}
         self.tcp = [as_dict(x) for x in as_list(self.listeners.get("tcp"))]
         self.unix = [as_dict(x) for x in as_list(self.listeners.get("unix"))]
         self.apps = [as_dict(a) for a in as_list(self.apps_section.get("servers"))]
@@ -117,6 +118,11 @@ class HostView:
         return self.sock_paths.get(norm_path(path)) or {}
 
     def route_endpoints(self, route):
+        # the rules ask it about 20 times per route: computed once per route object (kept alive by the cache, so its
+        # id is not reused)
+        cached = self._route_eps.get(id(route))
+        if cached is not None and cached[0] is route:
+            return list(cached[1])
         eps = [as_dict(e) for e in as_list(route.get("endpoints")) if e]
         if not eps and route.get("upstream"):
             up = as_dict(self.upstreams.get(route["upstream"]))
@@ -124,7 +130,8 @@ class HostView:
                 ep = as_dict(as_dict(srv).get("endpoint"))
                 if ep:
                     eps.append(ep)
-        return eps
+        self._route_eps[id(route)] = (route, eps)
+        return list(eps)
 
     def route_subjects(self, route, ep=None):
         subj = {("route", route.get("id"))}
@@ -287,7 +294,7 @@ class HostView:
         for ev in self.events:
             if ev.get("class") in classes and (ep is None or event_matches_endpoint(ev, ep)):
                 out.append(ev)
-        if history:
+        if history or not out:
             return out
         anchor, slack = self.endpoint_anchor(ep)
         # nginx's error.log has whole seconds: an event in the second of a restart may follow it
