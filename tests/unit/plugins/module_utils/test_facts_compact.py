@@ -161,6 +161,9 @@ def test_the_lab_recordings_are_in_the_form_the_modules_return(path):
     for facts in data["hosts"].values():
         assert facts["version"] == C.COMPACT_VERSION
         assert C.compact_facts(facts) == facts                          # already compact: left as it is
+        tables = [facts["nginx"]["routes"], facts["nginx"]["servers"], facts["sockets"]["paths"], facts["listeners"]["tcp"],
+                  facts["listeners"]["unix"]] + ([facts["containers"]["containers"]] if "containers" in facts else [])
+        assert all(isinstance(t["rows"], str) and isinstance(json.loads(t["rows"]), list) for t in tables)
         nginx = C.expand_facts(facts)["nginx"]
         assert nginx["routes"] and all(r["id"] and r["endpoints"] is not None for r in nginx["routes"])
 
