@@ -5,7 +5,7 @@
 After the rules and the folding, each route's 5xx counts go to the root finding that explains that
 route ("12 requests got 502 on route '_:80 /' since 06:41:02", with the upstream statuses and
 addresses as evidence). 5xx that no finding explains are never "OK": while they are current (the
-last one came after the newest restart of nginx's workers and of the app behind the route) they
+last one came after the newest restart of nginx's workers and of the app or container behind the route) they
 are a ``FACTS_INCOMPLETE`` critical; older ones - before a restart that may have fixed them - an info.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import as_dict, as_list, finding, num
+from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_containers import served_routes
 
 STATUSES = ("502", "503", "504", "5xx_other")
 # access logs have whole seconds: a 5xx logged in the second of a restart counts as before it (the app was
@@ -92,9 +93,12 @@ def _route(view, agg):
 
 
 def newest_start(view, agg):
-    """The newest start of nginx's workers or of the apps behind the route (None: not known)."""
+    """The newest start of nginx's workers or of the apps behind the route - app servers on this host, and
+    the containers that serve its endpoints (None: not known)."""
     route = _route(view, agg)
     anchors = [view.endpoint_anchor(ep)[0] for ep in (view.route_endpoints(route) if route else [])]
+    if route is not None:
+        anchors += [c.get("started_at") for r, _ep, c, _how in served_routes(view) if r is route]
     anchors.append(view.endpoint_anchor(None)[0])
     anchors = [a for a in anchors if num(a) is not None]
     return max(anchors) if anchors else None

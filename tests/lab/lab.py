@@ -608,7 +608,15 @@ class Lab:
                 except OSError as exc:
                     last[(hname, "ssh")] = str(exc)
             for hname, routes in list(pending.items()):
+                ctr_up = None
                 for route in list(routes):
+                    if route in containers.ROUTES and ctr_up is None:
+                        ctr_up = self._containers_up(hname)
+                    if route in containers.ROUTES and not ctr_up:
+                        # no request through nginx before the Compose project is up: its 502s would be in nginx's
+                        # access log of a healthy lab (a FACTS_INCOMPLETE warning for the diagnosis)
+                        last[(hname, route)] = "bgd-lab-containers.service is not active yet"
+                        continue
                     try:
                         status, body = self.http(hname, route, timeout=3)
                     except OSError as exc:
@@ -629,6 +637,13 @@ class Lab:
                 bad += [f"{h} ssh: {last.get((h, 'ssh'), '?')}" for h in ssh_pending]
                 raise LabError(f"lab {self.name} not healthy after {timeout:.0f} s: " + "; ".join(bad[:6]))
             time.sleep(0.3)
+
+    def _containers_up(self, host: str) -> bool:
+        """Has the containers host's unit brought the Compose project up (its app answered on its published port)?"""
+        try:
+            return self.run(host, "systemctl is-active -q bgd-lab-containers.service", check=False, timeout=10).returncode == 0
+        except (subprocess.SubprocessError, OSError, LabError):
+            return False
 
     # ---------------------------------------------------------------- down
     def down(self) -> None:

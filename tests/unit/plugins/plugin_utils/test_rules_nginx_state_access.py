@@ -143,6 +143,20 @@ def test_recovered_and_old_502s(last_ok, first, last, severity):
     assert [f["severity"] for f in result["findings"] if f["code"] == "FACTS_INCOMPLETE" and f["route"]] == [severity]
 
 
+def test_502s_before_the_container_behind_the_route_started_are_history():
+    facts = load_fixture("lab/healthy_containers")["hosts"]["ctr1"]
+    workers = facts["nginx"]["workers_started"]
+    web = [c for c in facts["containers"]["containers"] if c["name"] == "shop_web_1"][0]
+    web["started_at"] = workers + 500   # the container was started again after the 502s (by hand or its policy)
+    result = evaluate(with_access(facts, access("_:80 /ctr/", {"502": 2}, workers + 100, workers + 200, workers + 600)))
+    found = [f for f in result["findings"] if f["code"] == "FACTS_INCOMPLETE" and f["route"] == "_:80 /ctr/"]
+    assert [f["severity"] for f in found] == ["info"] and "before the newest restart" in found[0]["summary"]
+    web["started_at"] = workers - 500   # the container ran all along: the 502s are unexplained, and passed
+    result = evaluate(with_access(facts, access("_:80 /ctr/", {"502": 2}, workers + 100, workers + 200, workers + 600)))
+    assert [f["severity"] for f in result["findings"] if f["code"] == "FACTS_INCOMPLETE" and f["route"] == "_:80 /ctr/"] == [
+        "warning"]
+
+
 def test_502s_go_to_the_finding_that_explains_the_route():
     facts = healthy()
     gunicorn = [s for s in facts["apps"]["servers"] if s["name"] == "gunicorn.service"][0]
