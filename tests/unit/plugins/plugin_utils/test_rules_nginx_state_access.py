@@ -144,7 +144,7 @@ def test_recovered_and_old_502s(last_ok, first, last, severity):
 
 
 def test_502s_before_the_container_behind_the_route_started_are_history():
-    facts = load_fixture("lab/healthy_containers")["hosts"]["ctr1"]
+    facts = expanded(load_fixture("lab/healthy_containers")["hosts"]["ctr1"])    # written out; one_host sends it compact
     workers = facts["nginx"]["workers_started"]
     web = [c for c in facts["containers"]["containers"] if c["name"] == "shop_web_1"][0]
     web["started_at"] = workers + 500   # the container was started again after the 502s (by hand or its policy)
