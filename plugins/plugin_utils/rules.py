@@ -294,6 +294,9 @@ def evaluate(hosts, now=None):
             _rules_containers.add_container_listeners(view)
             inventory[name]["view"] = view
             views[name] = view
+    owners = _rules_network.OwnerIndex(inventory)
+    for view in views.values():
+        view.owner_index = owners
     for name, refs in _remote_refs(views).items():
         views[name].remote_refs = refs
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from facts_fixtures import wire
+
 from ansible_collections.badgateway.doctor.plugins.module_utils import containers as C
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import _rules_containers as R
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import rules
@@ -51,7 +53,7 @@ def facts(cs, routes=None, listeners=None, probes=None, nginx_extra=None):
 
 
 def findings(f):
-    out = rules.evaluate({"ctr1": {"facts": f, "address": ["10.0.0.2"]}})
+    out = rules.evaluate({"ctr1": {"facts": wire(f), "address": ["10.0.0.2"]}})
     return out["hosts"]["ctr1"]["findings"]
 
 
@@ -182,13 +184,19 @@ def test_bind_mount_source_replaced():
 
 
 def test_container_served_socket_and_port_count_as_listeners():
-    view = rules.HostView("ctr1", facts([container()]))
+    view = rules.HostView("ctr1", wire(facts([container()])))
     R.add_container_listeners(view)
     assert any(t.get("port") == 8080 and t.get("container") == "shop_web_1" for t in view.tcp)
     assert any(u.get("path") == "/srv/compose/shop/run/app.sock" for u in view.unix)
 
 
-@pytest.mark.parametrize("bad", [None, "x", [1, "a", None], {"containers": "x"}, {"containers": [{"ports": "x", "mounts": [None]}]}])
+@pytest.mark.parametrize("bad", [
+    None, "x", [1, "a", None], {"containers": "x"}, {"containers": [{"ports": "x", "mounts": [None]}]},
+    # the compact form (a table), broken
+    {"containers": {"columns": "x", "rows": [[1]]}},
+    {"engines": "y", "containers": {"columns": ["id", "engine", "short_id", "nginx", "ports"],
+                                    "rows": [[5, 99, None, {"routes": {"columns": [1], "rows": "x"}}, "x"], "x", [None]]}},
+])
 def test_hostile_container_facts(bad):
     f = facts([])
     f["containers"] = bad
@@ -206,3 +214,12 @@ def test_copy_is_not_mutated():
     before = copy.deepcopy(f)
     findings(f)
     assert f == before
+
+
+def test_listener_lookups_see_what_the_container_rules_add_after_a_first_lookup():
+    view = rules.HostView("ctr1", wire(facts([container()])))
+    assert view.tcp_on_port(8080) == [] and view.unix_listeners("/srv/compose/shop/run//app.sock") == []
+    R.add_container_listeners(view)     # after the views' indexes were built
+    assert [t.get("container") for t in view.tcp_listeners("inet", "127.0.0.1", 8080)] == ["shop_web_1"]
+    assert [u.get("container") for u in view.unix_listeners("/srv/compose/shop/run//app.sock")] == ["shop_web_1"]
+    assert view.tcp_on_port(["unhashable"]) == [] and view.unix_listeners({"x": 1}) == []
