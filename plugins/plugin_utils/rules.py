@@ -170,7 +170,8 @@ def fold(findings):
     for f in uniq:
         causes = {id(c): c for subj in f["_subjects"] for c in index.get((subj, f["code"]), ()) if _explains(c, f)}
         if causes:
-            parent[id(f)] = min(causes.values(), key=_rank)
+            # ties broken by the findings' own order (route, summary), never by the subjects' set order
+            parent[id(f)] = min(causes.values(), key=lambda c: (_rank(c), _sort_key(c)))
 
     def root_of(f):
         hops = 0
