@@ -14,6 +14,13 @@ the same run (median of ``--runs``):
 
 Goals (issue 5): 1-host diagnose ≤ 2.5 × ping; N-host diagnose ≤ 1.5 × the 1-host diagnose.
 Results go to ``bench/out/diagnose.json``. The lab is torn down at the end, also on failure.
+
+    .venv/bin/python bench/bench_diagnose.py --scale 1,2,4,8,16 [--runs 3]
+
+Wall time against host count instead (issue 13): one lab of the largest count, then for each count
+``N`` the diagnose playbook on the first ``N`` hosts with ``N`` forks, and ``ansible -m ping`` on the
+same hosts as the reference of what Ansible itself costs there, interleaved, median of ``--runs``.
+Results go to ``bench/out/diagnose_scale.json``.
 """
 from __future__ import annotations
 
@@ -44,12 +51,57 @@ def timed(cmd: list, env: dict) -> float:
     return elapsed
 
 
+def scale(lab: Lab, counts: list, runs: int, env: dict) -> dict:
+    """Wall time of the diagnose playbook (and of ping) against the number of hosts, on one lab."""
+    inv = str(lab.inventory_path)
+    samples = {n: {"diagnose": [], "ping": []} for n in counts}
+    with tempfile.TemporaryDirectory() as tmp:
+        diag = [str(BIN / "ansible-playbook"), "-i", inv, "badgateway.doctor.diagnose",
+                "-e", f"badgateway_report_dir={tmp}/r", "-e", "badgateway_fail_on=none"]
+        timed(diag + ["--forks", str(max(counts))], env)     # warm-up: caches, first SSH connections to every host
+        for _run in range(runs):
+            for n in counts:
+                hosts = ",".join(lab.hosts[:n])
+                samples[n]["ping"].append(timed([str(BIN / "ansible"), "-i", inv, hosts, "--forks", str(n),
+                                                 "-m", "ansible.builtin.ping"], env))
+                samples[n]["diagnose"].append(timed(diag + ["--limit", hosts, "--forks", str(n)], env))
+    med = {n: {k: statistics.median(v) for k, v in s.items()} for n, s in samples.items()}
+    first = counts[0]
+    result = {"counts": counts, "runs": runs, "median_seconds": med, "samples": samples,
+              "diagnose_vs_first": {n: med[n]["diagnose"] / med[first]["diagnose"] for n in counts},
+              "ping_vs_first": {n: med[n]["ping"] / med[first]["ping"] for n in counts},
+              "load_average": os.getloadavg()}
+    print(f"diagnose playbook: wall time against host count (forks = hosts, median of {runs}, same run):")
+    print(f"  {'hosts':>5} {'diagnose':>9} {'x 1st':>6} {'per host':>9} {'ping':>7} {'x 1st':>6}")
+    for n in counts:
+        print(f"  {n:>5} {med[n]['diagnose']:>8.2f}s {result['diagnose_vs_first'][n]:>5.2f}x "
+              f"{med[n]['diagnose'] / n:>8.2f}s {med[n]['ping']:>6.2f}s {result['ping_vs_first'][n]:>5.2f}x")
+    print(f"  load average at the end: {result['load_average'][0]:.1f} (2 cores; the lab hosts share them with the controller)")
+    return result
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--hosts", type=int, default=8)
+    ap.add_argument("--scale", help="host counts, e.g. 1,2,4,8,16: wall time against host count")
     ap.add_argument("--keep", action="store_true", help="leave the lab up")
     args = ap.parse_args()
+    if args.scale:
+        counts = sorted({int(x) for x in args.scale.split(",") if x})
+        lab = Lab(os.environ.get("BGD_BENCH_LAB", "bgd-bdiag"))
+        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / "tests/output/collections"), ANSIBLE_NOCOLOR="1",
+                   PATH=f"{BIN}:{os.environ.get('PATH', '')}")
+        try:
+            lab.up(hosts=max(counts))
+            result = scale(lab, counts, args.runs, env)
+        finally:
+            if not args.keep:
+                lab.down()
+        out = REPO / "bench" / "out"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "diagnose_scale.json").write_text(json.dumps(result, indent=2) + "\n")
+        return 0
 
     lab = Lab(os.environ.get("BGD_BENCH_LAB", "bgd-bdiag"))
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / "tests/output/collections"), ANSIBLE_NOCOLOR="1",

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the lab need on the controller (idempotent).
 set -euo pipefail
-pkgs=(debootstrap systemd-container openssh-client iproute2 shellcheck chromium curl)
+pkgs=(debootstrap systemd-container openssh-client iproute2 shellcheck chromium curl redis-server)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Evaluate every play host's badgateway facts on the controller and write the reports."""
+"""Evaluate every host's badgateway facts on the controller (from this play, the fact cache or saved files) and
+write the reports."""
 
 from __future__ import annotations
 
@@ -12,53 +13,14 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.badgateway.doctor.plugins.plugin_utils import reports, rules
+from ansible_collections.badgateway.doctor.plugins.plugin_utils import fact_sources, reports, rules
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import masked
+from ansible_collections.badgateway.doctor.plugins.plugin_utils.fact_sources import host_entry  # noqa: F401  pylint: disable=unused-import
+
+_plain = fact_sources.plain   # the deploy gate and gate_plan import it from here
 
 FAIL_ON = ("critical", "warning", "info", "none")
 FAIL_RANK = {"critical": 0, "warning": 1, "info": 2}
-
-
-def _plain(value):
-    """Convert Ansible's lazy / tagged containers into plain Python data."""
-    if isinstance(value, dict) or hasattr(value, "items"):
-        return {to_text(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (bool, int, float)) or value is None:
-        return value
-    if isinstance(value, str):
-        return str(value)
-    return to_text(value)
-
-
-def host_entry(name, hvars, gather_var):
-    """The evaluate() input for one host from its hostvars."""
-    hvars = hvars or {}
-    gather = _plain(hvars.get(gather_var)) if gather_var in hvars else None
-    facts = _plain((hvars.get("ansible_facts") or {}).get("badgateway"))
-    address = []
-    for key in ("ansible_host", "inventory_hostname"):
-        if hvars.get(key):
-            address.append(to_text(hvars.get(key)))
-    for extra in _plain(hvars.get("badgateway_host_addresses") or []):
-        address.append(to_text(extra))
-    unreachable = False
-    msg = ""
-    if isinstance(gather, dict):
-        unreachable = bool(gather.get("unreachable"))
-        msg = to_text(gather.get("msg") or "")
-        if gather.get("failed") and not unreachable and not isinstance(facts, dict):
-            facts = None
-        if isinstance(gather.get("ansible_facts"), dict) and isinstance(gather["ansible_facts"].get("badgateway"), dict):
-            facts = gather["ansible_facts"]["badgateway"]
-    elif not isinstance(facts, dict):
-        unreachable = True
-        msg = "no gather result: the host left the play before the diagnosis (unreachable or failed earlier)"
-    if unreachable:
-        facts = None
-    return {"facts": facts if isinstance(facts, dict) else None, "unreachable": unreachable,
-            "address": list(dict.fromkeys(address)), "msg": msg}
 
 
 def gate(result, fail_on):
@@ -75,75 +37,63 @@ def gate(result, fail_on):
     return False, f"badgateway.doctor: no finding at or above '{fail_on}' on {len(hosts)} host(s)"
 
 
+FACTS_FROM = ("play", "cache", "files")
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
 
-    _VALID_ARGS = frozenset(("report_dir", "formats", "fail_on", "gather_var", "hosts", "save_facts"))
+    _VALID_ARGS = frozenset(("report_dir", "formats", "fail_on", "gather_var", "hosts", "save_facts", "facts_from",
+                             "facts_dir", "evaluate"))
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         result["changed"] = False
-        args = self._task.args
-        unknown = sorted(set(args) - self._VALID_ARGS)
-        if unknown:
-            result.update(failed=True, msg=f"unsupported option(s): {', '.join(unknown)}")
+        try:
+            opts = self._options()
+        except ValueError as exc:
+            result.update(failed=True, msg=str(exc))
             return result
-        fail_on = to_text(args.get("fail_on") or "critical").lower()
-        if fail_on not in FAIL_ON:
-            result.update(failed=True, msg=f"fail_on must be one of {', '.join(FAIL_ON)}, not {fail_on!r}")
+        try:
+            hosts, notes = self._hosts(opts, task_vars)
+        except ValueError as exc:
+            result.update(failed=True, msg=str(exc))
             return result
-        formats = args.get("formats", list(reports.FORMATS))
-        if isinstance(formats, str):
-            formats = [f.strip() for f in formats.split(",") if f.strip()]
-        formats = [to_text(f) for f in formats]
-        bad = [f for f in formats if f not in reports.FORMATS]
-        if bad:
-            result.update(failed=True, msg=f"unknown report format(s) {', '.join(bad)}; choose from {', '.join(reports.FORMATS)}")
-            return result
-        report_dir = to_text(args.get("report_dir") or "badgateway-report")
-        if not os.path.isabs(report_dir):
-            report_dir = os.path.join(os.getcwd(), report_dir)
-        gather_var = to_text(args.get("gather_var") or "badgateway_gather_result")
-
-        hostvars = task_vars.get("hostvars", {})
-        names = args.get("hosts") or task_vars.get("ansible_play_hosts_all") or task_vars.get("ansible_play_hosts") or []
-        hosts = {}
-        for name in names:
-            name = to_text(name)
+        if notes:
+            result["source_notes"] = notes
+        result["facts_from"] = opts["facts_from"]
+        written = {}
+        if opts["save_facts"]:
             try:
-                hv = hostvars[name]
-            except KeyError:
-                hv = {}
-            hosts[name] = host_entry(name, hv, gather_var)
+                written.update(self._save_facts(hosts, opts["report_dir"]))
+            except OSError as exc:
+                result.update(failed=True, msg=f"cannot write the facts into {opts['report_dir']}/facts: {exc}")
+                return result
+        if not opts["evaluate"]:
+            result.update(reports=written, report_dir=opts["report_dir"], hosts=sorted(hosts), gate_failed=False,
+                          msg=f"badgateway.doctor: facts of {len(hosts)} host(s) gathered; not evaluated (evaluate=false)")
+            return result
         try:
             diagnosis = rules.evaluate(hosts)
         except Exception as exc:  # a rule bug must not hide the other hosts' results: say so clearly
             raise AnsibleError(f"badgateway.doctor rules failed: {exc}") from exc
-        written = {}
-        if formats:
+        if opts["formats"]:
             try:
-                written = reports.write_reports(diagnosis, report_dir, formats)
+                written.update(reports.write_reports(diagnosis, opts["report_dir"], opts["formats"]))
             except OSError as exc:
-                result.update(failed=True, msg=f"cannot write the reports into {report_dir}: {exc}", diagnosis=diagnosis)
+                result.update(failed=True, msg=f"cannot write the reports into {opts['report_dir']}: {exc}", diagnosis=diagnosis)
                 return result
-        if boolean(args.get("save_facts", False), strict=False):
-            try:
-                for name, entry in hosts.items():
-                    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-                    written[f"facts:{name}"] = reports.write_atomic(
-                        os.path.join(report_dir, "facts", f"{safe}.json"),
-                        json.dumps(masked({name: entry}), indent=1, sort_keys=True) + "\n")
-            except OSError as exc:
-                result.update(failed=True, msg=f"cannot write the facts into {report_dir}/facts: {exc}", diagnosis=diagnosis)
-                return result
-        failed, msg = gate(diagnosis, fail_on)
+        failed, msg = gate(diagnosis, opts["fail_on"])
+        if not hosts:
+            msg += (" (no host to evaluate: the fact cache holds no badgateway facts)" if opts["facts_from"] == "cache"
+                    else " (no host to evaluate)")
         result.update(
             diagnosis=diagnosis,
             summary=rules.summary_lines(diagnosis),
             reports=written,
-            report_dir=report_dir,
+            report_dir=opts["report_dir"],
             worst=rules.worst_severity(diagnosis),
             statuses={h: v["status"] for h, v in diagnosis["hosts"].items()},
             gate_failed=failed,
@@ -151,3 +101,73 @@ class ActionModule(ActionBase):
             msg=msg,
         )
         return result
+
+    def _options(self):
+        """The validated options, or ValueError with the sentence to fail with."""
+        args = self._task.args
+        unknown = sorted(set(args) - self._VALID_ARGS)
+        if unknown:
+            raise ValueError(f"unsupported option(s): {', '.join(unknown)}")
+        fail_on = to_text(args.get("fail_on") or "critical").lower()
+        if fail_on not in FAIL_ON:
+            raise ValueError(f"fail_on must be one of {', '.join(FAIL_ON)}, not {fail_on!r}")
+        formats = args.get("formats", list(reports.FORMATS))
+        if isinstance(formats, str):
+            formats = [f.strip() for f in formats.split(",") if f.strip()]
+        formats = [to_text(f) for f in formats or []]
+        bad = [f for f in formats if f not in reports.FORMATS]
+        if bad:
+            raise ValueError(f"unknown report format(s) {', '.join(bad)}; choose from {', '.join(reports.FORMATS)}")
+        report_dir = to_text(args.get("report_dir") or "badgateway-report")
+        if not os.path.isabs(report_dir):
+            report_dir = os.path.join(os.getcwd(), report_dir)
+        facts_from = to_text(args.get("facts_from") or "play").lower()
+        if facts_from not in FACTS_FROM:
+            raise ValueError(f"facts_from must be one of {', '.join(FACTS_FROM)}, not {facts_from!r}")
+        facts_dir = to_text(args.get("facts_dir") or os.path.join(report_dir, "facts"))
+        if not os.path.isabs(facts_dir):
+            facts_dir = os.path.join(os.getcwd(), facts_dir)
+        names = args.get("hosts") or []
+        if isinstance(names, str):
+            names = [n.strip() for n in names.split(",") if n.strip()]
+        return {"fail_on": fail_on, "formats": formats, "report_dir": report_dir, "facts_from": facts_from,
+                "facts_dir": facts_dir, "hosts": [to_text(n) for n in names],
+                "gather_var": to_text(args.get("gather_var") or "badgateway_gather_result"),
+                "save_facts": boolean(args.get("save_facts", False), strict=False),
+                "evaluate": boolean(args.get("evaluate", True), strict=False)}
+
+    def _hosts(self, opts, task_vars):
+        """``({name: entry}, notes)`` from the chosen source."""
+        hostvars = task_vars.get("hostvars", {})
+        if opts["facts_from"] == "files":
+            return fact_sources.from_files(opts["facts_dir"], opts["hosts"], hostvars)
+        if opts["facts_from"] == "cache":
+            plugin, name = fact_sources.open_cache()
+            if not fact_sources.is_memory_cache(name):
+                return fact_sources.from_cache(plugin, opts["hosts"], hostvars)
+            # the in-memory cache lives only as long as this run: what it holds are the inventory hosts' facts
+            names = opts["hosts"] or [to_text(h) for h in task_vars.get("groups", {}).get("all", [])]
+            cached = {}
+            for host in names:
+                try:
+                    facts = (hostvars[host] or {}).get("ansible_facts")
+                except KeyError:
+                    facts = None
+                cached[host] = fact_sources.cached_entry(host, fact_sources.plain(facts) if facts else None,
+                                                         hostvars[host] if host in hostvars else None)
+            if not opts["hosts"]:
+                cached = {h: e for h, e in cached.items() if e["facts"] is not None}
+            return cached, ["the fact cache is the in-memory one (fact_caching=memory): it holds only what this run "
+                            "gathered; configure jsonfile or redis fact caching to evaluate facts of earlier runs"]
+        names = opts["hosts"] or task_vars.get("ansible_play_hosts_all") or task_vars.get("ansible_play_hosts") or []
+        return fact_sources.from_play(names, hostvars, opts["gather_var"]), []
+
+    @staticmethod
+    def _save_facts(hosts, report_dir):
+        written = {}
+        for name, entry in hosts.items():
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+            written[f"facts:{name}"] = reports.write_atomic(
+                os.path.join(report_dir, "facts", f"{safe}.json"),
+                json.dumps(masked({name: entry}), indent=1, sort_keys=True) + "\n")
+        return written

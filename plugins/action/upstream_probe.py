@@ -3,6 +3,7 @@
 """Runs upstream_probe; by default on every route of the host's ``badgateway.nginx`` facts."""
 from __future__ import annotations
 
+from ansible_collections.badgateway.doctor.plugins.module_utils._facts_compact import expand_nginx
 from ansible_collections.badgateway.doctor.plugins.plugin_utils.facts_action import FactsActionBase
 
 
@@ -11,7 +12,7 @@ class ActionModule(FactsActionBase):
 
     def default_args(self, args, facts):
         if not args.get("targets") and not args.get("nginx"):
-            routes = (facts.get("nginx") or {}).get("routes")
+            routes = expand_nginx(facts.get("nginx") or {}).get("routes")
             if routes:
                 args["nginx"] = {"routes": routes}
         return args

@@ -12,6 +12,7 @@ becomes part of a URL.
 from __future__ import annotations
 
 from ansible_collections.badgateway.doctor.plugins.module_utils._endpoints import address_text, parse_host_port, reachable_host
+from ansible_collections.badgateway.doctor.plugins.module_utils._facts_compact import expand_nginx
 from ansible_collections.badgateway.doctor.plugins.module_utils._options import check_host_header
 from ansible_collections.badgateway.doctor.plugins.module_utils._proc import error
 
@@ -246,6 +247,8 @@ def clean_routes(nginx_section, errors=None):
                             % type(nginx_section).__name__))
         return []
     routes = nginx_section.get("routes")
+    if isinstance(routes, dict):    # the facts as the modules return them (schema 2): written out first
+        routes = expand_nginx(nginx_section)["routes"]
     if routes is None:
         return []
     if not isinstance(routes, list):

@@ -17,12 +17,13 @@ import traceback
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _endpoints as E
 from ansible_collections.badgateway.doctor.plugins.module_utils._proc import error
+# the facts' schema version: 2 is the compact form of nginx, sockets, listeners and containers the modules return
+from ansible_collections.badgateway.doctor.plugins.module_utils._facts_compact import COMPACT_VERSION as SCHEMA_VERSION
 
 SECTIONS = ("system", "nginx", "listeners", "apps", "sockets", "logs", "probes", "containers")
 # Every top-level key of the facts that holds a section's data: the sections, and ``access``
 # (what users got, from nginx's access logs), which is gathered with ``logs``.
 FACT_KEYS = SECTIONS + ("access",)
-SCHEMA_VERSION = 1
 FREEZE_AFTER = 200000   # objects allocated during one collect_all (see its end)
 
 

@@ -82,7 +82,7 @@ EXAMPLES = r"""
 - name: List containers that are not running
   ansible.builtin.debug:
     msg: "{{ item.name }} is {{ item.state }} (exit {{ item.exit_code }})"
-  loop: "{{ ansible_facts.badgateway.containers.containers | rejectattr('running') }}"
+  loop: "{{ (ansible_facts.badgateway | badgateway.doctor.expand_facts).containers.containers | rejectattr('running') }}"
 """
 
 RETURN = r"""
@@ -110,53 +110,41 @@ ansible_facts:
                         "api_version": "1.41", "containers": 1, "truncated": false, "rootless": false, "uid": null}]
             containers:
               description:
-                - One entry per container, sorted by name. C(state) is the engine's (V(running), V(exited),
-                  V(restarting), V(paused), V(created), V(dead); Podman's V(stopped) is reported as V(exited)).
+                - One row per container, sorted by name, as a table - C(columns) (V(id), V(short_id), V(name), V(engine),
+                  V(image), V(command), V(state), ...) and C(rows), one JSON text of the list of rows, one list of values per
+                  container in the order of C(columns) (a later version may add columns; read them by name). The filter
+                  P(badgateway.doctor.expand_facts#filter) gives every container as a dict.
+                - C(engine) is an index into RV(ansible_facts.badgateway.containers.engines) (the engine's socket);
+                  C(short_id) is null when it is the first 12 characters of C(id).
+                - C(state) is the engine's (V(running), V(exited), V(restarting), V(paused), V(created), V(dead);
+                  Podman's V(stopped) is reported as V(exited)).
                 - C(ports) - C({container_port, protocol, host_ip, host_port}); C(host_port) is null for a port that
                   is only exposed. C(mounts) - C({type, name, source, destination, rw, source_kind, sockets, replaced}), where
                   C(source_kind) is what the host side is now (V(missing), V(directory), V(socket), ...), C(replaced)
                   is true when the container no longer sees the host side's directory (deleted and recreated).
                 - C(listeners) - C({tcp, unix, shares_host_network, error}) of a running container, null otherwise.
+                  C(nginx) - the nginx running in the container, its C(routes) a table too, null otherwise.
                   C(logs) - C({lines, error}) for a container that is not serving, null otherwise.
                 - C(engine_uid) / C(engine_user) - the user of a rootless engine (see the notes), null for a rootful one.
-              type: list
-              elements: dict
+                - docs/FACTS.md (section containers) describes every key.
+              type: dict
               returned: always
               sample:
-                - id: 6c057617b05c9a5310e67f232f38716b693d81a48ed8f0312e88849d05a3ff6b
-                  short_id: 6c057617b05c
-                  name: shop_web_1
-                  engine: /run/podman/podman.sock
-                  image: localhost/bgd-app:lab
-                  command: [/srv/app/venv/bin/gunicorn, --bind, "0.0.0.0:8000", "wsgi:application"]
-                  state: running
-                  running: true
-                  restarting: false
-                  paused: false
-                  exit_code: 0
-                  oom_killed: false
-                  error: null
-                  started_at: 1796192009.607
-                  finished_at: null
-                  pid: 561
-                  restart_count: 0
-                  restart_policy: {name: unless-stopped, max_retries: 0}
-                  health: {status: healthy, failing_streak: 0, last: {exit_code: 0, output: "", start: 1796192145.243,
-                                                                     end: 1796192145.38}}
-                  compose: {project: shop, service: web, working_dir: /srv/compose/shop, config_files: compose.yaml,
-                            number: "1", oneoff: "False"}
-                  network_mode: bridge
-                  networks: [{name: shop_default, ip: 10.89.0.3, prefix_len: 24, ipv6: null, gateway: 10.89.0.1,
-                              aliases: [web, 6c057617b05c]}]
-                  ports: [{container_port: 8000, protocol: tcp, host_ip: 127.0.0.1, host_port: 8080}]
-                  mounts: [{type: bind, name: null, source: /srv/compose/shop/run, destination: /run/app, rw: true,
-                            source_kind: directory, sockets: [], replaced: false}]
-                  env_keys: [PATH, SECRET_KEY, DATABASE_URL]
-                  listeners: {tcp: [{family: inet, address: 0.0.0.0, port: 8000}], unix: [], shares_host_network: false,
-                              error: null}
-                  logs: null
-                  engine_uid: null
-                  engine_user: null
+                columns: [id, short_id, name, engine, image, command, state, running, restarting, paused, exit_code,
+                          oom_killed, error, started_at, finished_at, pid, restart_count, restart_policy, health, compose,
+                          network_mode, networks, ports, mounts, env_keys, listeners, nginx, logs, engine_uid, engine_user]
+                rows: >-
+                  [["6c057617b05c9a5310e67f232f38716b693d81a48ed8f0312e88849d05a3ff6b",null,"shop_web_1",0,"localhost/bgd-app:lab",
+                  ["/srv/app/venv/bin/gunicorn","--bind","0.0.0.0:8000","wsgi:application"],"running",true,false,
+                  false,0,false,null,1796192009.607,null,561,0,{"name":"unless-stopped","max_retries":0},{"status":"healthy",
+                  "failing_streak":0,"last":{"exit_code":0,"output":"","start":1796192145.243,"end":1796192145.38}},
+                  {"project":"shop","service":"web","working_dir":"/srv/compose/shop","config_files":"compose.yaml",
+                  "number":"1","oneoff":"False"},"bridge",[{"name":"shop_default","ip":"10.89.0.3","prefix_len":24,
+                  "ipv6":null,"gateway":"10.89.0.1","aliases":["web","6c057617b05c"]}],[{"container_port":8000,
+                  "protocol":"tcp","host_ip":"127.0.0.1","host_port":8080}],[{"type":"bind","name":null,"source":"/srv/compose/shop/run",
+                  "destination":"/run/app","rw":true,"source_kind":"directory","sockets":[],"replaced":false}],
+                  ["PATH","SECRET_KEY","DATABASE_URL"],{"tcp":[{"family":"inet","address":"0.0.0.0","port":8000}],
+                  "unix":[],"shares_host_network":false,"error":null},null,null,null,null]]
             errors:
               description: What could not be read, each with C(source), C(path) and C(message).
               returned: always
@@ -168,6 +156,7 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.badgateway.doctor.plugins.module_utils._facts_compact import compact_containers
 from ansible_collections.badgateway.doctor.plugins.module_utils.containers import collect_containers
 
 
@@ -190,7 +179,7 @@ def main():
         module.fail_json(msg="Option timeout must be between 0 and 300 seconds, got %s." % p["timeout"])
     section = collect_containers(sockets=p["sockets"] or None, log_lines=p["log_lines"],
                                  max_containers=p["max_containers"], timeout=p["timeout"], require_engine=True)
-    module.exit_json(changed=False, ansible_facts={"badgateway": {"containers": section}})
+    module.exit_json(changed=False, ansible_facts={"badgateway": {"containers": compact_containers(section)}})
 
 
 if __name__ == "__main__":

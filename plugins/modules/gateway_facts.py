@@ -137,10 +137,10 @@ EXAMPLES = r"""
     since: 6h
     nginx_source: nginx_T
 
-- name: Show where nginx sends each request
+- name: Show where nginx sends each request (the facts list shared values once; the filter expands them)
   ansible.builtin.debug:
     msg: "{{ item.id }} -> {{ item.target }}"
-  loop: "{{ ansible_facts.badgateway.nginx.routes }}"
+  loop: "{{ (ansible_facts.badgateway | badgateway.doctor.expand_facts).nginx.routes }}"
 """
 
 RETURN = r"""
@@ -153,6 +153,10 @@ ansible_facts:
       description:
         - Everything gathered, by section. The keys of each section are documented in the module
           that gathers that section alone, and in C(docs/FACTS.md) of the collection.
+        - Schema version 2 - what many entries share is listed once - C(nginx) servers and routes, C(sockets) paths,
+          C(listeners) sockets and C(containers) are tables (C(columns), and C(rows) as one JSON text) that name shared
+          settings profiles, endpoints, listen lists, socket walks, processes and engines by their index. The filter
+          P(badgateway.doctor.expand_facts#filter) gives every entry with its values.
       returned: always
       type: dict
       contains:
@@ -160,7 +164,7 @@ ansible_facts:
           description: Version of the layout of these facts.
           type: int
           returned: always
-          sample: 1
+          sample: 2
         collected_at:
           description: When the facts were gathered, in seconds since the epoch.
           type: float
@@ -178,7 +182,7 @@ ansible_facts:
               when O(nginx_test=auto) did not run it because the running nginx already loaded exactly these files.
           type: dict
           returned: when V(nginx) is in O(sections)
-          sample: {"present": true, "version": "1.22.1", "user": "www-data", "routes": [], "errors": [],
+          sample: {"present": true, "version": "1.22.1", "user": "www-data", "routes": {"columns": [], "rows": "[]"}, "errors": [],
                    "test": {"ok": null, "rc": null, "skipped": true,
                             "output": "not run: nginx is running and no configuration file changed since its workers started
                                        (the running configuration is valid); set nginx_test: always to run it anyway"}}
@@ -186,7 +190,7 @@ ansible_facts:
           description: See M(badgateway.doctor.listener_facts).
           type: dict
           returned: when V(listeners) is in O(sections)
-          sample: {"tcp": [], "unix": [], "errors": []}
+          sample: {"tcp": {"columns": [], "rows": "[]"}, "unix": {"columns": [], "rows": "[]"}, "processes": [], "errors": []}
         apps:
           description: See M(badgateway.doctor.app_server_facts).
           type: dict
@@ -196,7 +200,7 @@ ansible_facts:
           description: See M(badgateway.doctor.socket_path_facts).
           type: dict
           returned: when V(sockets) is in O(sections)
-          sample: {"user": "www-data", "paths": [], "errors": []}
+          sample: {"user": "www-data", "paths": {"columns": [], "rows": "[]"}, "walks": [], "errors": []}
         logs:
           description: See M(badgateway.doctor.service_log_facts).
           type: dict
@@ -228,7 +232,7 @@ ansible_facts:
               and no error.
           type: dict
           returned: when V(containers) is in O(sections)
-          sample: {"engines": [], "containers": [], "errors": []}
+          sample: {"engines": [], "containers": {"columns": [], "rows": "[]"}, "errors": []}
         timings:
           description:
             - Seconds each section took on the target (a section gathered only for another one, such as
@@ -252,6 +256,7 @@ ansible_facts:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _options
+from ansible_collections.badgateway.doctor.plugins.module_utils._facts_compact import compact_facts
 from ansible_collections.badgateway.doctor.plugins.module_utils.gateway import SECTIONS, collect_all
 from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_facts import test_option_mode
 from ansible_collections.badgateway.doctor.plugins.module_utils.timeparse import parse_since
@@ -293,7 +298,7 @@ def main():
         units=p["units"],
         container_options=dict(sockets=p["container_sockets"] or None),
     )
-    module.exit_json(changed=False, ansible_facts={"badgateway": facts})
+    module.exit_json(changed=False, ansible_facts={"badgateway": compact_facts(facts)})
 
 
 if __name__ == "__main__":

@@ -46,15 +46,15 @@ EXAMPLES = r"""
 - name: Who listens where
   badgateway.doctor.listener_facts:
 
-- name: Show the TCP listeners with their processes
+- name: Show the TCP listeners with their processes (the filter expands the tables into one dict per socket)
   ansible.builtin.debug:
     msg: "{{ item.address }}:{{ item.port }} {{ item.processes | map(attribute='name') | list }}"
-  loop: "{{ ansible_facts.badgateway.listeners.tcp }}"
+  loop: "{{ (ansible_facts.badgateway | badgateway.doctor.expand_facts).listeners.tcp }}"
 
 - name: Fail when the gunicorn socket has a full accept queue
   ansible.builtin.assert:
     that: item.backlog.max is none or item.backlog.current < item.backlog.max
-  loop: "{{ ansible_facts.badgateway.listeners.unix | selectattr('path', 'equalto', '/run/gunicorn/gunicorn.sock') }}"
+  loop: "{{ (ansible_facts.badgateway | badgateway.doctor.expand_facts).listeners.unix | selectattr('path', 'equalto', '/run/gunicorn/gunicorn.sock') }}"
 
 - name: Only the sockets, without looking up processes
   badgateway.doctor.listener_facts:
@@ -78,84 +78,40 @@ ansible_facts:
           type: dict
           contains:
             tcp:
-              description: TCP sockets in state LISTEN, sorted by family, port and address.
+              description:
+                - C(rows) is one JSON text of the list of rows (one list of values per row, in the order of C(columns)).
+                - TCP sockets in state LISTEN, sorted by family, port and address, as a table - C(columns)
+                  V([family, address, port, v4mapped, inode, backlog_current, backlog_max, processes]) and one row each.
+                - C(family) V(inet) or V(inet6); C(address) IPv6 compressed, a wildcard is C(0.0.0.0) or C(::); C(v4mapped)
+                  an IPv4-mapped IPv6 address (C(::ffff:a.b.c.d)).
+                - C(backlog_current) connections waiting to be accepted, C(backlog_max) the backlog (V(null) when only
+                  C(/proc/net/tcp) could be read).
+                - C(processes) the processes holding the socket, as indexes into
+                  RV(ansible_facts.badgateway.listeners.processes), sorted by pid.
+                - The filter P(badgateway.doctor.expand_facts#filter) gives every socket as a dict (with C(backlog) as
+                  C({current, max}) and its C(processes)).
               returned: always
-              type: list
-              elements: dict
-              contains:
-                family:
-                  description: V(inet) or V(inet6).
-                  type: str
-                  returned: always
-                  sample: inet
-                address:
-                  description: Local address, IPv6 compressed; a wildcard is C(0.0.0.0) or C(::).
-                  type: str
-                  returned: always
-                  sample: 127.0.0.1
-                port:
-                  description: Local port.
-                  type: int
-                  returned: always
-                  sample: 8000
-                v4mapped:
-                  description: The address is an IPv4-mapped IPv6 address (C(::ffff:a.b.c.d)).
-                  type: bool
-                  returned: always
-                  sample: false
-                inode:
-                  description: Socket inode.
-                  type: int
-                  returned: always
-                  sample: 24816
-                backlog:
-                  description:
-                    - Accept queue; C(current) connections waiting to be accepted, C(max) the backlog.
-                    - C(max) is null when only C(/proc/net/tcp) could be read.
-                  type: dict
-                  returned: always
-                  sample: {"current": 0, "max": 2048}
-                processes:
-                  description: Processes holding the socket (pid, name, cmdline, user, unit), sorted by pid.
-                  type: list
-                  elements: dict
-                  returned: always
-                  sample: [{"pid": 812, "name": "gunicorn", "cmdline": ["/srv/app/venv/bin/python3", "/srv/app/venv/bin/gunicorn"],
-                            "user": "app", "unit": "gunicorn.service"}]
+              type: dict
+              sample: {"columns": ["family", "address", "port", "v4mapped", "inode", "backlog_current", "backlog_max", "processes"],
+                       "rows": "[[\"inet\",\"127.0.0.1\",8000,false,24816,0,2048,[0]]]"}
             unix:
-              description: Listening unix stream sockets, sorted by path.
+              description:
+                - C(rows) is one JSON text of the list of rows (one list of values per row, in the order of C(columns)).
+                - Listening unix stream sockets, sorted by path, as a table - C(columns)
+                  V([path, abstract, inode, backlog_current, backlog_max, processes]).
+                - C(path) C(@name) for an abstract socket, empty when unnamed; C(backlog_current) / C(backlog_max) from
+                  netlink C(UNIX_DIAG_RQLEN), V(null) when only C(/proc/net/unix) could be read; C(processes) as for C(tcp).
+              returned: always
+              type: dict
+              sample: {"columns": ["path", "abstract", "inode", "backlog_current", "backlog_max", "processes"],
+                       "rows": "[[\"/run/gunicorn/gunicorn.sock\",false,24817,0,2048,[0]]]"}
+            processes:
+              description: Every process holding a listening socket, once - C(pid), C(name), C(cmdline), C(user), C(unit).
               returned: always
               type: list
               elements: dict
-              contains:
-                path:
-                  description: Socket path; C(@name) for an abstract socket, empty when unnamed.
-                  type: str
-                  returned: always
-                  sample: /run/gunicorn/gunicorn.sock
-                abstract:
-                  description: The socket is in the abstract namespace.
-                  type: bool
-                  returned: always
-                  sample: false
-                inode:
-                  description: Socket inode.
-                  type: int
-                  returned: always
-                  sample: 24817
-                backlog:
-                  description:
-                    - Accept queue, C(current) pending connections and C(max) the backlog, from netlink C(UNIX_DIAG_RQLEN).
-                    - Both are null when only C(/proc/net/unix) could be read.
-                  type: dict
-                  returned: always
-                  sample: {"current": 0, "max": 2048}
-                processes:
-                  description: Processes holding the socket, as for C(tcp).
-                  type: list
-                  elements: dict
-                  returned: always
-                  sample: []
+              sample: [{"pid": 812, "name": "gunicorn", "cmdline": ["/srv/app/venv/bin/python3", "/srv/app/venv/bin/gunicorn"],
+                        "user": "app", "unit": "gunicorn.service"}]
             errors:
               description: What could not be read, each with C(source), C(path) and C(message).
               returned: always
@@ -166,6 +122,7 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.badgateway.doctor.plugins.module_utils._facts_compact import compact_listeners
 from ansible_collections.badgateway.doctor.plugins.module_utils.listeners import collect_listeners
 
 
@@ -179,7 +136,7 @@ def main():
     )
     listeners = collect_listeners(use_netlink=module.params["source"] == "auto",
                                   with_processes=module.params["processes"])
-    module.exit_json(changed=False, ansible_facts={"badgateway": {"listeners": listeners}})
+    module.exit_json(changed=False, ansible_facts={"badgateway": {"listeners": compact_listeners(listeners)}})
 
 
 if __name__ == "__main__":

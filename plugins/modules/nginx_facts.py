@@ -139,10 +139,10 @@ EXAMPLES = r"""
     resolve: false
   become: true
 
-- name: Show where each location sends its requests
+- name: Show where each location sends its requests (the filter expands the shared values into every route)
   ansible.builtin.debug:
     msg: "{{ item.id }} -> {{ item.endpoints | map(attribute='path', default='') | list }} (read timeout {{ item.timeouts.read }}s)"
-  loop: "{{ ansible_facts.badgateway.nginx.routes }}"
+  loop: "{{ (ansible_facts.badgateway | badgateway.doctor.expand_facts).nginx.routes }}"
 
 - name: Check the configuration with nginx -t even when nginx runs these very files
   badgateway.doctor.nginx_facts:
@@ -361,56 +361,94 @@ ansible_facts:
                         "file": "/etc/nginx/nginx.conf", "line": 7}]
             servers:
               description:
-                - Every C(server) block of C(http) with its names and C(listen) addresses (C(raw), C(host), C(port),
-                  C(unix), C(ssl), C(default_server), C(ipv6)); a server without C(listen) listens on C(*:80).
-              type: list
-              elements: dict
-              returned: always
-              sample: [{"names": ["_"], "file": "/etc/nginx/sites-enabled/app", "line": 5,
-                        "listen": [{"raw": "80 default_server", "host": "*", "port": 80, "unix": null, "ssl": false,
-                                    "default_server": true, "ipv6": false}]}]
-            upstreams:
-              description:
-                - Every C(upstream{}) group by name - C(file), C(line), C(servers) (C(address), C(params) with nginx's
-                  defaults for C(weight), C(max_fails), C(fail_timeout), C(backup), C(down), C(max_conns), C(resolve),
-                  and the C(endpoint)), C(keepalive) (idle connections kept, or V(null)), C(keepalive_timeout) (seconds)
-                  and C(keepalive_requests).
+                - C(rows) is one JSON text of the list of rows (one list of values per row, in the order of C(columns)).
+                - Every C(server) block of C(http), as a table - C(columns) V([names, listen, file, line]) and one row per
+                  server. C(listen) is an index into RV(ansible_facts.badgateway.nginx.listens), C(file) an index into
+                  RV(ansible_facts.badgateway.nginx.files).
+                - The filter P(badgateway.doctor.expand_facts#filter) gives the servers as dicts
+                  (C(names), C(listen) list, C(file), C(line)).
               type: dict
               returned: always
-              sample: {"wsgi_app": {"file": "/etc/nginx/sites-enabled/app", "line": 1, "keepalive": null,
-                                    "keepalive_timeout": 60.0, "keepalive_requests": 1000,
-                                    "servers": [{"address": "unix:/run/gunicorn/gunicorn.sock",
-                                                 "params": {"weight": 1, "max_fails": 1, "fail_timeout": 10.0, "backup": false,
-                                                            "down": false, "max_conns": 0, "resolve": false},
-                                                 "endpoint": {"kind": "unix", "path": "/run/gunicorn/gunicorn.sock"},
-                                                 "file": "/etc/nginx/sites-enabled/app", "line": 2}]}}
-            routes:
+              sample: {"columns": ["names", "listen", "file", "line"], "rows": "[[[\"_\"],0,2,5]]"}
+            listens:
               description:
-                - One entry per pass directive of a location (nested and named ones included) - directly in it, or in
-                  an C(if) or C(limit_except) block in it. C(conditional) is V(true) for one in such a block (nginx uses it
-                  only when the condition holds), and C(condition) says which (C(if ($arg_x)), C(limit_except GET)).
-                  A location with its own pass directive and one in an C(if) block gives two routes.
-                - C(target) is the argument as written with secrets masked (user:password@, C(?token=)).
-                - C(id) is C(first_server_name:port location) (C(_) for a server without name, a C(#2) suffix when the
-                  same id occurs again), C(location) joins nested locations with C( > ).
-                - C(endpoints) are C({kind=unix, path}) or C({kind=tcp, host, port, family, addresses}); for a target
-                  naming an C(upstream{}) group they are that group's servers; a C(dynamic) target (with variables in
-                  its address) may have none.
-                - C(timeouts) (seconds), C(buffers) (bytes; C(buffers) and C(busy_buffers_size) are V(null) for C(grpc_pass)),
-                  C(http_version) (V(null) except for C(proxy_pass)), C(connection_header_cleared),
-                  C(keepalive_in_use) and C(client_max_body_size) (bytes, 0 means unlimited) are the effective values.
+                - The distinct C(listen) lists of the servers, each once - C(raw), C(host), C(port), C(unix), C(ssl),
+                  C(default_server), C(ipv6); a server without C(listen) listens on C(*:80).
+              type: list
+              elements: list
+              returned: always
+              sample: [[{"raw": "80 default_server", "host": "*", "port": 80, "unix": null, "ssl": false,
+                         "default_server": true, "ipv6": false}]]
+            endpoints:
+              description:
+                - Every distinct endpoint of the routes and upstream servers, each once - C({kind=tcp, host, port, family,
+                  addresses}), a unix socket as its text C(unix:/path).
+              type: list
+              elements: raw
+              returned: always
+              sample: ["unix:/run/gunicorn/gunicorn.sock",
+                       {"kind": "tcp", "host": "127.0.0.1", "port": 8001, "family": "inet",
+                        "addresses": [{"family": "inet", "address": "127.0.0.1"}]}]
+            profiles:
+              description:
+                - The distinct effective settings of the routes, each once - C(directive), C(protocol), C(dynamic),
+                  C(conditional) and C(condition) (a pass directive in an C(if) or C(limit_except) block - nginx uses it
+                  only when the condition holds), C(timeouts) (seconds), C(buffers) (bytes; C(buffers) and
+                  C(busy_buffers_size) are V(null) for C(grpc_pass)), C(http_version) (V(null) except for C(proxy_pass)),
+                  C(connection_header_cleared), C(keepalive_in_use) and C(client_max_body_size) (bytes, 0 means unlimited).
               type: list
               elements: dict
               returned: always
-              sample: [{"id": "_:80 /", "server_names": ["_"], "location": "/", "directive": "proxy_pass",
-                        "listen": [{"raw": "80", "host": "*", "port": 80, "unix": null, "ssl": false, "default_server": false, "ipv6": false}],
-                        "protocol": "http", "target": "http://wsgi_app", "upstream": "wsgi_app", "dynamic": false,
-                        "endpoints": [{"kind": "unix", "path": "/run/gunicorn/gunicorn.sock"}],
-                        "conditional": false, "condition": null,
+              sample: [{"directive": "proxy_pass", "protocol": "http", "dynamic": false, "conditional": false, "condition": null,
                         "timeouts": {"connect": 60.0, "read": 60.0, "send": 60.0},
                         "buffers": {"buffer_size": 4096, "buffers": {"number": 8, "size": 4096}, "busy_buffers_size": 8192},
                         "http_version": "1.0", "connection_header_cleared": false, "keepalive_in_use": false,
-                        "client_max_body_size": 1048576, "file": "/etc/nginx/sites-enabled/app", "line": 12}]
+                        "client_max_body_size": 1048576}]
+            locations:
+              description: The distinct C(location) texts of the routes (nested ones joined with C( > )), each once.
+              type: list
+              elements: str
+              returned: always
+              sample: ["/", "/api/"]
+            upstreams:
+              description:
+                - Every C(upstream{}) group by name - C(file) (an index into RV(ansible_facts.badgateway.nginx.files)),
+                  C(line), C(servers) (C(address), C(params) with nginx's defaults for C(weight), C(max_fails),
+                  C(fail_timeout), C(backup), C(down), C(max_conns), C(resolve), C(endpoint) - an index into
+                  RV(ansible_facts.badgateway.nginx.endpoints) - C(file), C(line)), C(keepalive) (idle connections kept,
+                  or V(null)), C(keepalive_timeout) (seconds) and C(keepalive_requests).
+              type: dict
+              returned: always
+              sample: {"wsgi_app": {"file": 2, "line": 1, "keepalive": null, "keepalive_timeout": 60.0, "keepalive_requests": 1000,
+                                    "servers": [{"address": "unix:/run/gunicorn/gunicorn.sock",
+                                                 "params": {"weight": 1, "max_fails": 1, "fail_timeout": 10.0, "backup": false,
+                                                            "down": false, "max_conns": 0, "resolve": false},
+                                                 "endpoint": 0, "file": 2, "line": 2}]}}
+            routes:
+              description:
+                - C(rows) is one JSON text of the list of rows (one list of values per row, in the order of C(columns)).
+                - One row per pass directive of a location (nested and named ones included) - directly in it, or in
+                  an C(if) or C(limit_except) block in it (a location with its own pass directive and one in an C(if)
+                  block gives two routes) - in a table with C(columns)
+                  V([server, location, profile, target, upstream, endpoints, file, line, id]).
+                - C(server) is the row of its server in RV(ansible_facts.badgateway.nginx.servers) (its names and listen);
+                  C(location) an index into RV(ansible_facts.badgateway.nginx.locations); C(profile) an index into
+                  RV(ansible_facts.badgateway.nginx.profiles) (its effective settings); C(file) an index into
+                  RV(ansible_facts.badgateway.nginx.files).
+                - C(target) is the argument as written with secrets masked (user:password@, C(?token=)), or V(true) when
+                  it is written as its one endpoint is (C(unix:/run/app.sock), C(127.0.0.1:8000)).
+                - C(endpoints) are indexes into RV(ansible_facts.badgateway.nginx.endpoints), or V(null) for a target
+                  naming an C(upstream{}) group (the group's servers' endpoints); a C(dynamic) target (with variables
+                  in its address) may have none.
+                - C(id) is V(null) when it is C(first_server_name:port location) (C(_) for a server without name); it is
+                  written out when it differs (a C(#2) suffix when the same id occurs again).
+                - The filter P(badgateway.doctor.expand_facts#filter) gives every route as one dict with all of these
+                  values (C(id), C(server_names), C(listen), C(location), the profile's keys, C(target), C(upstream),
+                  C(endpoints), C(file), C(line)).
+              type: dict
+              returned: always
+              sample: {"columns": ["server", "location", "profile", "target", "upstream", "endpoints", "file", "line", "id"],
+                       "rows": "[[0,0,0,\"http://wsgi_app\",\"wsgi_app\",null,2,12,null]]"}
             errors:
               description: What could not be gathered, and why (C(source), C(path), C(message)).
               type: list
@@ -421,6 +459,7 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.badgateway.doctor.plugins.module_utils._facts_compact import compact_nginx
 from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_test_policy import test_option_mode
 from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_facts import collect_nginx, collect_nginx_and_tree
 
@@ -458,7 +497,7 @@ def main():
             result["tree"] = tree
     else:
         facts = collect_nginx(**options)
-    result["ansible_facts"] = {"badgateway": {"nginx": facts}}
+    result["ansible_facts"] = {"badgateway": {"nginx": compact_nginx(facts)}}
     module.exit_json(**result)
 
 

@@ -90,7 +90,7 @@ EXAMPLES = r"""
 
 - name: Show the blockers
   ansible.builtin.debug:
-    msg: "{{ ansible_facts.badgateway.sockets.paths | selectattr('blocker') | map(attribute='blocker.reason') | list }}"
+    msg: "{{ (ansible_facts.badgateway | badgateway.doctor.expand_facts).sockets.paths | selectattr('blocker') | map(attribute='blocker.reason') | list }}"
 """
 
 RETURN = r"""
@@ -121,72 +121,35 @@ ansible_facts:
               returned: always
               sample: [www-data]
             paths:
-              description: One entry per path.
+              description:
+                - C(rows) is one JSON text of the list of rows (one list of values per row, in the order of C(columns)).
+                - One row per path, in a table - C(columns) V([path, walk, listener]) - C(path) as given, C(walk) an index
+                  into RV(ansible_facts.badgateway.sockets.walks), C(listener) whether a listening unix socket with this
+                  path exists.
+                - The filter P(badgateway.doctor.expand_facts#filter) gives every path as one dict with its walk's keys.
+              type: dict
+              returned: always
+              sample: {"columns": ["path", "walk", "listener"], "rows": "[[\"/run/gunicorn/gunicorn.sock\",0,true]]"}
+            walks:
+              description:
+                - The distinct walks, each once (paths in one directory in the same state share one).
+                - C(exists) (after following symbolic links), C(is_socket), C(reachable) (the user can search every
+                  directory and write the socket), C(blocker) (the first obstacle, C(path) and C(reason) in words; null
+                  when reachable), C(in_tmp) (under C(/tmp) or C(/var/tmp)), C(in_run) (under C(/run) or C(/var/run)),
+                  C(private_tmp_units) (given units with C(PrivateTmp=yes) that relate to a path under C(/tmp)),
+                  C(runtime_directory_units) (given units whose C(RuntimeDirectory=) contains the socket's directory).
+                - C(components) - each component from C(/), with C(path), C(type) (dir, socket, file, symlink, missing,
+                  other), C(owner), C(group), C(mode), C(acl) (getfacl-style entries or null), C(searchable) (dirs) and
+                  C(writable) (the last one). The last component leaves C(path) out when it is the row's path itself.
               type: list
               elements: dict
               returned: always
-              contains:
-                path:
-                  description: The path as given.
-                  type: str
-                  returned: always
-                  sample: /run/gunicorn/gunicorn.sock
-                exists:
-                  description: The path exists (after following symbolic links).
-                  type: bool
-                  returned: always
-                  sample: true
-                is_socket:
-                  description: The path is a socket.
-                  type: bool
-                  returned: always
-                  sample: true
-                components:
-                  description:
-                    - Each component from C(/), with C(path), C(type) (dir, socket, file, symlink, missing, other), C(owner),
-                      C(group), C(mode), C(acl) (getfacl-style entries or null), C(searchable) (dirs) and C(writable) (the last one).
-                  type: list
-                  elements: dict
-                  returned: always
-                  sample: [{"path": "/run", "type": "dir", "owner": "root", "group": "root", "mode": "0755", "acl": null,
-                            "searchable": true, "writable": null}]
-                reachable:
-                  description: The user can search every directory and write the socket.
-                  type: bool
-                  returned: always
-                  sample: false
-                blocker:
-                  description: The first obstacle, C(path) and C(reason) in words; null when reachable.
-                  type: dict
-                  returned: always
-                  sample: {"path": "/run/gunicorn", "reason": "/run/gunicorn is 0700 root:root; www-data cannot search it"}
-                in_tmp:
-                  description: The path is under C(/tmp) or C(/var/tmp).
-                  type: bool
-                  returned: always
-                  sample: false
-                in_run:
-                  description: The path is under C(/run) or C(/var/run).
-                  type: bool
-                  returned: always
-                  sample: true
-                private_tmp_units:
-                  description: Given units with C(PrivateTmp=yes) that relate to this path (only for paths under C(/tmp)).
-                  type: list
-                  elements: str
-                  returned: always
-                  sample: []
-                runtime_directory_units:
-                  description: Given units whose C(RuntimeDirectory=) contains the socket's directory.
-                  type: list
-                  elements: str
-                  returned: always
-                  sample: [gunicorn.service]
-                listener:
-                  description: A listening unix socket with this path exists.
-                  type: bool
-                  returned: always
-                  sample: true
+              sample: [{"exists": true, "is_socket": true, "reachable": true, "blocker": null, "in_tmp": false, "in_run": true,
+                        "private_tmp_units": [], "runtime_directory_units": ["gunicorn.service"],
+                        "components": [{"path": "/", "type": "dir", "owner": "root", "group": "root", "mode": "0755",
+                                        "acl": null, "searchable": true, "writable": null},
+                                       {"type": "socket", "owner": "app", "group": "www-data", "mode": "0770", "acl": null,
+                                        "searchable": null, "writable": true}]}]
             errors:
               description: What could not be read, each with C(source), C(path) and C(message).
               type: list
@@ -197,6 +160,7 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.badgateway.doctor.plugins.module_utils._facts_compact import compact_sockets
 from ansible_collections.badgateway.doctor.plugins.module_utils.socket_paths import collect_socket_paths
 
 
@@ -215,7 +179,7 @@ def main():
         supports_check_mode=True,
     )
     sockets = collect_socket_paths(module.params["paths"], user=module.params["user"], units=module.params["units"])
-    module.exit_json(changed=False, ansible_facts={"badgateway": {"sockets": sockets}})
+    module.exit_json(changed=False, ansible_facts={"badgateway": {"sockets": compact_sockets(sockets)}})
 
 
 if __name__ == "__main__":

@@ -56,7 +56,8 @@ options:
         type: str
   nginx:
     description:
-      - The C(badgateway.nginx) facts (at least C(routes)) to derive the targets from.
+      - The C(badgateway.nginx) facts (at least C(routes), as the fact modules return them or as
+        P(badgateway.doctor.expand_facts#filter) writes them out) to derive the targets from.
       - The action plugin passes the host's C(badgateway.nginx.routes) when neither O(targets) nor O(nginx) is given.
       - Routes, endpoints and listen entries that are not shaped like the nginx facts are skipped, each with an
         entry in C(errors).

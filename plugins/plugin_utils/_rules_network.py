@@ -11,7 +11,7 @@ from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses impor
     ep_text,
     is_loopback,
     listener_accepts,
-    same_address,
+    parse_ip,
 )
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._fix_steps import (
     app_service,
@@ -34,21 +34,54 @@ CONTAINER_PROXIES = ("docker-proxy", "rootlessport", "rootlesskit", "slirp4netns
                      "podman", "vpnkit")
 
 
+def _address_key(address):
+    """``same_address`` as a dictionary key: the IP (an IPv4-mapped IPv6 address as its IPv4 address), else the text."""
+    ip = parse_ip(address)
+    if ip is None:
+        return ("text", str(address))
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ("ip", ip)
+
+
+class OwnerIndex:
+    """Which inventory host owns an address, for every address at once (built once per evaluation: a route's owner is
+    a dictionary lookup, not a scan of every host - the evaluation stays linear in the number of hosts).
+
+    A host owns its inventory addresses (``ansible_host``, ``badgateway_host_addresses``, its name) and the
+    non-loopback, non-wildcard addresses its listeners are bound to; the first host in inventory order wins."""
+
+    def __init__(self, inventory):
+        self.order = {}
+        self.by_address = {}
+        self.by_text = {}
+        for rank, (name, entry) in enumerate(inventory.items()):
+            self.order[name] = rank
+            entry = as_dict(entry)
+            addrs = [str(a) for a in as_list(entry.get("address"))]
+            for a in addrs:
+                self.by_address.setdefault(_address_key(a), []).append(name)
+                self.by_text.setdefault(a, []).append(name)
+            other = entry.get("view")
+            for t in other.tcp if other is not None else ():
+                a = str(t.get("address") or "")
+                if a not in ("0.0.0.0", "::") and not is_loopback(a):
+                    self.by_address.setdefault(_address_key(a), []).append(name)
+
+    def owner(self, exclude, address, host_text=None):
+        candidates = list(self.by_address.get(_address_key(address), ()))
+        if host_text:
+            candidates += self.by_text.get(host_text, ())
+        candidates = [n for n in candidates if n != exclude]
+        return min(candidates, key=self.order.__getitem__) if candidates else None
+
+
 def owner_of(view, address, host_text=None):
     """The inventory host (other than this one) that owns ``address``: name or None."""
-    for name, entry in view.inventory.items():
-        if name == view.name:
-            continue
-        addrs = [str(a) for a in as_list(entry.get("address"))]
-        if any(same_address(address, a) for a in addrs) or (host_text and host_text in addrs):
-            return name
-        other = entry.get("view")
-        if other is not None:
-            for t in other.tcp:
-                a = str(t.get("address") or "")
-                if a not in ("0.0.0.0", "::") and not is_loopback(a) and same_address(a, address):
-                    return name
-    return None
+    index = view.__dict__.get("owner_index")
+    if index is None:   # evaluate() shares one index among all views; a view made alone builds its own
+        index = view.__dict__["owner_index"] = OwnerIndex(view.inventory)
+    return index.owner(view.name, address, host_text)
 
 
 def remote_targets(view):

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from ansible_collections.badgateway.doctor.plugins.module_utils._facts_compact import COMPACT_VERSION as FACTS_SCHEMA_VERSION
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_app import is_past
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import (
     WHAT_USERS_SEE,
@@ -138,10 +139,15 @@ def rule_facts_incomplete(view):
     missing = [s for s in SECTIONS if s not in facts]
     not_root = view.system.get("is_root") is False
     core_errs = [e for e in errs if e.get("section") in CORE_SECTIONS]
-    if not errs and not missing and not not_root:
+    version = facts.get("version")
+    other_schema = isinstance(version, int) and not isinstance(version, bool) and version != FACTS_SCHEMA_VERSION
+    if not errs and not missing and not not_root and not other_schema:
         return []
-    sev = "warning" if (core_errs or not_root) else "info"
+    sev = "warning" if (core_errs or not_root or other_schema) else "info"
     bits = []
+    if other_schema:
+        bits.append(f"the facts are of schema version {version}, this collection reads version {FACTS_SCHEMA_VERSION} "
+                    "(gathered by another version of it: gather them again)")
     if not_root:
         bits.append("gathered without root (other users' processes, sockets and units are invisible)")
     if errs:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from ansible_collections.badgateway.doctor.plugins.module_utils._facts_compact import expand_facts
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses import (
     WILDCARDS,
     bind_matches,
@@ -21,6 +22,16 @@ from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common im
     probe_text,
     users_see_from_probes,
 )
+
+
+_SKIP = object()
+
+
+def _lookup(index, key):
+    try:
+        return index.get(key, ())
+    except TypeError:       # an unhashable key (hostile facts): nothing matches it
+        return ()
 
 
 def serving_state(nginx):
@@ -45,11 +56,16 @@ def serving_state(nginx):
 
 
 class HostView:
-    """Read-only indexes over one host's ``ansible_facts.badgateway`` (any section may be missing)."""
+    """Read-only indexes over one host's ``ansible_facts.badgateway`` (any section may be missing).
+
+    The facts come in the form the modules return (schema 2, docs/FACTS.md: shared values listed once); the view
+    writes out nginx's routes and servers, the socket paths and the listeners (``_facts_compact.expand_facts``), the
+    entries sharing the listed-once values. Facts of another schema version give no routes, paths or listeners
+    (``FACTS_INCOMPLETE`` says to gather them again)."""
 
     def __init__(self, name, facts, address=None, inventory=None):
         self.name = name
-        self.facts = as_dict(facts)
+        self.facts = expand_facts(as_dict(facts))
         self.address = [str(a) for a in as_list(address)]
         # inventory: {hostname: {"facts": dict|None, "address": [..], "unreachable": bool}}
         self.inventory = inventory or {}
@@ -70,6 +86,8 @@ class HostView:
         if self.unserved_routes:
             self.routes = []
         self.upstreams = as_dict(self.nginx.get("upstreams"))
+        self._indexes = {}
+        self._route_eps = {}
         self.tcp = [as_dict(x) for x in as_list(self.listeners.get("tcp"))]
         self.unix = [as_dict(x) for x in as_list(self.listeners.get("unix"))]
         self.apps = [as_dict(a) for a in as_list(self.apps_section.get("servers"))]
@@ -100,6 +118,11 @@ class HostView:
         return self.sock_paths.get(norm_path(path)) or {}
 
     def route_endpoints(self, route):
+        # the rules ask it about 20 times per route: computed once per route object (kept alive by the cache, so its
+        # id is not reused)
+        cached = self._route_eps.get(id(route))
+        if cached is not None and cached[0] is route:
+            return list(cached[1])
         eps = [as_dict(e) for e in as_list(route.get("endpoints")) if e]
         if not eps and route.get("upstream"):
             up = as_dict(self.upstreams.get(route["upstream"]))
@@ -107,7 +130,8 @@ class HostView:
                 ep = as_dict(as_dict(srv).get("endpoint"))
                 if ep:
                     eps.append(ep)
-        return eps
+        self._route_eps[id(route)] = (route, eps)
+        return list(eps)
 
     def route_subjects(self, route, ep=None):
         subj = {("route", route.get("id"))}
@@ -123,15 +147,31 @@ class HostView:
         return f"{route.get('directive') or 'proxy_pass'} {route.get('target')} at {route.get('file')}:{route.get('line')}"
 
     # -- listeners -----------------------------------------------------------
+    # A host with 10,000 sockets and 20,000 routes asks these once per route endpoint: indexes, not scans. Rules may
+    # append to self.tcp / self.unix (what containers publish): an index is rebuilt when its list grew.
+    def _index(self, name, entries, key):
+        cached = self._indexes.get(name)
+        if cached is None or cached[0] != len(entries):
+            index = {}
+            for entry in entries:
+                k = key(entry)
+                if k is not _SKIP:
+                    try:
+                        index.setdefault(k, []).append(entry)
+                    except TypeError:   # an unhashable value (hostile facts) matches nothing
+                        pass
+            cached = self._indexes[name] = (len(entries), index)
+        return cached[1]
+
     def unix_listeners(self, path):
-        path = norm_path(path)
-        return [u for u in self.unix if norm_path(u.get("path")) == path and not u.get("abstract")]
+        index = self._index("unix", self.unix, lambda u: _SKIP if u.get("abstract") else norm_path(u.get("path")))
+        return list(_lookup(index, norm_path(path)))
 
     def tcp_listeners(self, family, address, port):
-        return [t for t in self.tcp if t.get("port") == port and listener_accepts(t, family, address)]
+        return [t for t in self.tcp_on_port(port) if listener_accepts(t, family, address)]
 
     def tcp_on_port(self, port):
-        return [t for t in self.tcp if t.get("port") == port]
+        return list(_lookup(self._index("tcp", self.tcp, lambda t: t.get("port")), port))
 
     def local_addresses(self):
         out = set(self.address)
@@ -254,7 +294,7 @@ class HostView:
         for ev in self.events:
             if ev.get("class") in classes and (ep is None or event_matches_endpoint(ev, ep)):
                 out.append(ev)
-        if history:
+        if history or not out:
             return out
         anchor, slack = self.endpoint_anchor(ep)
         # nginx's error.log has whole seconds: an event in the second of a restart may follow it

@@ -10,6 +10,11 @@ sections into the existing ``badgateway`` fact (a later call replaces only its o
 
 Subclasses may fill module options from facts gathered earlier (for example the socket paths
 that ``nginx_facts`` found) by overriding :meth:`FactsActionBase.default_args`.
+
+The merged fact also records what the rules need from the inventory (``inventory``: the host's
+name, ``ansible_host`` and ``badgateway_host_addresses``, and when the controller gathered): a
+fact cache keeps facts, not inventory variables, and an evaluation in another job (the
+``evaluate`` playbook after sliced gathers) still has to tell which host owns an address.
 """
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ import time
 import typing as t
 
 from ansible.plugins.action import ActionBase
+
+from ansible_collections.badgateway.doctor.plugins.module_utils._facts_compact import expand_nginx
 
 from ansible_collections.badgateway.doctor.plugins.module_utils.gateway import (
     FACT_KEYS,
@@ -33,6 +40,20 @@ def existing_facts(task_vars: dict) -> dict:
     if not isinstance(current, dict):
         current = (task_vars or {}).get("badgateway")
     return dict(current) if isinstance(current, dict) else {}
+
+
+def inventory_record(name: t.Any, ansible_host: t.Any, extra_addresses: t.Any, now: float | None = None) -> dict:
+    """``{hostname, addresses, gathered_at}``: the host's inventory name, its ``ansible_host`` and the
+    addresses listed in ``badgateway_host_addresses`` (order kept, no duplicates, blanks left out),
+    and the controller's time of the gather."""
+    addresses = []
+    extra = extra_addresses if isinstance(extra_addresses, (list, tuple)) else [extra_addresses]
+    for value in [ansible_host] + list(extra):
+        text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+        if text and text not in addresses:
+            addresses.append(text)
+    return {"hostname": str(name or ""), "addresses": addresses,
+            "gathered_at": round(time.time() if now is None else now, 3)}
 
 
 def merge_sections(current: dict, returned: dict) -> dict:
@@ -71,10 +92,23 @@ class FactsActionBase(ActionBase):
         result.update(module_result)
         returned = (module_result.get("ansible_facts") or {}).get("badgateway")
         if isinstance(returned, dict) and not module_result.get("failed"):
-            result["ansible_facts"] = {"badgateway": merge_sections(facts, returned)}
+            merged = merge_sections(facts, returned)
+            merged["inventory"] = self.inventory(task_vars)
+            result["ansible_facts"] = {"badgateway": merged}
         return result
+
+    def inventory(self, task_vars: dict) -> dict:
+        """The host's :func:`inventory_record` (its variables templated as the play sees them)."""
+        def value(name, default):
+            raw = task_vars.get(name, default)
+            try:
+                return self._templar.template(raw)
+            except Exception:  # pylint: disable=broad-except  # an address that cannot be templated is left out
+                return default
+        return inventory_record(task_vars.get("inventory_hostname"), value("ansible_host", ""),
+                                value("badgateway_host_addresses", []))
 
 
 def unix_paths_from_facts(facts: dict) -> list:
     """Every unix socket path that nginx routes and upstreams point at (order kept, no duplicates)."""
-    return unix_socket_paths(facts.get("nginx"), None)
+    return unix_socket_paths(expand_nginx(facts.get("nginx")), None)

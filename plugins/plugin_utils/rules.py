@@ -170,7 +170,8 @@ def fold(findings):
     for f in uniq:
         causes = {id(c): c for subj in f["_subjects"] for c in index.get((subj, f["code"]), ()) if _explains(c, f)}
         if causes:
-            parent[id(f)] = min(causes.values(), key=_rank)
+            # ties broken by the findings' own order (route, summary), never by the subjects' set order
+            parent[id(f)] = min(causes.values(), key=lambda c: (_rank(c), _sort_key(c)))
 
     def root_of(f):
         hops = 0
@@ -208,11 +209,25 @@ def _clean(f):
 # entry point
 # ---------------------------------------------------------------------------
 
+def _rule_failed(view, rule, exc):
+    """A rule raised on this host's facts (a bug, or facts of a shape it did not expect): said, never hidden."""
+    return finding(
+        code="FACTS_INCOMPLETE", severity="warning", host=view.name, route=None,
+        summary=f"the check {rule.__name__} failed on this host's facts ({type(exc).__name__}: {exc}); "
+                "what it looks for is not judged",
+        evidence=[f"{rule.__module__}.{rule.__name__}: {type(exc).__name__}: {exc}"],
+        fix="report it to badgateway.doctor with the host's facts (badgateway_save_facts=true)",
+        subjects={("rule", rule.__name__)})
+
+
 def evaluate_host(view):
     """All findings of one reachable host, folded and sorted (internal keys still present)."""
     findings = []
     for rule in RULES:
-        findings.extend(rule(view))
+        try:
+            findings.extend(rule(view))
+        except Exception as exc:  # pylint: disable=broad-exception-caught  # one rule's bug must not hide the others
+            findings.append(_rule_failed(view, rule, exc))
     findings.extend(rule_unexplained_probes(view, findings))
     roots = fold(findings)
     # what users got (access logs): "N requests got 502 on route R since T" on the finding that explains the route,
@@ -280,6 +295,9 @@ def evaluate(hosts, now=None):
             _rules_containers.add_container_listeners(view)
             inventory[name]["view"] = view
             views[name] = view
+    owners = _rules_network.OwnerIndex(inventory)
+    for view in views.values():
+        view.owner_index = owners
     for name, refs in _remote_refs(views).items():
         views[name].remote_refs = refs
 

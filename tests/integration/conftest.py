@@ -77,3 +77,10 @@ def split_lab(request):
     """The split-topology lab (proxy1 -> app1 over the lab link), always down after."""
     name = os.environ.get("BGD_LAB_NAME", labmod.DEFAULT_NAME) + "-s"
     return _owned_lab(request, name, "split", 2)
+
+
+@pytest.fixture(scope="session")
+def split4_lab(request):
+    """The split topology with two pairs (proxy1 -> app1, proxy2 -> app2), name ``<name>-s4``, always down after."""
+    name = os.environ.get("BGD_LAB_NAME", labmod.DEFAULT_NAME) + "-s4"
+    return _owned_lab(request, name, "split", 4)

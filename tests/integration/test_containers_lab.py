@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import containers as ctrlab  # noqa: E402  pylint: disable=wrong-import-position
 import conftest  # noqa: E402  pylint: disable=wrong-import-position
+from facts_form import expand_facts  # noqa: E402  pylint: disable=wrong-import-position
 import lab as labmod  # noqa: E402  pylint: disable=wrong-import-position
 
 FAULTS = labmod.load_faults(ctrlab.FAULTS_FILE)
@@ -67,7 +68,7 @@ def gather(the_lab, module="badgateway.doctor.container_facts", args=""):
     proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300, check=False)
     out = proc.stdout
     assert "SUCCESS" in out, f"{module} failed: {out[-3000:]}{proc.stderr[-2000:]}"
-    return json.loads(out[out.index("{"):])["ansible_facts"]["badgateway"]
+    return expand_facts(json.loads(out[out.index("{"):])["ansible_facts"]["badgateway"])   # the modules' compact form written out
 
 
 def diagnose(the_lab, tmp_path, record=None):

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from facts_form import expand_facts
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = REPO / ".venv" / "bin"
@@ -39,7 +40,7 @@ def assert_partial(out: str, result: dict) -> dict:
     facts = result["ansible_facts"]["badgateway"]
     for section in ("system", "nginx", "listeners", "apps", "sockets", "logs", "probes"):
         assert section in facts, f"section {section} missing"
-    return facts
+    return expand_facts(facts)
 
 
 @pytest.mark.skipif(Path("/run/systemd/system").exists(), reason="this machine runs systemd as PID 1")

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
+from facts_form import expand_facts, expanded_results
 
 pytestmark = pytest.mark.lab
 
@@ -61,7 +62,8 @@ def play(lab, tmp_path, tasks: str, user: str = "root") -> dict:
                          capture_output=True, text=True, timeout=300, env=env, check=False)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
     assert "Traceback" not in res.stdout + res.stderr, res.stdout[-3000:]
-    return json.loads(out.read_text())
+    data = json.loads(out.read_text())
+    return {"facts": expand_facts(data["facts"]), "r": expanded_results(data["r"])}
 
 
 # ---------------------------------------------------------------- ss parsing (host side truth)

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from facts_form import expand_nginx
 
 pytestmark = pytest.mark.lab
 
@@ -31,7 +32,7 @@ def nginx_facts(lab, args="", host=HOST):
     text = res.stdout
     assert "=>" in text, text
     result = json.loads(text[text.index("=>") + 2:])
-    return result, result["ansible_facts"]["badgateway"]["nginx"]
+    return result, expand_nginx(result["ansible_facts"]["badgateway"]["nginx"])
 
 
 def nginx_T_files(lab, host=HOST):

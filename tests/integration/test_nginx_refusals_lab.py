@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from facts_form import expand_nginx
 
 from ansible_collections.badgateway.doctor.plugins.module_utils._nginx_config import analyze_config
 from ansible_collections.badgateway.doctor.plugins.module_utils.nginx_parser import parse
@@ -131,7 +132,7 @@ def _nginx_facts(lab, args, user=None):
     res = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, check=False)
     assert res.returncode == 0, res.stdout + res.stderr
     text = res.stdout
-    return json.loads(text[text.index("=>") + 2:])["ansible_facts"]["badgateway"]["nginx"]
+    return expand_nginx(json.loads(text[text.index("=>") + 2:])["ansible_facts"]["badgateway"]["nginx"])
 
 
 @pytest.mark.skipif(not ANSIBLE.exists(), reason="no .venv/bin/ansible")

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
+from facts_form import expand_listeners
 
 pytestmark = pytest.mark.lab
 
@@ -159,7 +160,7 @@ def secret_listener(lab):
 def test_listener_command_lines_are_masked(lab, secret_listener, tmp_path):
     for result in ansible_tasks(lab, tmp_path, [("listener_facts", {}), ("gateway_facts", {"sections": ["listeners"]})]):
         _no_leak(result)
-        tcp = result["ansible_facts"]["badgateway"]["listeners"]["tcp"]
+        tcp = expand_listeners(result["ansible_facts"]["badgateway"]["listeners"])["tcp"]
         (mine,) = [e for e in tcp if e["port"] == 18731]
         assert mine["processes"][0]["cmdline"][3:] == ["-e", "SECRET_KEY=********", "--env", "DB_PASSWORD=********",
                                                        "--password", "********", "--api-key=********"]

@@ -414,7 +414,8 @@ class Lab:
         if topology not in ("single", "split", "containers"):
             raise LabError(f"unknown topology {topology!r} (single, split or containers)")
         if topology == "split":
-            hosts = 2
+            # proxy/app pairs: proxy<N> -> app<N>:8000 (1 or 3 hosts round up to whole pairs)
+            hosts = max(2, hosts + hosts % 2)
         if topology == "containers":
             hosts = 1
         if hosts < 1 or hosts > 20:
@@ -463,7 +464,7 @@ class Lab:
         elif topology == "containers":
             layout = [(containers.HOST, "containers")]
         else:
-            layout = [("proxy1", "proxy"), ("app1", "app")]
+            layout = [item for pair in range(1, count // 2 + 1) for item in ((f"proxy{pair}", "proxy"), (f"app{pair}", "app"))]
         for i, (hname, role) in enumerate(layout, start=1):
             self.state["hosts"].append(asdict_host(Host(name=hname, addr=f"{SUBNET_BASE}.{net}.{10 + i}", index=i, role=role)))
         self._save()
@@ -542,7 +543,7 @@ class Lab:
         site = image.NGINX_SITE
         units = {}
         if self.topology == "split":
-            app = next(h for h in self.state["hosts"] if h["role"] == "app")
+            app = next(h for h in self.state["hosts"] if h["name"] == "app" + pair_of(host.name))
             site = site.replace("server unix:/run/gunicorn/gunicorn.sock fail_timeout=0;",
                                 f"server {app['addr']}:8000 fail_timeout=0;")
             if host.role == "app":
@@ -862,7 +863,11 @@ class Lab:
         """Run a fault's inject steps; returns a mark for verify() (the error.log offset, the time)."""
         f = self._fault(fault)
         host = self._fault_host(f, host)
-        observe = self.hosts_by_role(f.expect["observe_role"])[0] if f.expect.get("observe_role") else host
+        observe = host
+        if f.expect.get("observe_role"):
+            # the host of that role in the same pair (split topology: app2's fault is seen on proxy2)
+            seen_by = self.hosts_by_role(f.expect["observe_role"])
+            observe = ([h for h in seen_by if pair_of(h) == pair_of(host)] or seen_by)[0]
         mark = {"fault": f.name, "host": host, "observe": observe, "log_offset": self.error_log_size(observe),
                 "since": self.run(host, "date '+%Y-%m-%d %H:%M:%S'").stdout.strip()}
         self._steps(host, f.inject, f"inject {f.name}")
@@ -961,6 +966,11 @@ class Lab:
 
 
 # --------------------------------------------------------------------------- process / mount helpers
+
+def pair_of(name: str) -> str:
+    """The pair number of a split-topology host: ``proxy2`` and ``app2`` -> ``2``."""
+    return name.lstrip("abcdefghijklmnopqrstuvwxyz")
+
 
 def asdict_host(h: Host) -> dict:
     return {"name": h.name, "addr": h.addr, "index": h.index, "role": h.role, "pid": h.pid, "pid1": h.pid1}

@@ -150,7 +150,7 @@ def main(argv=None) -> int:
 
     up = named(sub.add_parser("up", help="boot the lab (idempotent)"))
     up.add_argument("--topology", choices=["single", "split", "containers"], default="single")
-    up.add_argument("--hosts", type=int, default=1, help="number of hosts (single topology)")
+    up.add_argument("--hosts", type=int, default=1, help="number of hosts (single topology); split: proxy/app pairs, 2 (default) or 4, 6, ...")
     up.set_defaults(func=cmd_up)
     down = named(sub.add_parser("down", help="remove everything the lab made (idempotent)"))
     down.add_argument("--all", action="store_true", help="remove every lab")

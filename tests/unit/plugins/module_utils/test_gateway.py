@@ -66,7 +66,7 @@ def test_guard_rejects_non_dict_and_adds_errors_key():
 
 def test_collect_all_with_no_sections_is_empty_but_valid():
     facts = gateway.collect_all(sections=["nothing-known"])
-    assert facts["version"] == 1 and facts["errors"] == []
+    assert facts["version"] == 2 and facts["errors"] == []
     assert not set(facts) & set(gateway.SECTIONS)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 
+from ansible_collections.badgateway.doctor.plugins.module_utils._facts_compact import expand_listeners
 from ansible_collections.badgateway.doctor.plugins.modules import listener_facts
 
 
@@ -19,8 +20,10 @@ def test_listener_facts(run_module):
     finally:
         srv.close()
     assert out["changed"] is False and not out.get("failed")
-    listeners = out["ansible_facts"]["badgateway"]["listeners"]
-    assert set(listeners) == {"tcp", "unix", "errors"}
+    raw = out["ansible_facts"]["badgateway"]["listeners"]
+    assert set(raw) == {"tcp", "unix", "processes", "errors"}     # as it travels: tables, each process once
+    assert raw["tcp"]["columns"][:3] == ["family", "address", "port"]
+    listeners = expand_listeners(raw)
     mine = [e for e in listeners["tcp"] if e["port"] == port and e["address"] == "127.0.0.1"]
     assert len(mine) == 1 and mine[0]["processes"]
 
@@ -34,7 +37,7 @@ def test_listener_facts_proc_source(run_module):
         out = run_module(listener_facts, {"source": "proc", "processes": False})
     finally:
         srv.close()
-    mine = [e for e in out["ansible_facts"]["badgateway"]["listeners"]["tcp"] if e["port"] == port]
+    mine = [e for e in expand_listeners(out["ansible_facts"]["badgateway"]["listeners"])["tcp"] if e["port"] == port]
     assert len(mine) == 1 and mine[0]["processes"] == [] and mine[0]["backlog"]["max"] is None
 
 
@@ -56,6 +59,6 @@ def test_listener_facts_masks_secrets_in_command_lines(run_module):
     text = json.dumps(out)
     for secret in secrets:
         assert secret not in text
-    mine = [e for e in out["ansible_facts"]["badgateway"]["listeners"]["tcp"] if e["port"] == port]
+    mine = [e for e in expand_listeners(out["ansible_facts"]["badgateway"]["listeners"])["tcp"] if e["port"] == port]
     assert mine[0]["processes"][0]["cmdline"][3:] == ["-e", "SECRET_KEY=********", "--env", "DB_PASSWORD=********",
                                                       "--password", "********", "--api-token=********", "--workers", "2"]

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from ansible_collections.badgateway.doctor.plugins.module_utils._facts_compact import expand_nginx
 from ansible_collections.badgateway.doctor.plugins.modules import nginx_facts
 
 ANSIBLE = os.path.join(os.path.dirname(sys.executable), "ansible")
@@ -44,8 +45,10 @@ def test_returns_the_nginx_section(conf, run_module):
     assert "failed" not in result
     assert result["changed"] is False
     assert "tree" not in result
-    nginx = result["ansible_facts"]["badgateway"]["nginx"]
+    raw = result["ansible_facts"]["badgateway"]["nginx"]
     assert list(result["ansible_facts"]["badgateway"]) == ["nginx"]
+    assert raw["routes"]["columns"][0] == "server" and len(raw["profiles"]) == 1     # as it travels: one profile
+    nginx = expand_nginx(raw)
     assert nginx["conf_path"] == conf
     assert nginx["user"] == "www-data"
     routes = {r["location"]: r for r in nginx["routes"]}
@@ -79,7 +82,7 @@ def test_single_file_limits_the_facts(conf, run_module):
     result = run_module(nginx_facts, {"conf_path": conf, "test": False, "single_file": True, "tree": True})
     nginx = result["ansible_facts"]["badgateway"]["nginx"]
     assert nginx["files"] == [conf]
-    assert nginx["routes"] == []
+    assert nginx["routes"]["rows"] == "[]"
     assert len(result["tree"]["config"]) == 1
 
 
@@ -155,7 +158,7 @@ def _depth(stmts):
 def test_tree_of_deeply_nested_blocks_is_cut_not_a_traceback(tmp_path, run_module):
     result = run_module(nginx_facts, {"conf_path": _deep_conf(tmp_path), "test": False, "resolve": False, "tree": True})
     assert "failed" not in result
-    nginx = result["ansible_facts"]["badgateway"]["nginx"]
+    nginx = expand_nginx(result["ansible_facts"]["badgateway"]["nginx"])
     assert [r["id"] for r in nginx["routes"]] == ["_:80 /a", "_:80 /sibling", "_:81 /"]
     messages = [e["message"] for e in nginx["errors"]]
     assert any("nested deeper than 50 blocks" in m for m in messages)
@@ -174,7 +177,7 @@ def test_tree_of_deeply_nested_blocks_through_ansible(tmp_path):
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "Traceback" not in proc.stdout + proc.stderr and "RecursionError" not in proc.stdout + proc.stderr
-    assert '"id": "_:81 /"' in proc.stdout
+    assert '"/sibling"' in proc.stdout      # the locations (route ids are derived from them and the servers)
 
 
 def test_tree_secrets_are_masked(tmp_path, run_module):

@@ -30,7 +30,9 @@ def load_fixture(name):
 
 
 def one_host(facts, name="web1", address=("10.213.0.2",)):
-    return {name: {"facts": facts, "unreachable": False, "address": list(address), "msg": ""}}
+    """The evaluate() input for one host; facts in the collectors' form (a test's ``expanded()`` fixture it changed)
+    are sent as the modules send them."""
+    return {name: {"facts": wire(facts), "unreachable": False, "address": list(address), "msg": ""}}
 
 
 def hosts_of(data):
@@ -50,3 +52,23 @@ def every_fixture():
     for path in paths:
         with open(path, encoding="utf-8") as fh:
             yield os.path.relpath(path, FIXTURES), hosts_of(json.load(fh))
+
+
+def expanded(facts):
+    """A fixture's facts written out (the collectors' form: routes, socket paths, listeners as lists of dicts), for a
+    test that changes entries before evaluating; ``wire()`` turns them back into the form the modules return."""
+    import copy  # pylint: disable=import-outside-toplevel
+    from ansible_collections.badgateway.doctor.plugins.module_utils._facts_compact import expand_facts  # pylint: disable=import-outside-toplevel
+    return copy.deepcopy(expand_facts(facts))     # the entries share the listed-once values: a test changes one entry
+
+
+def wire(facts):
+    """Facts in the collectors' form as the fact modules return them (schema 2)."""
+    from ansible_collections.badgateway.doctor.plugins.module_utils._facts_compact import (  # pylint: disable=import-outside-toplevel
+        COMPACT_VERSION,
+        compact_facts,
+    )
+    out = compact_facts(facts)
+    if isinstance(out, dict) and "version" in out:
+        out["version"] = COMPACT_VERSION
+    return out

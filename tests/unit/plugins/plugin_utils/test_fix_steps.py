@@ -9,7 +9,7 @@ import os
 import pytest
 import yaml
 
-from facts_fixtures import FIXTURES, REPO, every_fixture, hosts_of, load_fixture, one_host
+from facts_fixtures import FIXTURES, REPO, every_fixture, expanded, hosts_of, load_fixture, one_host, wire
 
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import catalog, rules
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._fix_steps import header_buffers, step
@@ -127,7 +127,7 @@ def test_worker_timeout_raises_the_gunicorn_timeout_below_proxy_read_timeout():
     f = root(lab("worker_timeout"))
     [(role, _h, svars)] = steps_of(f)
     assert role == "app_unit" and svars["app_unit_exec_options"] == {"timeout": 54}    # proxy_read_timeout 60 s
-    facts = load_fixture("worker_timeout")
+    facts = expanded(load_fixture("worker_timeout"))
     for r in facts["nginx"]["routes"]:
         r["timeouts"]["read"] = 120.0
     f = rules.evaluate(one_host(facts), now=0)["hosts"]["web1"]["findings"][0]
@@ -135,7 +135,7 @@ def test_worker_timeout_raises_the_gunicorn_timeout_below_proxy_read_timeout():
 
 
 def test_worker_timeout_without_a_mismatch_has_no_step():
-    facts = load_fixture("worker_timeout")
+    facts = expanded(load_fixture("worker_timeout"))
     facts["apps"]["servers"][0]["timeout"] = 90.0       # the app already waits longer than nginx: raising it cannot help
     f = rules.evaluate(one_host(facts), now=0)["hosts"]["web1"]["findings"][0]
     assert f["code"] == "WORKER_TIMEOUT" and f["fix"]["steps"] == []
@@ -180,12 +180,14 @@ def _db_unit_stopped(listening):
     with open(os.path.join(LAB, "db_down_at_boot.json"), encoding="utf-8") as fh:
         hosts = hosts_of(json.load(fh))
     host = next(iter(hosts))
-    facts = hosts[host]["facts"]
+    facts = expanded(hosts[host]["facts"])
+    hosts[host]["facts"] = facts
     app = next(a for a in facts["apps"]["servers"] if a["unit"] == "gunicorn.service")
     app["unit_settings"]["after"].append("redis-server.service")
     if listening:
         facts["listeners"]["tcp"].append({"family": "inet", "address": "127.0.0.1", "port": 6379, "processes": [
             {"name": "redis-server", "pid": 9, "user": "redis"}]})
+    hosts[host]["facts"] = wire(facts)
     return rules.evaluate(hosts, now=0)["hosts"][host]
 
 
@@ -266,7 +268,7 @@ def test_a_value_the_masker_would_change_never_becomes_a_step():
 def test_a_masked_target_in_the_facts_still_gets_an_edit_that_names_only_the_new_address():
     # the facts carry the route's target masked; the edit gives only the new host:port and nginx_proxy keeps the URI
     # from the file itself, so the secret is neither needed nor written
-    facts = load_fixture("target_mismatch_port")
+    facts = expanded(load_fixture("target_mismatch_port"))
     for r in facts["nginx"]["routes"]:
         r["target"] = r["target"] + "?api_key=********"
     f = rules.evaluate(one_host(facts), now=0)["hosts"]["web1"]["findings"][0]

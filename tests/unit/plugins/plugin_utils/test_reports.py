@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from facts_fixtures import load_fixture, one_host
+from facts_fixtures import expanded, load_fixture, one_host
 
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import catalog, reports, rules
 
@@ -126,7 +126,7 @@ def test_unknown_format_rejected(tmp_path):
 
 def test_many_consequences_are_capped_in_human_reports():
     import copy
-    facts = load_fixture("app_stopped")
+    facts = expanded(load_fixture("app_stopped"))
     base = facts["nginx"]["routes"][0]
     for i in range(60):
         r = copy.deepcopy(base)

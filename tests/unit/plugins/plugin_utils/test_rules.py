@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from facts_fixtures import FIXTURES, load_fixture, one_host
+from facts_fixtures import FIXTURES, expanded, load_fixture, one_host
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _endpoints
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import _addresses, catalog, rules
@@ -223,7 +223,7 @@ def test_unreachable_and_failed_hosts_are_never_ok():
 
 
 def test_partial_facts_still_diagnose():
-    facts = load_fixture("app_stopped")
+    facts = expanded(load_fixture("app_stopped"))
     del facts["probes"]
     del facts["logs"]
     facts["system"]["is_root"] = False
@@ -236,7 +236,7 @@ def test_partial_facts_still_diagnose():
 
 @pytest.mark.parametrize("junk", [None, [], "x", 3, {"routes": "nope"}])
 def test_garbage_sections_do_not_crash(junk):
-    facts = load_fixture("healthy_lab")
+    facts = expanded(load_fixture("healthy_lab"))
     for sec in ("nginx", "listeners", "apps", "sockets", "logs", "probes", "system"):
         broken = copy.deepcopy(facts)
         broken[sec] = junk
@@ -256,7 +256,7 @@ def test_decision_tree_probe_verdict():
 
 
 def test_unexplained_proxy_side_failure_is_reported():
-    facts = load_fixture("healthy_lab")
+    facts = expanded(load_fixture("healthy_lab"))
     facts["probes"]["results"][1].update(ok=False, status=502)
     host = rules.evaluate(one_host(facts), now=0)["hosts"]["web1"]
     assert host["status"] == "critical"
@@ -265,14 +265,14 @@ def test_unexplained_proxy_side_failure_is_reported():
 
 
 def test_stale_config_with_proxy_side_failure_is_critical():
-    facts = load_fixture("nginx_config_stale")
+    facts = expanded(load_fixture("nginx_config_stale"))
     facts["probes"]["results"][1].update(ok=False, status=502)
     f = rules.evaluate(one_host(facts), now=0)["hosts"]["web1"]["findings"][0]
     assert f["code"] == "NGINX_CONFIG_STALE" and f["severity"] == "critical"
 
 
 def test_log_history_before_restart_is_not_current():
-    facts = load_fixture("worker_timeout")
+    facts = expanded(load_fixture("worker_timeout"))
     for ev in facts["logs"]["events"]:
         ev["first"] = ev["last"] = 1.0
     host = rules.evaluate(one_host(facts), now=0)["hosts"]["web1"]
@@ -280,7 +280,7 @@ def test_log_history_before_restart_is_not_current():
 
 
 def test_keepalive_sync_worker_is_not_a_race():
-    facts = load_fixture("keepalive_race")
+    facts = expanded(load_fixture("keepalive_race"))
     for a in facts["apps"]["servers"]:
         if a["kind"] == "uvicorn":
             a["keepalive"] = 75.0
@@ -298,7 +298,7 @@ def test_summary_lines():
 
 
 def _cycling_db_down(restart, n_restarts):
-    facts = load_fixture("dependency_down")
+    facts = expanded(load_fixture("dependency_down"))
     g = facts["apps"]["servers"][0]
     g["unit_settings"]["restart"] = restart
     g["state"].update(active_state="activating", sub_state="auto-restart", result="exit-code", n_restarts=n_restarts)
@@ -322,7 +322,7 @@ def test_crash_loop_that_systemd_will_stop_is_reported_by_its_cause():
 
 
 def test_oom_kernel_line_alone_is_only_info():
-    facts = load_fixture("oom_kill")
+    facts = expanded(load_fixture("oom_kill"))
     facts["logs"]["events"] = [e for e in facts["logs"]["events"] if e["class"] == "oom_kill"]
     facts["logs"]["events"][0]["detail"]["pid"] = 99999       # not one of this host's pids
     host = rules.evaluate(one_host(facts), now=0)["hosts"]["web1"]
@@ -331,7 +331,7 @@ def test_oom_kernel_line_alone_is_only_info():
 
 
 def test_sigkill_after_worker_timeout_is_not_oom():
-    facts = load_fixture("worker_timeout")
+    facts = expanded(load_fixture("worker_timeout"))
     facts["logs"]["events"].append({"class": "worker_sigkill", "source": "journal:gunicorn.service", "count": 1, "first": 1767229000.0,
                                     "last": 1767229000.0, "targets": ["gunicorn.service"], "detail": {"pid": 201},
                                     "samples": ["[ERROR] Worker (pid:201) was sent SIGKILL! Perhaps out of memory?"]})
@@ -340,7 +340,7 @@ def test_sigkill_after_worker_timeout_is_not_oom():
 
 
 def test_nginx_events_before_the_last_reload_are_history():
-    facts = load_fixture("header_too_big")
+    facts = expanded(load_fixture("header_too_big"))
     facts["probes"]["results"][1].update(ok=True, status=200)
     facts["nginx"]["workers_started"] = facts["collected_at"] - 1.0     # reloaded after the events
     codes = [f["code"] for f in rules.evaluate(one_host(facts), now=0)["hosts"]["web1"]["findings"]]
@@ -351,7 +351,7 @@ def test_nginx_events_before_the_last_reload_are_history():
 def test_nginx_events_in_the_second_of_a_restart_count(restart):
     # error.log timestamps are whole seconds (rounded down): a line written 0.9 s after a reload or an app restart carries
     # a time up to 1 s before it; it belongs to the new run and must count (the lab's faults send traffic right after heal)
-    facts = load_fixture("header_too_big")
+    facts = expanded(load_fixture("header_too_big"))
     restarted = 1767229194.95
     ev = facts["logs"]["events"][0]
     ev["first"] = ev["last"] = 1767229194.0     # a line stamped 1767229194: written in that second, after the restart
@@ -368,7 +368,7 @@ def test_nginx_events_in_the_second_of_a_restart_count(restart):
 
 def test_app_events_from_an_earlier_run_do_not_name_the_cause():
     # the env file vanished after a crash loop that was healed: the old OperationalError is history
-    facts = load_fixture("app_env_file_missing")
+    facts = expanded(load_fixture("app_env_file_missing"))
     g = facts["apps"]["servers"][0]
     g["state"]["active_enter"] = facts["collected_at"] - 60.0
     facts["logs"]["events"].append({"class": "python_exception", "source": "journal:gunicorn.service", "count": 4,
@@ -384,7 +384,7 @@ def test_app_events_from_an_earlier_run_do_not_name_the_cause():
 
 
 def test_facts_errors_of_an_invalid_config_fold_under_it():
-    facts = load_fixture("nginx_config_invalid")
+    facts = expanded(load_fixture("nginx_config_invalid"))
     err = {"section": "nginx", "source": "nginx_conf", "path": "/etc/nginx/sites-enabled/app", "message": "unknown directive"}
     facts["errors"].append(err)
     host = rules.evaluate(one_host(facts), now=0)["hosts"]["web1"]
@@ -400,7 +400,7 @@ def test_endless_crash_loop_fix_names_the_cause():
 def test_a_socket_path_spelled_differently_is_the_same_socket():
     # nginx, the app server's --bind and /proc/net/unix may write /run//gunicorn/./gunicorn.sock: the one endpoint model
     # normalises the path, so nothing is reported missing
-    facts = load_fixture("healthy_lab")
+    facts = expanded(load_fixture("healthy_lab"))
     facts["apps"]["servers"][0]["binds"][0]["path"] = "/run//gunicorn/gunicorn.sock"
     facts["listeners"]["unix"][0]["path"] = "/run/gunicorn/./gunicorn.sock"
     facts["nginx"]["routes"][0]["endpoints"][0]["path"] = "/run/gunicorn//gunicorn.sock"

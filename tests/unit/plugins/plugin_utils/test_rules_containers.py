@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from facts_fixtures import wire
+
 from ansible_collections.badgateway.doctor.plugins.module_utils import containers as C
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import _rules_containers as R
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import rules
@@ -51,7 +53,7 @@ def facts(cs, routes=None, listeners=None, probes=None, nginx_extra=None):
 
 
 def findings(f):
-    out = rules.evaluate({"ctr1": {"facts": f, "address": ["10.0.0.2"]}})
+    out = rules.evaluate({"ctr1": {"facts": wire(f), "address": ["10.0.0.2"]}})
     return out["hosts"]["ctr1"]["findings"]
 
 
@@ -184,13 +186,19 @@ def test_bind_mount_source_replaced():
 
 
 def test_container_served_socket_and_port_count_as_listeners():
-    view = rules.HostView("ctr1", facts([container()]))
+    view = rules.HostView("ctr1", wire(facts([container()])))
     R.add_container_listeners(view)
     assert any(t.get("port") == 8080 and t.get("container") == "shop_web_1" for t in view.tcp)
     assert any(u.get("path") == "/srv/compose/shop/run/app.sock" for u in view.unix)
 
 
-@pytest.mark.parametrize("bad", [None, "x", [1, "a", None], {"containers": "x"}, {"containers": [{"ports": "x", "mounts": [None]}]}])
+@pytest.mark.parametrize("bad", [
+    None, "x", [1, "a", None], {"containers": "x"}, {"containers": [{"ports": "x", "mounts": [None]}]},
+    # the compact form (a table), broken
+    {"containers": {"columns": "x", "rows": [[1]]}},
+    {"engines": "y", "containers": {"columns": ["id", "engine", "short_id", "nginx", "ports"],
+                                    "rows": [[5, 99, None, {"routes": {"columns": [1], "rows": "x"}}, "x"], "x", [None]]}},
+])
 def test_hostile_container_facts(bad):
     f = facts([])
     f["containers"] = bad
@@ -220,7 +228,7 @@ def test_rootless_published_port_counts_only_when_the_user_holds_it(holder, coun
     c = container(engine_uid=1000, engine_user="alice")
     c["mounts"][0]["source_kind"] = None            # the facts did not check the claimed source (not the user's)
     tcp = [_tcp_held(8080, holder)] if holder else []
-    view = rules.HostView("ctr1", facts([c], listeners={"tcp": tcp, "unix": [], "errors": []}))
+    view = rules.HostView("ctr1", wire(facts([c], listeners={"tcp": tcp, "unix": [], "errors": []})))
     R.add_container_listeners(view)
     assert any(t.get("container") == "shop_web_1" for t in view.tcp) is counted
     assert not any(u.get("path") == "/srv/compose/shop/run/app.sock" for u in view.unix)
@@ -272,3 +280,12 @@ def test_running_container_with_old_restarts_is_not_a_crash_loop(up_for, window,
         f["logs"]["window"] = {"since": f["collected_at"] - window}
     got = [x["code"] for x in findings(f) if x["severity"] in ("critical", "warning")]
     assert ("CONTAINER_CRASH_LOOP" in got) is looping
+
+
+def test_listener_lookups_see_what_the_container_rules_add_after_a_first_lookup():
+    view = rules.HostView("ctr1", wire(facts([container()])))
+    assert view.tcp_on_port(8080) == [] and view.unix_listeners("/srv/compose/shop/run//app.sock") == []
+    R.add_container_listeners(view)     # after the views' indexes were built
+    assert [t.get("container") for t in view.tcp_listeners("inet", "127.0.0.1", 8080)] == ["shop_web_1"]
+    assert [u.get("container") for u in view.unix_listeners("/srv/compose/shop/run//app.sock")] == ["shop_web_1"]
+    assert view.tcp_on_port(["unhashable"]) == [] and view.unix_listeners({"x": 1}) == []

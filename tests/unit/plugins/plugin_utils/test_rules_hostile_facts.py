@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from facts_fixtures import every_fixture
+from facts_fixtures import every_fixture, hosts_of, load_fixture
 
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import reports, rules
 
@@ -54,3 +54,17 @@ def test_every_number_replaced(value):
 @pytest.mark.parametrize("kind", ["str", "list", "dict"])
 def test_every_string_list_or_dict_replaced(kind):
     _evaluate_all(lambda facts: _shapes(facts, kind))
+
+
+def test_a_rule_that_raises_is_a_finding_and_the_other_rules_still_judge(monkeypatch):
+    def rule_that_breaks(view):
+        raise IndexError("list index out of range")
+    monkeypatch.setattr(rules, "RULES", (rule_that_breaks,) + tuple(rules.RULES))
+    facts = load_fixture("lab/socket_dir_permission")
+    result = rules.evaluate(hosts_of(facts))
+    host = result["hosts"][next(iter(facts["hosts"]))]
+    codes = [f["code"] for f in host["findings"]]
+    assert codes[0] == "SOCKET_DIR_PERMISSION", codes
+    broken = [f for f in host["findings"] if "rule_that_breaks" in f["summary"]]
+    assert len(broken) == 1 and broken[0]["code"] == "FACTS_INCOMPLETE" and broken[0]["severity"] == "warning"
+    assert "IndexError: list index out of range" in broken[0]["summary"]

@@ -16,7 +16,7 @@ import os
 
 import pytest
 
-from facts_fixtures import FIXTURES, REPO, hosts_of
+from facts_fixtures import FIXTURES, REPO, expanded, hosts_of
 
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import rules
 
@@ -56,7 +56,7 @@ def _evaluate(name):
 def _route_for(facts, path):
     """The route id whose (prefix) location is the longest match for ``path``."""
     best = None
-    for r in facts["nginx"]["routes"]:
+    for r in expanded(facts)["nginx"]["routes"]:
         loc = r["location"]
         if not loc.startswith(("=", "~", "@")) and path.startswith(loc) and (best is None or len(loc) > len(best["location"])):
             best = r

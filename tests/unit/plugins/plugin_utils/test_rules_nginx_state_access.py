@@ -3,11 +3,9 @@
 """nginx's own state, what users got (access logs), and one finding per cause - on facts."""
 from __future__ import annotations
 
-import copy
-
 import pytest
 
-from facts_fixtures import load_fixture, one_host
+from facts_fixtures import expanded, load_fixture, one_host
 
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import reports, rules
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._view import serving_state
@@ -16,7 +14,7 @@ WORKERS = 1767225600.0      # when the fixture's nginx workers and apps started
 
 
 def healthy():
-    facts = copy.deepcopy(load_fixture("healthy_lab"))
+    facts = expanded(load_fixture("healthy_lab"))      # written out: the tests change entries; one_host sends them compact
     facts["nginx"]["workers_started"] = WORKERS
     facts["nginx"]["service"] = {"installed": True, "running": True, "managed_by": "systemd", "unit": "nginx.service",
                                  "enabled": True, "state": {"active_state": "active"}, "start_failure": None}
@@ -146,7 +144,7 @@ def test_recovered_and_old_502s(last_ok, first, last, severity):
 
 
 def test_502s_before_the_container_behind_the_route_started_are_history():
-    facts = load_fixture("lab/healthy_containers")["hosts"]["ctr1"]
+    facts = expanded(load_fixture("lab/healthy_containers")["hosts"]["ctr1"])    # written out; one_host sends it compact
     workers = facts["nginx"]["workers_started"]
     web = [c for c in facts["containers"]["containers"] if c["name"] == "shop_web_1"][0]
     web["started_at"] = workers + 500   # the container was started again after the 502s (by hand or its policy)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from facts_fixtures import load_fixture, one_host
+from facts_fixtures import expanded, load_fixture, one_host, wire
 
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import MASK
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import reports, rules
@@ -17,7 +17,7 @@ SECRETS = ("hunter2-pass", "tok3n-in-query", "s3cr3t-key-value", "dsnpw@with-at"
 
 def leaky_facts():
     """app_stopped with secrets where a careless fact source could leave them: log samples, targets, command lines."""
-    facts = load_fixture("app_stopped")
+    facts = expanded(load_fixture("app_stopped"))
     ev = facts["logs"]["events"][0]
     ev["samples"] = ['request: "GET /login?password=hunter2-pass&x=1 HTTP/1.1", '
                      'upstream: "http://unix:/run/gunicorn/gunicorn.sock:/?access_token=tok3n-in-query", '
@@ -28,7 +28,7 @@ def leaky_facts():
     app = facts["apps"]["servers"][0]
     app["cmdline"] = list(app.get("cmdline") or []) + ["--secret-key", "s3cr3t-key-value"]
     app["unit_settings"]["exec_start"] = ["/srv/app/venv/bin/gunicorn", "-e", "SECRET_KEY=s3cr3t-key-value"]
-    return facts
+    return wire(facts)
 
 
 @pytest.fixture(scope="module")
