@@ -24,8 +24,9 @@ import re
 import socket
 import stat
 
-from ansible_collections.badgateway.doctor.plugins.module_utils._container_nginx import (container_nginx, masters_below, process_tree,
-                                                                                       stat_in_root)
+from ansible_collections.badgateway.doctor.plugins.module_utils._container_nginx import (
+    container_nginx, masters_below, process_tree, stat_in_root,
+)
 from ansible_collections.badgateway.doctor.plugins.module_utils._engine_api import EngineClient, EngineError, engine_kind
 from ansible_collections.badgateway.doctor.plugins.module_utils._engine_owner import SUBUID, Owner, rootless_problem, rootless_uid
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_argv, mask_text
@@ -506,8 +507,8 @@ def _describe(client, cid, item, path, log_lines, proc, tree, owner, errors):
     if log_lines and _needs_logs(entry):
         try:
             tty = bool(_d(info.get("Config")).get("Tty"))
-            entry["logs"] = {"lines": [_line(x) for x in masked_lines(client.logs(cid, tail=log_lines, tty=tty))],
-                            "error": None}
+            lines = masked_lines(client.logs(cid, tail=log_lines, tty=tty))
+            entry["logs"] = {"lines": [_line(x) for x in lines], "error": None}
         except EngineError as exc:
             entry["logs"] = {"lines": [], "error": str(exc)}
     return entry
