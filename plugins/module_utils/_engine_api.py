@@ -57,6 +57,8 @@ class _DeadlineSocket:
     def __init__(self, sock, deadline):
         self._sock = sock
         self._deadline = deadline
+        self._readers = 0
+        self._closing = False
 
     def _arm(self):
         left = self._deadline - time.monotonic()
@@ -75,10 +77,20 @@ class _DeadlineSocket:
     def makefile(self, mode="rb", *_args, **_kwargs):
         if "w" in mode:
             raise ValueError("read-only socket file")
+        self._readers += 1
         return io.BufferedReader(_DeadlineReader(self))
 
     def close(self):
-        self._sock.close()
+        # as socket.socket does for its makefile()s: http.client closes the connection of an answer that ends with
+        # the connection (Connection: close, no length) before its body is read; the socket stays open for the reader
+        self._closing = True
+        if self._readers <= 0:
+            self._sock.close()
+
+    def _reader_closed(self):
+        self._readers -= 1
+        if self._closing and self._readers <= 0:
+            self._sock.close()
 
 
 class _DeadlineReader(io.RawIOBase):
@@ -91,6 +103,11 @@ class _DeadlineReader(io.RawIOBase):
 
     def readinto(self, b):
         return self._dsock.recv_into(b)
+
+    def close(self):
+        if not self.closed:
+            self._dsock._reader_closed()   # pylint: disable=protected-access
+        super().close()
 
 
 class _UnixConnection(http.client.HTTPConnection):

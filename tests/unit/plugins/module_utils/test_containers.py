@@ -586,3 +586,14 @@ def test_bind_mount_destination_linking_out_of_the_container_is_not_followed_to_
     info["Mounts"] = [{"Type": "bind", "Source": str(host_dir), "Destination": "/run/app", "RW": True}]
     c = C.container_facts(info, proc=proc)
     assert c["mounts"][0]["replaced"] is None       # not the host's directory compared with itself
+
+
+def test_an_answer_that_ends_with_the_connection_is_read_whole(engine):
+    """Podman's attached exec stream: no length, ``Connection: close``; http.client closes the connection before the
+    body is read, the socket must stay open for it."""
+    def until_eof(conn):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: close\r\n\r\n")
+        time.sleep(0.1)
+        conn.sendall(frame(1, "reloaded\n"))
+    e = engine({"/containers/x/logs": until_eof})
+    assert A.EngineClient(e.path, timeout=2).logs("x", tail=5) == ["reloaded"]
