@@ -300,8 +300,11 @@ def _mounts(mounts, owner=None):
 
 
 def _owned_by(path, uid):
+    """``path`` is ``uid``'s, or missing (a missing source is a fact worth reporting, and nothing is listed)."""
     try:
         return os.lstat(path).st_uid == uid
+    except FileNotFoundError:
+        return True
     except OSError:
         return False
 

@@ -504,7 +504,8 @@ def _rootless_engine(podman, routes):
 def _running_at(pid, source):
     info = copy.deepcopy(INSPECT)
     info["State"]["Pid"] = pid
-    info["Mounts"] = [{"Type": "bind", "Source": source, "Destination": "/run/app", "RW": True}]
+    info["Mounts"] = [{"Type": "bind", "Source": source, "Destination": "/run/app", "RW": True},
+                      {"Type": "bind", "Source": source + "-gone", "Destination": "/data", "RW": True}]
     return info
 
 
@@ -549,6 +550,7 @@ def test_rootless_claims_are_checked_before_root_acts_on_them(user_run, tmp_path
         c = out["containers"][0]
         assert out["errors"] == [] and c["listeners"]["tcp"][0]["port"] == 8000
         assert c["mounts"][0]["sockets"] == [str(secret_dir / "private.sock")]
+        assert c["mounts"][1]["source_kind"] == "missing" and c["mounts"][1]["replaced"] is True
     finally:
         sock.close()
         e.close()
