@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import errno
 import http.client
+import io
 import json
 import os
 import socket
@@ -48,22 +49,87 @@ class EngineError(Exception):
         self.kind = kind   # missing | permission | connect | timeout | http | protocol | api
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    """HTTP/1.1 over a unix stream socket."""
+class _DeadlineSocket:
+    """A connected socket whose every send and receive waits at most until ``deadline`` (``time.monotonic``):
+    the socket's own timeout applies per call, so an engine that answers one byte at a time would
+    otherwise never be stopped while http.client reads the status line, headers or chunk sizes."""
 
-    def __init__(self, path, timeout):
+    def __init__(self, sock, deadline):
+        self._sock = sock
+        self._deadline = deadline
+        self._readers = 0
+        self._closing = False
+
+    def _arm(self):
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("deadline passed")
+        self._sock.settimeout(left)
+
+    def sendall(self, data):
+        self._arm()
+        return self._sock.sendall(data)
+
+    def recv_into(self, buf):
+        self._arm()
+        return self._sock.recv_into(buf)
+
+    def makefile(self, mode="rb", *_args, **_kwargs):
+        if "w" in mode:
+            raise ValueError("read-only socket file")
+        self._readers += 1
+        return io.BufferedReader(_DeadlineReader(self))
+
+    def close(self):
+        # as socket.socket does for its makefile()s: http.client closes the connection of an answer that ends with
+        # the connection (Connection: close, no length) before its body is read; the socket stays open for the reader
+        self._closing = True
+        if self._readers <= 0:
+            self._sock.close()
+
+    def _reader_closed(self):
+        self._readers -= 1
+        if self._closing and self._readers <= 0:
+            self._sock.close()
+
+
+class _DeadlineReader(io.RawIOBase):
+    def __init__(self, dsock):
+        super().__init__()
+        self._dsock = dsock
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        return self._dsock.recv_into(b)
+
+    def close(self):
+        if not self.closed:
+            self._dsock._reader_closed()   # pylint: disable=protected-access
+        super().close()
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    """HTTP/1.1 over a unix stream socket; the whole exchange ends by ``deadline``."""
+
+    def __init__(self, path, timeout, deadline=None):
         super().__init__("localhost", timeout=timeout)
         self._unix_path = path
+        self._deadline = deadline if deadline is not None else time.monotonic() + timeout
 
     def connect(self):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
         try:
+            left = self._deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout("deadline passed")
+            sock.settimeout(left)
             sock.connect(self._unix_path)
         except BaseException:
             sock.close()
             raise
-        self.sock = sock
+        self.sock = _DeadlineSocket(sock, self._deadline)
 
 
 def demux_stream(data):
@@ -81,11 +147,20 @@ def demux_stream(data):
     return b"".join(out)
 
 
+def loads(body):
+    """JSON of an engine's answer; ValueError for anything that is not (nested past the recursion limit too)."""
+    try:
+        return json.loads(body.decode("utf-8", "replace"))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply")
+
+
 def engine_kind(version):
     """``podman``, ``docker`` or ``unknown`` from the ``/version`` answer of the engine."""
     if not isinstance(version, dict):
         return "unknown"
-    names = [str(c.get("Name", "")) for c in version.get("Components") or [] if isinstance(c, dict)]
+    components = version.get("Components")
+    names = [str(c.get("Name", "")) for c in (components if isinstance(components, list) else []) if isinstance(c, dict)]
     if any("podman" in n.lower() for n in names) or "podman" in str(version.get("Platform", {})).lower():
         return "podman"
     if any(n == "Engine" for n in names) or version.get("ApiVersion"):
@@ -127,7 +202,7 @@ class EngineClient:
         url = path + ("?" + urlencode(params) if params else "")
         what = "%s %s" % (method, path)
         deadline = time.monotonic() + self.timeout
-        conn = _UnixConnection(self.socket_path, self.timeout)
+        conn = _UnixConnection(self.socket_path, self.timeout, deadline)
         try:
             try:
                 headers = {"Host": "localhost", "Accept": "application/json"}
@@ -185,7 +260,7 @@ class EngineClient:
     def json(self, path, params=None):
         body = self.get(path, params)
         try:
-            return json.loads(body.decode("utf-8", "replace"))
+            return loads(body)
         except ValueError:
             raise EngineError("the engine at %s answered GET %s with something that is not JSON: %r"
                               % (self.socket_path, path, body[:80]), kind="protocol")
@@ -224,7 +299,7 @@ class EngineClient:
 def _message(body):
     """The engine's error message from an error answer (``{"message": ...}``), shortened."""
     try:
-        data = json.loads(body.decode("utf-8", "replace"))
+        data = loads(body)
         if isinstance(data, dict) and data.get("message"):
             return str(data["message"])[:300]
     except ValueError:

@@ -22,12 +22,12 @@ Public API:
 """
 from __future__ import annotations
 
-import json
 import time
 from urllib.parse import quote
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import containers as _containers
-from ansible_collections.badgateway.doctor.plugins.module_utils._engine_api import EngineClient, EngineError, demux_stream
+from ansible_collections.badgateway.doctor.plugins.module_utils._engine_owner import rootless_problem, rootless_uid
+from ansible_collections.badgateway.doctor.plugins.module_utils._engine_api import EngineClient, EngineError, demux_stream, loads
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_text
 from ansible_collections.badgateway.doctor.plugins.module_utils._unit_ready import check_listeners
 
@@ -35,6 +35,7 @@ FIRST_PAUSE = 0.2
 MAX_PAUSE = 2.0
 CRASH_RESTARTS = 2
 LOG_LINE_MAX = 300
+EXEC_EXIT_WAIT = 5.0        # s the engine may take to report an exec's exit code after its output stream ended
 
 
 class ControlError(Exception):
@@ -58,7 +59,7 @@ class EngineControl(EngineClient):
             return data
         if answer == "json":
             try:
-                return json.loads(data.decode("utf-8", "replace"))
+                return loads(data)
             except ValueError:
                 raise EngineError("the engine at %s answered POST %s with something that is not JSON: %r"
                                   % (self.socket_path, path, data[:80]), kind="protocol")
@@ -68,7 +69,8 @@ class EngineControl(EngineClient):
         """Run ``argv`` in the running container ``ref`` (``docker exec``): ``(exit code, output lines)``.
 
         The start is attached (the engine streams the output and closes the connection when the command ends;
-        Podman 4.3 keeps a detached exec "Running" long after it ended), bounded by ``timeout``."""
+        Podman 4.3 keeps a detached exec "Running" long after it ended), bounded by ``timeout``; then the engine has
+        EXEC_EXIT_WAIT seconds to report the exit code."""
         made = self.post(self._path(ref, "exec"), body={"Cmd": list(argv), "AttachStdout": True, "AttachStderr": True},
                          answer="json")
         exec_id = made.get("Id") if isinstance(made, dict) else None
@@ -77,14 +79,19 @@ class EngineControl(EngineClient):
         stream = self.post("/exec/%s/start" % quote(str(exec_id), safe=""), body={"Detach": False, "Tty": False},
                            timeout=timeout, answer="raw")
         output = demux_stream(stream).decode("utf-8", "replace").splitlines()
-        deadline = clock() + 5.0
+        deadline = clock() + EXEC_EXIT_WAIT
         pause = FIRST_PAUSE
         while True:
             state = self.json("/exec/%s/json" % quote(str(exec_id), safe=""))
             if isinstance(state, dict) and not state.get("Running") and state.get("ExitCode") is not None:
-                return int(state["ExitCode"]), output
+                code = state["ExitCode"]
+                if isinstance(code, bool) or not isinstance(code, int):
+                    raise EngineError("the engine at %s gave %s in %s the exit code %r, not a number"
+                                      % (self.socket_path, " ".join(argv), ref, code), kind="protocol")
+                return code, output
             if clock() >= deadline:
-                raise EngineError("%s in %s did not finish within %.0f s" % (" ".join(argv), ref, timeout), kind="timeout")
+                raise EngineError("%s in %s did not finish: the engine still reports it running %.0f s after its output "
+                                  "ended" % (" ".join(argv), ref, EXEC_EXIT_WAIT), kind="timeout")
             sleep(pause)
             pause = min(pause * 1.5, MAX_PAUSE)
 
@@ -115,6 +122,11 @@ def find(ref, sockets=None, timeout=10.0):
                            % (", ".join(_containers.DEFAULT_SOCKETS), _containers.ROOTLESS_GLOB))
     found, problems = [], []
     for path in paths:
+        uid = rootless_uid(path)
+        problem = rootless_problem(path, uid) if uid is not None else None
+        if problem:
+            problems.append(problem)
+            continue
         client = EngineControl(path, timeout=timeout)
         try:
             client.check_socket()
@@ -176,7 +188,7 @@ class Waiter:
             lines = self.client.logs(self.ref, tail=self.log_lines, tty=tty)
         except EngineError as exc:
             return ["(logs not read: %s)" % exc]
-        return [mask_text(x)[:LOG_LINE_MAX] for x in lines if x.strip()]
+        return [x[:LOG_LINE_MAX] for x in _containers.masked_lines(lines) if x.strip()]
 
     def _done(self, state, start, info, results, message):
         c = summary(info)

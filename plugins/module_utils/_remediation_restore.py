@@ -257,9 +257,14 @@ def undo_plan(manifest, changed_paths):
             else:
                 _stop_again(plan, add, action, unit)
         elif kind in ("container_started", "container_restarted"):
-            if (action.get("before") or {}).get("running") is not True:
+            running = (action.get("before") or {}).get("running")
+            if running is False:
                 plan.setdefault("containers_stop", [])
                 add("containers_stop", {"container": action.get("container"), "engine": action.get("engine")})
+            elif running is None:
+                # the engine could not be asked before the run: it may have been running; never stop it on a guess
+                plan.setdefault("containers_kept", [])
+                add("containers_kept", {"container": action.get("container"), "engine": action.get("engine")})
         elif kind == "reloaded":
             if _is_nginx_unit(unit):
                 plan["nginx_reload"] = True
@@ -278,7 +283,7 @@ def undo_plan(manifest, changed_paths):
 
 def plan_is_empty(plan):
     return not any(plan.get(k) for k in ("daemon_reload", "groups_remove", "disable", "stop", "start", "restart", "reload",
-                                         "nginx_reload", "containers_stop"))
+                                         "nginx_reload", "containers_stop", "containers_kept"))
 
 
 def mark_restored(store, changes, undone):

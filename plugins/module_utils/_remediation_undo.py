@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Carry out an undo plan of a remediation run (target side, standard library only).
 
-Order: containers the run started are stopped (through their engine's API), systemd re-reads the
+Order: containers the run started are stopped (through their engine's API; one whose state before the run is
+unknown is left running, and the step says so), systemd re-reads the
 restored unit files (daemon-reload), group memberships the run added are removed, units it enabled
 are disabled, units it started are stopped (and leave a failed state they were not in before), units it stopped are
 started, units it restarted are restarted (with the restored files), units it reloaded are
@@ -31,11 +32,11 @@ def container_before(container, engine=None):
     """``{state, running, restart_count, restart_policy}`` of a container now (empty when it cannot be asked)."""
     try:
         _client, info = find(container, [engine] if engine else None)
-    except (ControlError, EngineError):
+        c = summary(info)
+        return {"state": c["state"], "running": bool(c["running"]), "restart_count": c["restart_count"],
+                "restart_policy": (c["restart_policy"] or {}).get("name")}
+    except Exception:  # pylint: disable=broad-except  # unknown state: the undo then leaves the container running
         return {}
-    c = summary(info)
-    return {"state": c["state"], "running": bool(c["running"]), "restart_count": c["restart_count"],
-            "restart_policy": (c["restart_policy"] or {}).get("name")}
 
 
 def _stop_container(steps, item, find_container=None):
@@ -45,6 +46,10 @@ def _stop_container(steps, item, find_container=None):
         client.stop(info.get("Id") or name)
     except (ControlError, EngineError) as exc:
         steps.append({"step": "container-stop", "target": name, "ok": False, "message": str(exc)[:300]})
+        return
+    except Exception as exc:  # pylint: disable=broad-except  # an undo must go on with its other steps
+        steps.append({"step": "container-stop", "target": name, "ok": False,
+                      "message": ("cannot stop the container: %r" % (exc,))[:300]})
         return
     steps.append({"step": "container-stop", "target": name, "ok": True, "message": ""})
 
@@ -68,6 +73,10 @@ def run_undo(plan, run=None, find_container=None):
     steps = []
     for item in plan.get("containers_stop") or []:
         _stop_container(steps, item, find_container)
+    for item in plan.get("containers_kept") or []:
+        steps.append({"step": "container-keep", "target": item.get("container"), "ok": True,
+                      "message": "left running: whether it ran before the run is unknown (its engine could not be "
+                                 "asked then), so the undo does not stop it"})
     if plan.get("daemon_reload"):
         rc, out, err = run(["systemctl", "daemon-reload"], timeout=UNIT_TIMEOUT)
         _step(steps, "daemon-reload", None, rc, out, err)

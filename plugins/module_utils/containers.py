@@ -24,8 +24,11 @@ import re
 import socket
 import stat
 
-from ansible_collections.badgateway.doctor.plugins.module_utils._container_nginx import container_nginx, masters_below, process_tree
+from ansible_collections.badgateway.doctor.plugins.module_utils._container_nginx import (
+    container_nginx, masters_below, process_tree, stat_in_root,
+)
 from ansible_collections.badgateway.doctor.plugins.module_utils._engine_api import EngineClient, EngineError, engine_kind
+from ansible_collections.badgateway.doctor.plugins.module_utils._engine_owner import SUBUID, Owner, rootless_problem, rootless_uid
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_argv, mask_text
 from ansible_collections.badgateway.doctor.plugins.module_utils._proc import PROC, error, read_text
 from ansible_collections.badgateway.doctor.plugins.module_utils.listeners import parse_proc_net_tcp, parse_proc_net_unix
@@ -79,8 +82,14 @@ def parse_time(text):
 def _int(value, default=0):
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return default
+
+
+def _s(value):
+    """``value`` when it is a string an engine could mean (no NUL), else None: an engine's claims are not trusted
+    to have the types its documentation promises."""
+    return value if isinstance(value, str) and value and "\0" not in value else None
 
 
 def _d(value):
@@ -89,6 +98,11 @@ def _d(value):
 
 def _l(value):
     return value if isinstance(value, list) else []
+
+
+def masked_lines(lines):
+    """Log lines masked as one text (a PEM private key spans lines: masked line by line, its body would leak)."""
+    return mask_text("\n".join(str(x) for x in lines)).splitlines()
 
 
 def _line(text, cap=MAX_LINE):
@@ -117,7 +131,7 @@ def _ports(settings, host_config):
         for b in _l(bindings):
             b = _d(b)
             hport = _int(b.get("HostPort"), None)
-            hip = b.get("HostIp") or "0.0.0.0"
+            hip = _s(b.get("HostIp")) or "0.0.0.0"
             key = (cport, proto, hip, hport)
             if key in seen:
                 continue
@@ -132,18 +146,18 @@ def _networks(settings):
         net = _d(net)
         out.append({
             "name": name,
-            "ip": net.get("IPAddress") or None,
-            "prefix_len": net.get("IPPrefixLen") or None,
-            "ipv6": net.get("GlobalIPv6Address") or None,
-            "gateway": net.get("Gateway") or None,
-            "aliases": [str(a) for a in _l(net.get("Aliases")) if a],
+            "ip": _s(net.get("IPAddress")),
+            "prefix_len": _int(net.get("IPPrefixLen"), None) or None,
+            "ipv6": _s(net.get("GlobalIPv6Address")),
+            "gateway": _s(net.get("Gateway")),
+            "aliases": [a for a in _l(net.get("Aliases")) if _s(a)],
         })
     return out
 
 
 def _health(state):
     health = _d(_d(state).get("Health"))
-    status = health.get("Status")
+    status = _s(health.get("Status"))
     if not status:
         return None
     log = [_d(x) for x in _l(health.get("Log"))]
@@ -152,7 +166,7 @@ def _health(state):
         "status": status,
         "failing_streak": _int(health.get("FailingStreak")),
         "last": {
-            "exit_code": last.get("ExitCode"),
+            "exit_code": _int(last.get("ExitCode"), None),
             "output": _line(last.get("Output") or "", MAX_HEALTH_OUTPUT) if last else None,
             "start": parse_time(last.get("Start")),
             "end": parse_time(last.get("End")),
@@ -188,13 +202,16 @@ def _state(state):
     return status
 
 
-def container_facts(info, listing=None, engine=None, proc=PROC, read_proc=True, tree=None):
+def container_facts(info, listing=None, engine=None, proc=PROC, read_proc=True, tree=None, owner=None, errors=None):
     """The fact entry of one container from its inspection (``GET /containers/{id}/json``).
 
     ``listing`` is its entry of ``/containers/json`` (fallbacks), ``engine`` the socket path.
     With ``read_proc`` the container's listeners and bind-mount identities are read from ``/proc``,
     and, with ``tree`` (``_container_nginx.process_tree``), the nginx that runs in it.
+    ``owner`` (:class:`Owner`): the engine is a user's rootless one, whose claims are checked before root
+    acts on them (its pid must be the user's, a mount source the user's); what is refused goes to ``errors``.
     """
+    errors = [] if errors is None else errors
     info = _d(info)
     listing = _d(listing)
     state = _d(info.get("State"))
@@ -207,13 +224,13 @@ def container_facts(info, listing=None, engine=None, proc=PROC, read_proc=True, 
     status = _state(state) or (str(listing.get("State") or "").lower() or None)
     argv = [str(x) for x in ([info.get("Path")] if info.get("Path") else []) + _l(info.get("Args"))]
     policy = _d(host_config.get("RestartPolicy"))
-    pid = _int(state.get("Pid"))
+    pid = max(_int(state.get("Pid")), 0)
     entry = {
         "id": cid,
         "short_id": cid[:12],
         "name": name,
         "engine": engine,
-        "image": config.get("Image") or listing.get("Image"),
+        "image": _s(config.get("Image")) or _s(listing.get("Image")),
         "command": mask_argv(argv),
         "state": status,
         "running": bool(state.get("Running")) and status != "restarting",
@@ -226,18 +243,31 @@ def container_facts(info, listing=None, engine=None, proc=PROC, read_proc=True, 
         "finished_at": parse_time(state.get("FinishedAt")),
         "pid": pid or None,
         "restart_count": _int(info.get("RestartCount")),
-        "restart_policy": {"name": policy.get("Name") or "no", "max_retries": _int(policy.get("MaximumRetryCount"))},
+        "restart_policy": {"name": _s(policy.get("Name")) or "no", "max_retries": _int(policy.get("MaximumRetryCount"))},
         "health": _health(state),
         "compose": _compose(labels),
-        "network_mode": host_config.get("NetworkMode") or None,
+        "network_mode": _s(host_config.get("NetworkMode")),
         "networks": _networks(settings),
         "ports": _ports(settings, host_config),
-        "mounts": _mounts(info.get("Mounts")),
+        "mounts": _mounts(info.get("Mounts"), owner),
         "env_keys": _env_keys(config.get("Env")),
         "listeners": None,
         "nginx": None,
         "logs": None,
+        "engine_uid": owner.uid if owner else None,
+        "engine_user": owner.user if owner else None,
     }
+    if owner:
+        for m in entry["mounts"]:
+            if m["type"] == "bind" and m["source"] and m["source_kind"] is None:
+                errors.append(error("container", engine, "container %s of the rootless engine of uid %d claims the bind "
+                                    "mount source %s, which that user does not own: not inspected"
+                                    % (name, owner.uid, _line(m["source"], 200))))
+    if read_proc and pid and status in ("running", "paused") and owner and not owner.owns_pid(pid, proc):
+        errors.append(error("container", engine, "container %s of the rootless engine of uid %d claims the pid %d, "
+                            "which is not a process of that user (or its subordinate uids): its listeners and nginx "
+                            "are not read" % (name, owner.uid, pid)))
+        read_proc = False
     if read_proc and pid and status in ("running", "paused"):
         entry["listeners"] = container_listeners(pid, entry["mounts"], proc)
         _check_mounts(entry["mounts"], pid, proc)
@@ -247,26 +277,36 @@ def container_facts(info, listing=None, engine=None, proc=PROC, read_proc=True, 
     return entry
 
 
-def _mounts(mounts):
+def _mounts(mounts, owner=None):
     out = []
     for m in _l(mounts):
         m = _d(m)
-        mtype = m.get("Type") or "bind"
-        source = m.get("Source") or None
+        mtype = _s(m.get("Type")) or "bind"
+        source = _s(m.get("Source"))
         entry = {
             "type": mtype,
-            "name": m.get("Name") or None,
+            "name": _s(m.get("Name")),
             "source": source,
-            "destination": m.get("Destination") or None,
+            "destination": _s(m.get("Destination")),
             "rw": bool(m.get("RW", True)),
             "source_kind": None,
             "sockets": [],
             "replaced": None,
         }
-        if mtype == "bind" and source:
+        if mtype == "bind" and source and (owner is None or _owned_by(source, owner.uid)):
             entry["source_kind"], entry["sockets"] = _source_kind(source)
         out.append(entry)
     return out
+
+
+def _owned_by(path, uid):
+    """``path`` is ``uid``'s, or missing (a missing source is a fact worth reporting, and nothing is listed)."""
+    try:
+        return os.lstat(path).st_uid == uid
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
 
 
 def _source_kind(source):
@@ -305,13 +345,13 @@ def _check_mounts(mounts, pid, proc):
     recreated, or a new mount over it): compared by device and inode through ``/proc/<pid>/root``."""
     root = os.path.join(proc, str(pid), "root")
     for m in mounts:
-        if m["type"] != "bind" or not m["source"] or not m["destination"]:
+        if m["type"] != "bind" or not m["source"] or not m["destination"] or m["source_kind"] is None:
             continue
         if m["source_kind"] == "missing":
             m["replaced"] = True
             continue
         try:
-            inside = os.stat(root + "/" + m["destination"].lstrip("/"))
+            inside = stat_in_root(root, m["destination"])     # the container's links stay inside its root
             outside = os.stat(m["source"])
         except OSError:
             continue
@@ -395,7 +435,7 @@ def discover_sockets(sockets=None):
 
 
 def collect_containers(sockets=None, log_lines=20, max_containers=100, timeout=5.0, proc=PROC,
-                       require_engine=False):
+                       require_engine=False, subuid=SUBUID):
     """Return the ``containers`` section: ``{engines: [...], containers: [...], errors: [...]}``.
 
     ``sockets``: engine sockets to ask (default: see :func:`discover_sockets`); a given socket that is
@@ -410,19 +450,27 @@ def collect_containers(sockets=None, log_lines=20, max_containers=100, timeout=5
             errors.append(error("containers", None, "no container engine socket found (looked at %s and %s)"
                                 % (", ".join(DEFAULT_SOCKETS), ROOTLESS_GLOB)))
         for path in paths:
-            _collect_engine(path, result, log_lines, max_containers, timeout, proc)
+            _collect_engine(path, result, log_lines, max_containers, timeout, proc, subuid)
     except Exception as exc:  # pylint: disable=broad-except  # never a traceback on the target
         errors.append(error("containers", None, "unexpected error while collecting containers: %r" % (exc,)))
     result["containers"].sort(key=lambda c: (c.get("name") or "", c.get("id") or ""))
     return result
 
 
-def _collect_engine(path, result, log_lines, max_containers, timeout, proc):
+def _collect_engine(path, result, log_lines, max_containers, timeout, proc, subuid=SUBUID):
     errors = result["errors"]
     client = EngineClient(path, timeout=timeout)
+    uid = rootless_uid(path)
     engine = {"socket": path, "reachable": False, "kind": None, "version": None, "api_version": None,
-              "containers": 0, "truncated": False}
+              "containers": 0, "truncated": False, "rootless": uid is not None, "uid": uid}
     result["engines"].append(engine)
+    owner = None
+    if uid is not None:
+        problem = rootless_problem(path, uid)
+        if problem:
+            errors.append(error("engine", path, problem))
+            return
+        owner = Owner(uid, subuid)
     try:
         client.check_socket()
         version = client.version()
@@ -439,21 +487,31 @@ def _collect_engine(path, result, log_lines, max_containers, timeout, proc):
         errors.append(error("engine", path, "%d containers; only the first %d are described (max_containers)"
                             % (len(listing), max_containers)))
     for item in listing[:max_containers]:
-        cid = item.get("Id")
+        cid = _s(item.get("Id"))
         if not cid:
             continue
         try:
-            info = client.inspect(cid)
+            entry = _describe(client, cid, item, path, log_lines, proc, tree, owner, errors)
         except EngineError as exc:
             if exc.status == 404:
                 continue   # removed between the listing and the inspection
             errors.append(error("engine", path, str(exc)))
             continue
-        entry = container_facts(info, item, engine=path, proc=proc, tree=tree)
-        if log_lines and _needs_logs(entry):
-            try:
-                tty = bool(_d(info.get("Config")).get("Tty"))
-                entry["logs"] = {"lines": [_line(x) for x in client.logs(cid, tail=log_lines, tty=tty)], "error": None}
-            except EngineError as exc:
-                entry["logs"] = {"lines": [], "error": str(exc)}
+        except Exception as exc:  # pylint: disable=broad-except  # one malformed container must not cost the others
+            errors.append(error("container", path, "cannot describe container %s: %s"
+                                % (_line(cid, 80), _line(repr(exc), 200))))
+            continue
         result["containers"].append(entry)
+
+
+def _describe(client, cid, item, path, log_lines, proc, tree, owner, errors):
+    info = client.inspect(cid)
+    entry = container_facts(info, item, engine=path, proc=proc, tree=tree, owner=owner, errors=errors)
+    if log_lines and _needs_logs(entry):
+        try:
+            tty = bool(_d(info.get("Config")).get("Tty"))
+            lines = masked_lines(client.logs(cid, tail=log_lines, tty=tty))
+            entry["logs"] = {"lines": [_line(x) for x in lines], "error": None}
+        except EngineError as exc:
+            entry["logs"] = {"lines": [], "error": str(exc)}
+    return entry

@@ -18,7 +18,8 @@ description:
   - V(restart) - restarts it even when it runs (reports a change on every run).
   - V(reload_nginx) - runs C(nginx -s reload) in the running container (C(docker exec)) - the nginx in it reads its
     configuration again and resolves the names of its upstreams again - what an nginx in front of a container that
-    was started again (with a new address) needs. Fails when the command exits non-zero.
+    was started again (with a new address) needs. Fails when the command exits non-zero. Always reports a change
+    (the module cannot tell whether the configuration nginx loads differs), also in check mode.
   - After V(start) or V(restart) the module waits, bounded by O(wait_timeout), until the container runs (not
     restarting), its health check passes when it has one, and every listener in O(listen) accepts a connection, then
     checks a second later that it is still the same process. A container that exits again, is restarted by its policy
@@ -71,7 +72,11 @@ options:
     type: int
     default: 10
   timeout:
-    description: Seconds one request to the engine may take.
+    description:
+      - Seconds one request to the engine may take in total (per request, not for the whole module run).
+      - Some requests are given longer - V(restart) at least O(stop_timeout) + 30 s, a stop O(stop_timeout) + 15 s, the
+        C(nginx -s reload) of V(reload_nginx) at least 30 s for its output plus up to 5 s for the engine to report its
+        exit code - and the wait after a start is bounded by O(wait_timeout), not by this.
     type: float
     default: 10.0
 attributes:
@@ -141,7 +146,7 @@ ready:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.badgateway.doctor.plugins.module_utils._engine_api import EngineError
-from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_text
+from ansible_collections.badgateway.doctor.plugins.module_utils.containers import masked_lines
 from ansible_collections.badgateway.doctor.plugins.module_utils._engine_control import (
     ControlError, Waiter, find, summary,
 )
@@ -166,7 +171,7 @@ def _reload_nginx(module, client, ref, name, before, result):
         code, output = client.exec_run(ref, RELOAD)
     except EngineError as exc:
         module.fail_json(msg="Container %s: %s." % (name, exc), **result)
-    result["output"] = [mask_text(x)[:300] for x in output[-10:]]
+    result["output"] = [x[:300] for x in masked_lines(output)[-10:]]
     if code != 0:
         module.fail_json(msg="%s in container %s exited %d: %s; nothing was reloaded." % (
             " ".join(RELOAD), name, code, " | ".join(result["output"][-3:]) or "(no output)"), **result)

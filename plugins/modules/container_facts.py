@@ -57,6 +57,14 @@ notes:
     it never fails the task.
   - Environment variable values never leave the host (names only); command lines, health check output
     and log lines are masked.
+  - A rootless Podman socket (C(/run/user/UID/...)) belongs to an unprivileged user, so its answers are claims. It is
+    asked only when the socket and every directory from C(/run/user/UID) down to it are owned by that UID and
+    writable by no one else; its engine is marked C(rootless=true) with its C(uid), and its containers carry
+    C(engine_uid) / C(engine_user). A container's claimed pid is read in C(/proc) (listeners, nginx) only when
+    C(/proc/PID) is owned by that UID or one of its subordinate uids (C(/etc/subuid)); a claimed bind mount source
+    is inspected only when that UID owns it. What is refused is an entry in C(errors). The diagnosis counts a rootless
+    container's published port as a host listener only when the host's listener facts show a process of that user
+    holding the port.
 seealso:
   - module: badgateway.doctor.gateway_facts
   - module: badgateway.doctor.listener_facts
@@ -99,7 +107,7 @@ ansible_facts:
               elements: dict
               returned: always
               sample: [{"socket": "/run/podman/podman.sock", "reachable": true, "kind": "podman", "version": "4.3.1",
-                        "api_version": "1.41", "containers": 1, "truncated": false}]
+                        "api_version": "1.41", "containers": 1, "truncated": false, "rootless": false, "uid": null}]
             containers:
               description:
                 - One row per container, sorted by name, as a table - C(columns) (V(id), V(short_id), V(name), V(engine),
@@ -117,13 +125,14 @@ ansible_facts:
                 - C(listeners) - C({tcp, unix, shares_host_network, error}) of a running container, null otherwise.
                   C(nginx) - the nginx running in the container, its C(routes) a table too, null otherwise.
                   C(logs) - C({lines, error}) for a container that is not serving, null otherwise.
+                - C(engine_uid) / C(engine_user) - the user of a rootless engine (see the notes), null for a rootful one.
                 - docs/FACTS.md (section containers) describes every key.
               type: dict
               returned: always
               sample:
                 columns: [id, short_id, name, engine, image, command, state, running, restarting, paused, exit_code,
                           oom_killed, error, started_at, finished_at, pid, restart_count, restart_policy, health, compose,
-                          network_mode, networks, ports, mounts, env_keys, listeners, nginx, logs]
+                          network_mode, networks, ports, mounts, env_keys, listeners, nginx, logs, engine_uid, engine_user]
                 rows: >-
                   [["6c057617b05c9a5310e67f232f38716b693d81a48ed8f0312e88849d05a3ff6b",null,"shop_web_1",0,"localhost/bgd-app:lab",
                   ["/srv/app/venv/bin/gunicorn","--bind","0.0.0.0:8000","wsgi:application"],"running",true,false,
@@ -135,7 +144,7 @@ ansible_facts:
                   "protocol":"tcp","host_ip":"127.0.0.1","host_port":8080}],[{"type":"bind","name":null,"source":"/srv/compose/shop/run",
                   "destination":"/run/app","rw":true,"source_kind":"directory","sockets":[],"replaced":false}],
                   ["PATH","SECRET_KEY","DATABASE_URL"],{"tcp":[{"family":"inet","address":"0.0.0.0","port":8000}],
-                  "unix":[],"shares_host_network":false,"error":null},null,null]]
+                  "unix":[],"shares_host_network":false,"error":null},null,null,null,null]]
             errors:
               description: What could not be read, each with C(source), C(path) and C(message).
               returned: always

@@ -222,8 +222,16 @@ actions:
       type: str
     containers_stop:
       description:
-        - Containers the run started (or restarted) that were not running before, each C({container, engine}).
+        - Containers the run started (or restarted) that were not running before (known from their engine), each
+          C({container, engine}).
         - Only present when the run started containers.
+      type: list
+      elements: dict
+    containers_kept:
+      description:
+        - Containers the run started (or restarted) whose state before the run is unknown (their engine could not be
+          asked then), each C({container, engine}); the undo leaves them running and says so in a C(container-keep) step.
+        - Only present when there are such containers.
       type: list
       elements: dict
   sample: {"daemon_reload": true, "groups_remove": [], "disable": [], "stop": [], "start": [],

@@ -21,6 +21,7 @@ Each rule reads one host's view (``view.routes``, ``view.route_endpoints(route)`
 from __future__ import annotations
 
 import re
+import shlex
 
 from ansible_collections.badgateway.doctor.plugins.module_utils._mask import mask_text
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses import ep_addresses
@@ -30,6 +31,7 @@ from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common im
 
 NOT_SERVING = ("exited", "created", "dead", "paused", "removing")
 CRASH_LOOP_RESTARTS = 3
+RECENT_START = 300          # s: a running container that started this recently after restarts may be looping
 WILDCARD = ("0.0.0.0", "::", "")
 MAX_LOG_LINES = 8
 
@@ -131,11 +133,16 @@ def _engine_cli(c):
     return "podman" if "podman" in str(c.get("engine") or "") else "docker"
 
 
+def _q(value):
+    """``value`` quoted for a shell command of a fix text (names and labels come from the engine: any text)."""
+    return shlex.quote(str(value))
+
+
 def _compose_cmd(c, what):
     comp = as_dict(c.get("compose"))
     if comp.get("project") and comp.get("service"):
-        where = f"cd {comp['working_dir']} && " if comp.get("working_dir") else ""
-        return f"{where}docker compose -p {comp['project']} {what} {comp['service']}"
+        where = f"cd {_q(comp['working_dir'])} && " if comp.get("working_dir") else ""
+        return f"{where}docker compose -p {_q(comp['project'])} {what} {_q(comp['service'])}"
     return None
 
 
@@ -170,14 +177,21 @@ def add_container_listeners(view):
     listening socket in the host's namespace, and a unix socket an app binds inside a container is in
     the container's namespace: both serve nginx all the same. Each added entry names its container
     (``container``) so the evidence says where the listener is.
+
+    A rootless engine (``engine_uid``) is an unprivileged user's: its answers are claims. Its published port counts
+    only when the host's own listener facts show that port held by a process of that user (rootless Podman's
+    ``rootlessport``), and a unix socket only through a bind mount whose source the facts checked (owned by the user).
     """
     for c in containers(view):
         if c.get("state") != "running" or c.get("restarting"):
             continue
+        rootless = c.get("engine_uid") is not None
         procs = [{"pid": c.get("pid"), "name": f"container {c.get('name')}", "cmdline": [], "user": None, "unit": None}]
         for p in as_list(c.get("ports")):
             p = as_dict(p)
             if p.get("protocol", "tcp") != "tcp" or not p.get("host_port") or not _serves(c, p.get("container_port")):
+                continue
+            if rootless and not _held_by_owner(view, c, p["host_port"]):
                 continue
             hip = str(p.get("host_ip") or "0.0.0.0")
             view.tcp.append({"family": "inet6" if ":" in hip else "inet", "address": hip, "port": p["host_port"],
@@ -188,8 +202,17 @@ def add_container_listeners(view):
             u = as_dict(u)
             if not u.get("host_path") or any(str(u.get("path", "")).startswith(str(d).rstrip("/") + "/") for d in replaced if d):
                 continue
+            if rootless and as_dict(_mount_serving(c, str(u["host_path"]))).get("source_kind") is None:
+                continue
             view.unix.append({"path": u["host_path"], "abstract": False, "inode": None,
                               "backlog": {"current": None, "max": None}, "processes": procs, "container": c.get("name")})
+
+
+def _held_by_owner(view, c, port):
+    """The host's listener facts show ``port`` held by a process of the user that runs container ``c``'s engine."""
+    names = {str(c.get("engine_uid"))} | ({str(c["engine_user"])} if c.get("engine_user") else set())
+    return any(str(as_dict(proc).get("user")) in names and not t.get("container")
+               for t in view.tcp_on_port(port) for proc in as_list(as_dict(t).get("processes")))
 
 
 # ---------------------------------------------------------------- rules
@@ -292,6 +315,20 @@ def rule_container_state(view):
     return out
 
 
+def _started_recently(view, c):
+    """The running container ``c`` (re)started within the diagnosis window (the logs' ``since``) or the last
+    RECENT_START seconds before the facts were collected: its restart count is cumulative, so restarts long ago say
+    nothing about a loop now. Unknown times: not recent."""
+    started, collected = c.get("started_at"), view.facts.get("collected_at")
+    if not isinstance(started, (int, float)) or not isinstance(collected, (int, float)):
+        return False
+    since = as_dict(as_dict(view.facts.get("logs")).get("window")).get("since")
+    oldest = collected - RECENT_START
+    if isinstance(since, (int, float)) and 0 < since < oldest:
+        oldest = since
+    return started >= oldest
+
+
 def _state_finding(view, c, served):
     r, ep, mapping = served[0]
     state = c.get("state")
@@ -299,7 +336,7 @@ def _state_finding(view, c, served):
     policy = as_dict(c.get("restart_policy")).get("name") or "no"
     health = as_dict(c.get("health")).get("status")
     cli = _engine_cli(c)
-    name = c.get("name")
+    name = _q(c.get("name") or c.get("id") or "?")
     others = list(dict.fromkeys(str(x[0].get("id")) for x in served[1:] if x[0].get("id") != r.get("id")))
     also = f" (so are the routes {', '.join(repr(o) for o in others)})" if others else ""
     ev = _evidence(view, r, c, list(dict.fromkeys(m for _r, _e, m in served)))
@@ -311,7 +348,8 @@ def _state_finding(view, c, served):
             f"raise the container's memory limit (Compose `mem_limit:` / `deploy.resources.limits.memory`, "
             f"`{cli} run --memory`) or lower the app's memory use (fewer workers), then `{cli} start {name}`")
     if state == "restarting" or (restarts >= CRASH_LOOP_RESTARTS and state in ("restarting", "exited", "running")
-                                 and policy != "no" and not (state == "running" and health == "healthy")):
+                                 and policy != "no" and not (state == "running" and health == "healthy")
+                                 and (state != "running" or _started_recently(view, c))):
         return _make(
             view, "CONTAINER_CRASH_LOOP", "critical", r, ep, c,
             f"route '{r.get('id')}': {mapping}, which is crash-looping ({restarts} restarts, policy {policy}"
@@ -420,7 +458,7 @@ def rule_container_port_unpublished(view):
               f"no container publishes port {port} and nothing on the host listens on it"]
         ev += [f"{_label(c)} ({c.get('state')}) publishes {_mapping(p)}" for c, p in running[:6]]
         ev += list(view.probe_evidence(r))
-        cands = sorted({(c.get("name"), p.get("host_port")) for c, p in running})
+        cands = sorted({(str(c.get("name") or c.get("short_id") or "?"), str(p.get("host_port"))) for c, p in running})
         hint = (f"point nginx at the port that is published now ({', '.join(f'{n}: {hp}' for n, hp in cands[:3])}) with "
                 f"`{r.get('directive') or 'proxy_pass'}` at {r.get('file')}:{r.get('line')}, or publish {port} again in the "
                 f"Compose file (`ports: [\"127.0.0.1:{port}:<container port>\"]`) and recreate the container")
@@ -461,8 +499,9 @@ def rule_container_name(view):
                   f"resolved only by the engine's DNS inside those networks", _state_text(c)]
             ev += [f"published: {_mapping(p)}" for p in as_list(c.get("ports")) if as_dict(p).get("host_port")]
             test = as_dict(view.nginx.get("test")) if hasattr(view, "nginx") else {}
-            if test.get("ok") is False and test.get("output"):
-                ev.append(f"nginx -t: {str(test['output']).strip().splitlines()[-1][:300]}")
+            last = str(test.get("output") or "").strip().splitlines()[-1:]
+            if test.get("ok") is False and last:
+                ev.append(f"nginx -t: {mask_text(last[0][:300])}")
             fix = (f"nginx runs on the host: proxy to the published port instead (`{r.get('directive') or 'proxy_pass'} "
                    f"http://127.0.0.1:{pub[0].get('host_port')}` at {r.get('file')}:{r.get('line')})" if pub else
                    f"nginx runs on the host: publish the container's port {ep.get('port')} on 127.0.0.1 (Compose `ports:`) "
@@ -507,7 +546,7 @@ def rule_container_bind_source(view):
                         f"{src} -> {m.get('destination')}, whose host side {why}: users get 502 Bad Gateway",
                         ev,
                         f"recreate the container so that it mounts the current {src} "
-                        f"(`{_compose_cmd(c, 'up -d --force-recreate') or _engine_cli(c) + ' restart ' + str(c.get('name'))}`); "
+                        f"(`{_compose_cmd(c, 'up -d --force-recreate') or _engine_cli(c) + ' restart ' + _q(c.get('name') or c.get('id') or '?')}`); "
                         f"keep the socket directory out of paths that are wiped (a tmpfs /run directory recreated at boot "
                         f"before the container starts)"))
     return out

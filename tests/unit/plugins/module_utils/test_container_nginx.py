@@ -123,3 +123,59 @@ def test_resolve_in_root(tmp_path):
     assert N.resolve_in_root(r, "/a/rel") == r + "/a/b/file"
     assert N.resolve_in_root(r, "/../../../etc/passwd") is None      # never above the container's root
     assert N.resolve_in_root(r, "/missing/x") is None
+
+
+def test_a_directory_swapped_for_a_link_to_the_host_is_never_followed(tmp_path):
+    """A container (its root user) flips /etc/nginx between a directory and a link to a host directory while root
+    reads: the link must be refused at the moment it is met, not after it was checked."""
+    import threading
+    import time
+    root = tmp_path / "r"
+    write(root, "/etc/nginx/nginx.conf", "container\n")
+    host = tmp_path / "host-secret"
+    host.mkdir()
+    (host / "nginx.conf").write_text("HOST SECRET\n")
+    stop = threading.Event()
+
+    def flip():
+        d, saved = root / "etc" / "nginx", root / "etc" / "saved"
+        while not stop.is_set():
+            os.rename(d, saved)
+            os.symlink(str(host), str(d))      # absolute: the host's path when the kernel follows it from outside
+            os.unlink(d)
+            os.rename(saved, d)
+    t = threading.Thread(target=flip, daemon=True)
+    t.start()
+    seen = set()
+    try:
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            reader = N._Reader(str(root))      # pylint: disable=protected-access  # the reader container_nginx uses
+            reader.read("/etc/nginx/nginx.conf")
+            seen.add(reader.files.get("/etc/nginx/nginx.conf"))
+    finally:
+        stop.set()
+        t.join()
+    assert b"HOST SECRET\n" not in seen
+    assert b"container\n" in seen
+
+
+def test_the_walk_is_bounded_when_reads_fail_or_the_total_cap_is_reached(tmp_path, monkeypatch):
+    proc, root = fake_proc(tmp_path, {9: (1, "nginx", "nginx: master process nginx")})
+    write(root, "/etc/nginx/nginx.conf", "events {}\nhttp { include /etc/nginx/conf.d/*; include /*; }\n")
+    (root / "etc/nginx/conf.d").mkdir()
+    for i in range(30):
+        os.mkfifo(str(root / f"etc/nginx/conf.d/f{i:02}"))   # every read fails: the files count never grows
+    monkeypatch.setattr(N, "MAX_ENTRIES", 10)
+    out = N.container_nginx(9, proc)
+    assert any("more than 10 entries" in e for e in out["errors"]), out["errors"]
+    assert sum("f2" in e for e in out["errors"]) == 0          # stopped before the 20s
+    assert any("not reading every file of the container's /" in e for e in out["errors"]), out["errors"]
+    monkeypatch.setattr(N, "MAX_ENTRIES", 5000)
+    for i in range(30):
+        os.unlink(str(root / f"etc/nginx/conf.d/f{i:02}"))
+        write(root, f"/etc/nginx/conf.d/g{i:02}", "#" * 100 + "\n")
+    monkeypatch.setattr(N, "MAX_TOTAL_BYTES", 1000)
+    out = N.container_nginx(9, proc)
+    assert any("of configuration under /etc/nginx" in e for e in out["errors"]), out["errors"]
+    assert out["files"] <= 12

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _engine_api as A
+from ansible_collections.badgateway.doctor.plugins.module_utils import _engine_owner as O
 from ansible_collections.badgateway.doctor.plugins.module_utils import containers as C
 
 FIX = Path(__file__).parent / "fixtures" / "containers"
@@ -388,3 +389,213 @@ def test_container_vanishing_between_list_and_inspect(engine):
     e = engine({"/version": _j(VERSION), "/containers/json": _j(LISTING), "/containers/": (404, b'{"message":"no such container"}')})
     out = C.collect_containers(sockets=[e.path])
     assert out["errors"] == [] and out["containers"] == []
+
+
+@pytest.mark.parametrize("head", [
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Pad: " + b"a" * 200,            # headers, a byte at a time
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"0" * 200,                    # a chunk-size line, likewise
+])
+def test_byte_by_byte_engine_is_stopped_at_the_total_timeout(engine, head):
+    def dribble(conn):
+        for i in range(len(head)):
+            conn.sendall(head[i:i + 1])
+            time.sleep(0.2)
+    e = engine({"/version": dribble})
+    t0 = time.monotonic()
+    with pytest.raises(A.EngineError) as info:
+        A.EngineClient(e.path, timeout=1.0).version()
+    assert time.monotonic() - t0 < 1.6
+    assert info.value.kind == "timeout"
+
+
+def _deep(n=100000):
+    return b"[" * n + b"]" * n
+
+
+def _broken(**changes):
+    info = copy.deepcopy(INSPECT)
+    info["Id"] = "bad1"
+    for where, value in changes.items():
+        node = info
+        keys = where.split("__")
+        for k in keys[:-1]:
+            node = node[int(k)] if isinstance(node, list) else node[k]
+        node[int(keys[-1]) if isinstance(node, list) else keys[-1]] = value
+    return json.dumps(info).encode()
+
+
+MALFORMED = {
+    "mount source an int": _broken(Mounts__0__Source=5),
+    "mount source with NUL": _broken(Mounts__0__Source="/srv/\0x"),
+    "mount destination a list": _broken(Mounts__0__Destination=["/run/app"]),
+    "mount type a dict": _broken(Mounts__0__Type={"a": 1}),
+    "HostIp a list": _broken(NetworkSettings__Ports={"8000/tcp": [{"HostIp": ["0.0.0.0"], "HostPort": "8000"}]}),
+    "Pid infinite": _broken(State__Pid=float("inf")),
+    "Pid negative": _broken(State__Pid=-5),
+    "health status a list": _broken(State__Health={"Status": ["unhealthy"], "Log": [{"ExitCode": "x"}]}),
+    "error deeply nested": _broken(State__Error=[[[[[[[[[[]]]]]]]]]]).replace(b"[[[[[[[[[[", b"[" * 20000).replace(
+        b"]]]]]]]]]]", b"]" * 20000),
+    "whole inspection nested": _deep(),
+    "not an object": b"[1, 2]",
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_malformed_inspection_is_an_error_entry_the_others_still_return(engine, tmp_path, name):
+    good_id = INSPECT["Id"]
+    listing = [dict(LISTING[0], Id="bad1"), LISTING[0]]
+    e = engine({"/version": _j(VERSION), "/containers/json": _j(listing),
+                "/containers/bad1/": (200, MALFORMED[name]), "/containers/" + good_id: _j(INSPECT)})
+    out = C.collect_containers(sockets=[e.path], proc=str(tmp_path), log_lines=0)
+    json.dumps(out)   # what Ansible does with it
+    names = [c["id"] for c in out["containers"]]
+    assert good_id in names
+    if "bad1" not in names:
+        assert any("bad1" in x["message"] or "bad1" in str(x) for x in out["errors"]), out["errors"]
+    for c in out["containers"]:
+        for m in c["mounts"]:
+            assert m["source"] is None or (isinstance(m["source"], str) and "\0" not in m["source"])
+            assert m["destination"] is None or isinstance(m["destination"], str)
+        assert all(isinstance(p["host_ip"], (str, type(None))) for p in c["ports"])
+
+
+@pytest.mark.parametrize("version", [{"Components": 5}, {"Components": "podman"}, {"Components": [1, None]}])
+def test_engine_kind_of_malformed_versions(version):
+    assert A.engine_kind(version) in ("unknown", "docker")
+
+
+def test_deeply_nested_answer_is_an_engine_error(engine):
+    e = engine({"/version": (200, _deep()), "/containers/x/start": (500, _deep())})
+    with pytest.raises(A.EngineError, match="not JSON"):
+        A.EngineClient(e.path).version()
+    from ansible_collections.badgateway.doctor.plugins.module_utils._engine_control import EngineControl
+    with pytest.raises(A.EngineError, match="HTTP 500"):
+        EngineControl(e.path).start("x")
+
+
+# ---------------------------------------------------------------- rootless engines: a user's answers are claims
+
+ROOTLESS_UID = 54321
+
+
+@pytest.fixture
+def user_run(tmp_path, monkeypatch):
+    """``<tmp>/run/user/54321/podman/`` owned by the user, as systemd-logind and Podman make it."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to hand files to another uid")
+    base = tmp_path / "run" / "user"
+    podman = base / str(ROOTLESS_UID) / "podman"
+    podman.mkdir(parents=True)
+    for d in (base / str(ROOTLESS_UID), podman):
+        os.chown(d, ROOTLESS_UID, ROOTLESS_UID)
+        os.chmod(d, 0o700)
+    monkeypatch.setattr(O, "USER_RUN_DIR", str(base))
+    return podman
+
+
+def _rootless_engine(podman, routes):
+    e = Engine(podman, routes)
+    os.rename(e.path, str(podman / "podman.sock"))
+    e.path = str(podman / "podman.sock")
+    os.chown(e.path, ROOTLESS_UID, ROOTLESS_UID)
+    return e
+
+
+def _running_at(pid, source):
+    info = copy.deepcopy(INSPECT)
+    info["State"]["Pid"] = pid
+    info["Mounts"] = [{"Type": "bind", "Source": source, "Destination": "/run/app", "RW": True},
+                      {"Type": "bind", "Source": source + "-gone", "Destination": "/data", "RW": True}]
+    return info
+
+
+def test_rootless_socket_in_a_directory_others_may_write_is_not_asked(user_run):
+    e = _rootless_engine(user_run, {"/version": _j(VERSION), "/containers/json": _j([])})
+    try:
+        os.chmod(user_run, 0o777)
+        out = C.collect_containers(sockets=[e.path])
+        assert e.requests == []
+        assert "writable by it alone" in out["errors"][0]["message"]
+        os.chmod(user_run, 0o700)
+        os.chown(e.path, 0, 0)                     # a socket another user (root here) put there
+        out = C.collect_containers(sockets=[e.path])
+        assert e.requests == [] and "not by uid %d" % ROOTLESS_UID in out["errors"][0]["message"]
+    finally:
+        e.close()
+
+
+def test_rootless_claims_are_checked_before_root_acts_on_them(user_run, tmp_path):
+    proc = fake_proc(tmp_path)                      # pid 4242 owned by root: not the user's
+    subuid = tmp_path / "subuid"
+    subuid.write_text("%d:200000:65536\n" % ROOTLESS_UID)
+    secret_dir = tmp_path / "root-only"
+    secret_dir.mkdir()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(secret_dir / "private.sock"))
+    e = _rootless_engine(user_run, {"/version": _j(VERSION), "/containers/json": _j(LISTING),
+                                    "/containers/": _j(_running_at(4242, str(secret_dir)))})
+    try:
+        out = C.collect_containers(sockets=[e.path], proc=proc, subuid=str(subuid), log_lines=0)
+        assert out["engines"][0]["rootless"] is True and out["engines"][0]["uid"] == ROOTLESS_UID
+        c = out["containers"][0]
+        assert c["engine_uid"] == ROOTLESS_UID
+        assert c["listeners"] is None and c["nginx"] is None
+        assert c["mounts"][0]["source_kind"] is None and c["mounts"][0]["sockets"] == []
+        text = json.dumps(out["errors"])
+        assert "claims the pid 4242" in text and "does not own" in text
+        # the same claims, now true: a subordinate uid of the user runs the pid, the user owns the source
+        os.chown(os.path.join(proc, "4242"), 200005, 200005)
+        os.chown(secret_dir, ROOTLESS_UID, ROOTLESS_UID)
+        out = C.collect_containers(sockets=[e.path], proc=proc, subuid=str(subuid), log_lines=0)
+        c = out["containers"][0]
+        assert out["errors"] == [] and c["listeners"]["tcp"][0]["port"] == 8000
+        assert c["mounts"][0]["sockets"] == [str(secret_dir / "private.sock")]
+        assert c["mounts"][1]["source_kind"] == "missing" and c["mounts"][1]["replaced"] is True
+    finally:
+        sock.close()
+        e.close()
+
+
+def test_rootful_engine_is_not_marked_rootless(engine):
+    e = engine({"/version": _j(VERSION), "/containers/json": _j([])})
+    assert C.collect_containers(sockets=[e.path])["engines"][0]["rootless"] is False
+
+
+PEM_LOG = ("loading key\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n"
+           "VTLw7onLRnrq0IzW7yWR7QkrmBL7jTKEn5uqKhbwKfBstIsbMY2Zkp18gnTxKxx\n-----END RSA PRIVATE KEY-----\nexiting\n")
+
+
+def test_a_private_key_spread_over_log_lines_is_masked_whole(engine, tmp_path):
+    exited = copy.deepcopy(INSPECT)
+    exited["State"].update(Status="exited", Running=False, ExitCode=1, Pid=0)
+    e = engine({"/version": _j(VERSION), "/containers/json": _j(LISTING),
+                "/containers/" + INSPECT["Id"] + "/logs": (200, frame(2, PEM_LOG)), "/containers/": _j(exited)})
+    out = C.collect_containers(sockets=[e.path], proc=str(tmp_path))
+    lines = out["containers"][0]["logs"]["lines"]
+    assert "MIIEowIBAAKCAQEA" not in json.dumps(out) and "VTLw7onLRnrq0" not in json.dumps(out)
+    assert lines[0] == "loading key" and lines[-1] == "exiting"
+
+
+def test_bind_mount_destination_linking_out_of_the_container_is_not_followed_to_the_host(tmp_path):
+    proc = fake_proc(tmp_path)
+    host_dir = tmp_path / "hostdir"
+    host_dir.mkdir()
+    croot = Path(proc) / "4242" / "root"
+    (croot / "run").mkdir()
+    os.symlink(str(host_dir), str(croot / "run" / "app"))   # the container's link, absolute: inside its own root
+    info = copy.deepcopy(INSPECT)
+    info["State"]["Pid"] = 4242
+    info["Mounts"] = [{"Type": "bind", "Source": str(host_dir), "Destination": "/run/app", "RW": True}]
+    c = C.container_facts(info, proc=proc)
+    assert c["mounts"][0]["replaced"] is None       # not the host's directory compared with itself
+
+
+def test_an_answer_that_ends_with_the_connection_is_read_whole(engine):
+    """Podman's attached exec stream: no length, ``Connection: close``; http.client closes the connection before the
+    body is read, the socket must stay open for it."""
+    def until_eof(conn):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: close\r\n\r\n")
+        time.sleep(0.1)
+        conn.sendall(frame(1, "reloaded\n"))
+    e = engine({"/containers/x/logs": until_eof})
+    assert A.EngineClient(e.path, timeout=2).logs("x", tail=5) == ["reloaded"]

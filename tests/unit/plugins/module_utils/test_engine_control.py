@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from test_containers import INSPECT, _j, engine, frame  # noqa: F401  pylint: disable=unused-import  # the fake engine fixture
+from test_containers import INSPECT, _j, _rootless_engine, engine, frame, user_run  # noqa: F401  pylint: disable=unused-import  # the fake engine fixture
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _engine_control as E
 from ansible_collections.badgateway.doctor.plugins.module_utils._engine_api import EngineClient, EngineError
@@ -59,9 +59,11 @@ def test_exec_run_that_never_ends_is_bounded(engine):
     e = engine({f"/containers/{CID}/exec": (201, b'{"Id": "ex2"}'), "/exec/ex2/start": (200, b""),
                 "/exec/ex2/json": _j({"Running": True, "ExitCode": None})})
     clock = Clock()
-    with pytest.raises(EngineError, match="did not finish within 5 s"):  # the stream closed, the engine says: running
-        E.EngineControl(e.path, timeout=2).exec_run(CID, ["nginx", "-s", "reload"], timeout=5, clock=clock,
+    # the stream closed, the engine says: running; the message gives the real wait (5 s), not the stream's 30 s
+    with pytest.raises(EngineError, match="still reports it running 5 s after its output ended"):
+        E.EngineControl(e.path, timeout=2).exec_run(CID, ["nginx", "-s", "reload"], timeout=30, clock=clock,
                                                     sleep=clock.sleep)
+    assert clock.t < 10
 
 
 def test_post_error_names_the_engine_message(engine):
@@ -184,3 +186,32 @@ def test_timeout_says_what_is_missing():
                       results=[{"listen": "127.0.0.1:8080", "ok": False, "error": "ECONNREFUSED"}])
     res = w.wait()
     assert res["state"] == "timeout" and "do not accept connections (127.0.0.1:8080: ECONNREFUSED)" in res["msg"]
+
+
+@pytest.mark.parametrize("code", ['"abc"', "1.5", "[1]", "true"])
+def test_exec_run_with_a_malformed_exit_code_is_an_engine_error(engine, code):
+    e = engine({f"/containers/{CID}/exec": (201, b'{"Id": "ex3"}'), "/exec/ex3/start": (200, b""),
+                "/exec/ex3/json": (200, b'{"Running": false, "ExitCode": %s}' % code.encode())})
+    with pytest.raises(EngineError, match="not a number"):
+        E.EngineControl(e.path, timeout=2).exec_run(CID, ["nginx", "-s", "reload"])
+
+
+def test_find_does_not_ask_a_rootless_socket_others_could_have_put_there(user_run):
+    e = _rootless_engine(user_run, {"/containers/": _j(info())})
+    try:
+        os.chmod(user_run, 0o757)
+        with pytest.raises(E.ControlError, match="writable by it alone"):
+            E.find(CID, [e.path])
+        assert e.requests == []
+        os.chmod(user_run, 0o700)
+        assert E.find(CID, [e.path])[1]["Id"] == CID
+    finally:
+        e.close()
+
+
+def test_wait_logs_mask_a_private_key_spread_over_lines(engine):
+    from test_containers import PEM_LOG
+    e = engine({f"/containers/{CID}/logs": (200, frame(2, PEM_LOG)), "/containers/": _j(info(state="exited", exit_code=1))})
+    res = E.Waiter(E.EngineControl(e.path, timeout=2), CID, [], timeout=5, check=lambda ls: []).wait()
+    assert res["state"] == "exited" and "exiting" in res["logs"]
+    assert "MIIEowIBAAKCAQEA" not in json.dumps(res) and "VTLw7onLRnrq0" not in json.dumps(res)

@@ -4,7 +4,10 @@
 undone by stopping a container the run started (through its engine), before the units are handled."""
 from __future__ import annotations
 
+import json
+
 import pytest
+from test_containers import INSPECT, engine  # noqa: F401  pylint: disable=unused-import  # the fake engine fixture
 
 from ansible_collections.badgateway.doctor.plugins.module_utils import _remediation_backup as rb
 from ansible_collections.badgateway.doctor.plugins.module_utils import _remediation_restore as rr
@@ -47,7 +50,9 @@ def test_undo_plan_stops_only_containers_that_were_not_running():
         {"kind": "container_started", "container": "d", "before": {"running": False}, "undone": "2026-01-01"},
     ]}
     plan = rr.undo_plan(manifest, [])
-    assert plan["containers_stop"] == [{"container": "a", "engine": ENGINE}, {"container": "c", "engine": None}]
+    assert plan["containers_stop"] == [{"container": "a", "engine": ENGINE}]
+    # "c": its engine could not be asked before the run (before == {}): it may have been running, so it stays up
+    assert plan["containers_kept"] == [{"container": "c", "engine": None}]
     assert not rr.plan_is_empty(plan)
     assert "containers_stop" not in rr.undo_plan({"actions": []}, [])     # the unit-only plan keeps its shape
 
@@ -87,3 +92,31 @@ def test_container_before_without_an_engine_is_empty(monkeypatch):
         raise ru.ControlError("no engine for %s" % ref)
     monkeypatch.setattr(ru, "find", no_engine)
     assert ru.container_before("a", ENGINE) == {}
+
+
+def test_container_before_on_a_malformed_inspection_is_empty(engine):
+    bad = json.dumps(dict(INSPECT, State=dict(INSPECT["State"], Error="E"))).encode().replace(
+        b'"Error": "E"', b'"Error": ' + b"[" * 5000 + b"]" * 5000)
+    e = engine({"/containers/": (200, bad)})
+    assert ru.container_before(INSPECT["Id"], e.path) == {}
+
+
+def test_run_undo_goes_on_when_stopping_a_container_breaks():
+    def broken(name, sockets):
+        raise RuntimeError("unexpected")
+    steps = ru.run_undo({"containers_stop": [{"container": "a", "engine": ENGINE}], "daemon_reload": True},
+                        run=lambda argv, timeout=30: (0, "", ""), find_container=broken)
+    assert [(s["step"], s["ok"]) for s in steps] == [("container-stop", False), ("daemon-reload", True)]
+    assert "unexpected" in steps[0]["message"]
+
+
+def test_undo_of_a_restart_whose_state_before_is_unknown_leaves_it_running_and_says_so():
+    manifest = {"actions": [{"kind": "container_restarted", "container": "web", "engine": ENGINE, "before": {}}]}
+    plan = rr.undo_plan(manifest, [])
+    assert not plan.get("containers_stop") and not rr.plan_is_empty(plan)
+    stopped = []
+    steps = ru.run_undo(plan, run=lambda argv, timeout=30: (0, "", ""),
+                        find_container=lambda name, sockets: stopped.append(name))
+    assert stopped == []
+    assert steps == [{"step": "container-keep", "target": "web", "ok": True, "message": steps[0]["message"]}]
+    assert "left running" in steps[0]["message"] and "unknown" in steps[0]["message"]

@@ -88,3 +88,13 @@ def test_module_refuses_a_crash_loop(served, run_module):
 def test_module_refuses_bad_options(run_module, args, message):
     res = run_module(container_control, dict({"container": "x"}, **args))
     assert res["failed"] and message in res["msg"]
+
+
+def test_module_reload_output_masks_a_private_key_spread_over_lines(engine, monkeypatch, run_module):
+    from test_containers import PEM_LOG, frame   # pylint: disable=import-outside-toplevel
+    e = engine({f"/containers/{CID}/exec": (201, b'{"Id": "ex9"}'), "/exec/ex9/start": (200, frame(2, PEM_LOG)),
+                "/exec/ex9/json": _j({"Running": False, "ExitCode": 1}), "/containers/": _j(info(state="running"))})
+    monkeypatch.setattr(E._containers, "discover_sockets", lambda sockets=None: [e.path])
+    res = run_module(container_control, {"container": "shop_web_1", "action": "reload_nginx"})
+    assert res["failed"] and "exiting" in res["msg"]
+    assert "MIIEowIBAAKCAQEA" not in json.dumps(res) and "VTLw7onLRnrq0" not in json.dumps(res)

@@ -96,7 +96,9 @@ def test_crash_loop_shows_the_exception():
              "[ERROR] Reason: Worker failed to boot.", "[INFO] x", "[INFO] y", "[INFO] z"]
     c = container(restart_count=9, health={"status": "unhealthy", "failing_streak": 4, "last": None},
                   logs={"lines": lines, "error": None})
-    first = findings(facts([c]))[0]
+    f = facts([c])
+    f["collected_at"] = c["started_at"] + 20        # up 20 s after its 9th restart
+    first = findings(f)[0]
     assert first["code"] == "CONTAINER_CRASH_LOOP"
     assert "log: ModuleNotFoundError: No module named 'project'" in first["evidence"]
 
@@ -214,6 +216,70 @@ def test_copy_is_not_mutated():
     before = copy.deepcopy(f)
     findings(f)
     assert f == before
+
+
+def _tcp_held(port, user):
+    return {"family": "inet", "address": "127.0.0.1", "port": port, "processes": [{"pid": 77, "name": "rootlessport",
+                                                                                   "user": user}]}
+
+
+@pytest.mark.parametrize("holder,counted", [(None, False), ("mallory", False), ("alice", True), ("1000", True)])
+def test_rootless_published_port_counts_only_when_the_user_holds_it(holder, counted):
+    c = container(engine_uid=1000, engine_user="alice")
+    c["mounts"][0]["source_kind"] = None            # the facts did not check the claimed source (not the user's)
+    tcp = [_tcp_held(8080, holder)] if holder else []
+    view = rules.HostView("ctr1", wire(facts([c], listeners={"tcp": tcp, "unix": [], "errors": []})))
+    R.add_container_listeners(view)
+    assert any(t.get("container") == "shop_web_1" for t in view.tcp) is counted
+    assert not any(u.get("path") == "/srv/compose/shop/run/app.sock" for u in view.unix)
+
+
+def test_unnamed_container_beside_a_named_one_does_not_break_the_evaluation():
+    ports = [{"container_port": 8000, "protocol": "tcp", "host_ip": "127.0.0.1", "host_port": 8081}]
+    fs = findings(facts([container(ports=ports), container(name=None, ports=ports, id="abc", short_id="abc")],
+                        routes=[route("_:80 /ctr/", "http://127.0.0.1:8080/", TCP)]))
+    assert codes(fs) == [("CONTAINER_PORT_UNPUBLISHED", "_:80 /ctr/")]
+
+
+@pytest.mark.parametrize("output", ["", "   \n \n", "\n"])
+def test_blank_nginx_test_output_does_not_break_the_evaluation(output):
+    ep = {"kind": "tcp", "host": "web", "port": 8000, "addresses": []}
+    fs = findings(facts([container()], routes=[route("_:80 /ctr/", "http://web:8000/", ep)],
+                        nginx_extra={"test": {"ok": False, "output": output}}))
+    assert fs[0]["code"] == "CONTAINER_NAME_ONLY_IN_NETWORK"
+    assert not any(e.startswith("nginx -t") for e in fs[0]["evidence"])
+
+
+def test_fix_commands_quote_names_and_labels_from_the_engine():
+    import shlex
+    evil = {"project": "shop; touch /tmp/pwned", "service": "web$(id)", "working_dir": "/srv/my dir$(id)"}
+    c = container(state="exited", running=False, pid=None, listeners=None, name="web;reboot", compose=evil)
+    fs = findings(facts([c]))
+    fix = fs[0]["fix"]["summary"]
+    cmd = fix.split("`")[1]
+    words = shlex.split(cmd)
+    assert words[:2] == ["cd", "/srv/my dir$(id)"] and "shop; touch /tmp/pwned" in words and "web$(id)" in words
+    c = container(state="exited", running=False, pid=None, listeners=None, name="web;reboot", compose=None)
+    fix = findings(facts([c]))[0]["fix"]["summary"]
+    assert shlex.split(fix.split("`")[1]) == ["podman", "start", "web;reboot"]
+
+
+@pytest.mark.parametrize("up_for,window,looping", [
+    (20, None, True),                 # restarted moments ago: it may be looping
+    (3 * 86400, None, False),         # the 3 restarts were days ago: up for 3 days now, not a loop
+    (3 * 86400, 4 * 86400, True),     # ... unless the diagnosis window reaches back to that start
+    (None, None, False),              # unknown start time: no claim
+])
+def test_running_container_with_old_restarts_is_not_a_crash_loop(up_for, window, looping):
+    c = container(restart_count=3, health=None)
+    f = facts([c])
+    f["collected_at"] = c["started_at"] + (up_for or 0)
+    if up_for is None:
+        c["started_at"] = None
+    if window:
+        f["logs"]["window"] = {"since": f["collected_at"] - window}
+    got = [x["code"] for x in findings(f) if x["severity"] in ("critical", "warning")]
+    assert ("CONTAINER_CRASH_LOOP" in got) is looping
 
 
 def test_listener_lookups_see_what_the_container_rules_add_after_a_first_lookup():
