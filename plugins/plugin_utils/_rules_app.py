@@ -67,16 +67,8 @@ def crash_looping(view, app):
 
 
 def _cycling(view, app):
-    """systemd keeps restarting the unit right now (restart pending, or up only moments ago after restarts)."""
-    st = as_dict(app.get("state"))
-    restarts = num(st.get("n_restarts"), 0)
-    if st.get("sub_state") == "auto-restart" or (st.get("active_state") in ("activating", "deactivating") and restarts > 0):
-        return True
-    collected = view.facts.get("collected_at")
-    enter = st.get("active_enter")
-    if restarts >= 2 and st.get("active_state") == "active" and isinstance(collected, (int, float)) and isinstance(enter, (int, float)):
-        return collected - enter < 30
-    return False
+    """systemd keeps restarting the unit right now (see HostView.app_cycling)."""
+    return view.app_cycling(app)
 
 
 def endless_loop(view, app):

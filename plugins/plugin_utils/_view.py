@@ -19,6 +19,7 @@ from ansible_collections.badgateway.doctor.plugins.plugin_utils._addresses impor
 from ansible_collections.badgateway.doctor.plugins.plugin_utils._rules_common import (
     as_dict,
     as_list,
+    num,
     probe_text,
     users_see_from_probes,
 )
@@ -234,8 +235,21 @@ class HostView:
         enter = st.get("active_enter")
         if not isinstance(enter, (int, float)):
             return None, 0.0
-        cycling = st.get("sub_state") == "auto-restart" or st.get("active_state") in ("activating", "deactivating")
+        cycling = self.app_cycling(app) or st.get("active_state") in ("activating", "deactivating")
         return float(enter), (5.0 if cycling else 0.2)
+
+    def app_cycling(self, app):
+        """systemd keeps restarting the unit right now: a restart pending, or up only moments (30 s) ago after
+        restarts - the attempt that runs now has not failed yet, the previous one's error is the current one."""
+        st = as_dict(app.get("state"))
+        restarts = num(st.get("n_restarts"), 0)
+        if st.get("sub_state") == "auto-restart" or (st.get("active_state") in ("activating", "deactivating") and restarts > 0):
+            return True
+        collected, enter = self.facts.get("collected_at"), st.get("active_enter")
+        if restarts >= 2 and st.get("active_state") == "active" and isinstance(collected, (int, float)) and isinstance(
+                enter, (int, float)):
+            return collected - enter < 30
+        return False
 
     @staticmethod
     def _current(events, anchor, slack):

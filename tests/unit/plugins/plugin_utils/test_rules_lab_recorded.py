@@ -16,7 +16,7 @@ import os
 
 import pytest
 
-from facts_fixtures import FIXTURES, REPO, expanded, hosts_of
+from facts_fixtures import FIXTURES, REPO, expanded, hosts_of, load_fixture, wire
 
 from ansible_collections.badgateway.doctor.plugins.plugin_utils import rules
 
@@ -84,3 +84,21 @@ def test_recorded_fault_first_finding(name):
     expect_path = fault.get("expect", {}).get("path", "/").split("?")[0]
     if first["route"] is not None or not first["code"].startswith(("NGINX_CONFIG_", "NGINX_DOWN")):
         assert first["route"] == _route_for(data["hosts"][host], expect_path)
+
+
+def test_a_crash_loop_caught_while_its_new_attempt_runs_still_names_the_previous_attempts_error():
+    """Restart=always with RestartSec=1: the facts can see the unit active/running for a second before this attempt
+    dies too. The error of the attempt before is the current one (the deploy gate met this under load)."""
+    data = load_fixture("lab/crash_loop")
+    name = next(iter(data["hosts"]))
+    facts = expanded(data["hosts"][name])
+    gunicorn = [a for a in facts["apps"]["servers"] if a["name"] == "gunicorn.service"][0]
+    last_error = max(e["last"] for e in facts["logs"]["events"]
+                     if e.get("class") == "python_exception" and e.get("source") == "journal:gunicorn.service")
+    gunicorn["state"].update(active_state="active", sub_state="running", result="success", active_enter=last_error + 1.5,
+                             main_pid=4242)
+    facts["collected_at"] = last_error + 2.5
+    data["hosts"][name] = wire(facts)
+    first = rules.evaluate(hosts_of(data))["hosts"][name]["findings"][0]
+    assert first["code"] == "APP_CRASH_LOOP" and "it is up now" in first["summary"], first["summary"]
+    assert "every start dies with ConnectionRefusedError" in first["summary"], first["summary"]
