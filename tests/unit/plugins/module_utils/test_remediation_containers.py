@@ -96,7 +96,7 @@ def test_container_before_without_an_engine_is_empty(monkeypatch):
 
 def test_container_before_on_a_malformed_inspection_is_empty(engine):
     bad = json.dumps(dict(INSPECT, State=dict(INSPECT["State"], Error="E"))).encode().replace(
-        b'"Error": "E"', b'"Error": ' + b"[" * 5000 + b"]" * 5000)
+        b'"Error": "E"', b'"Error": ' + b"[" * 100000 + b"]" * 100000)
     e = engine({"/containers/": (200, bad)})
     assert ru.container_before(INSPECT["Id"], e.path) == {}
 

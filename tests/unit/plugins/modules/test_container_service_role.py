@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The container_service role run by ansible-playbook (local connection) against a fake engine on a unix socket:
-an nginx in front that does not reload is reported on its own and does not undo the start of the app container."""
+an nginx in front that does not reload is reported on its own and does not undo the start of the app container.
+It needs ansible-core, so it is not among the target-side tests of tests/unit/plugins/module_utils."""
 from __future__ import annotations
 
 import copy
@@ -11,7 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_containers import INSPECT, Engine, _j, frame
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "module_utils"))  # the fake engine of test_containers
+
+from test_containers import INSPECT, Engine, _j, frame  # noqa: E402  pylint: disable=wrong-import-position
 
 REPO = Path(__file__).resolve().parents[4]
 COLLECTIONS = str(REPO / "tests" / "output" / "collections")
