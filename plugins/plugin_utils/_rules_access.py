@@ -92,13 +92,24 @@ def _route(view, agg):
     return next((r for r in view.routes if r.get("id") == rid), None) if rid else None
 
 
+def _container_starts(view):
+    """{id(route): start times of the containers serving it}, joined once per host, not once per access-log route."""
+    cache = view.__dict__.get("_container_starts_cache")
+    if cache is None:
+        cache = {}
+        for r, _ep, c, _how in served_routes(view):
+            cache.setdefault(id(r), []).append(c.get("started_at"))
+        view.__dict__["_container_starts_cache"] = cache
+    return cache
+
+
 def newest_start(view, agg):
     """The newest start of nginx's workers or of the apps behind the route - app servers on this host, and
     the containers that serve its endpoints (None: not known)."""
     route = _route(view, agg)
     anchors = [view.endpoint_anchor(ep)[0] for ep in (view.route_endpoints(route) if route else [])]
     if route is not None:
-        anchors += [c.get("started_at") for r, _ep, c, _how in served_routes(view) if r is route]
+        anchors += _container_starts(view).get(id(route), [])
     anchors.append(view.endpoint_anchor(None)[0])
     anchors = [a for a in anchors if num(a) is not None]
     return max(anchors) if anchors else None
