@@ -61,14 +61,9 @@ def crash_looping(view, app):
     limit = view.app_events(app, ("start_limit_hit",))
     if st.get("result") == "start-limit-hit" or limit:
         return True
-    if _cycling(view, app):
+    if view.app_cycling(app):
         return True
     return restarts >= 3
-
-
-def _cycling(view, app):
-    """systemd keeps restarting the unit right now (see HostView.app_cycling)."""
-    return view.app_cycling(app)
 
 
 def endless_loop(view, app):
@@ -79,7 +74,7 @@ def endless_loop(view, app):
     """
     st = as_dict(app.get("state"))
     restart = as_dict(app.get("unit_settings")).get("restart")
-    return _cycling(view, app) and (restart == "always" or num(st.get("n_restarts"), 0) > 5)
+    return view.app_cycling(app) and (restart == "always" or num(st.get("n_restarts"), 0) > 5)
 
 
 def _app_routes(view, app):
