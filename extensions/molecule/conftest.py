@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 
@@ -26,13 +27,35 @@ def nginx_workers(host):
     return workers
 
 
+# When the oldest current nginx worker started, as the latest epoch time it can have started at: its start in
+# clock ticks since boot (/proc/PID/stat field 22, truncated to a tick) plus one tick, on the boot offset read now
+# from the clocks themselves (CLOCK_REALTIME - CLOCK_BOOTTIME, nanoseconds), not /proc/stat's btime or ps's lstart
+# (whole seconds each: a file written in the same second as the reload compared as newer than the workers).
+_WORKER_STARTED = (
+    "import os, time\n"
+    "tick = 1.0 / os.sysconf('SC_CLK_TCK')\n"
+    "stat = open('/proc/%d/stat').read().rsplit(')', 1)[1].split()\n"
+    "print(time.clock_gettime(time.CLOCK_REALTIME) - time.clock_gettime(time.CLOCK_BOOTTIME)"
+    " + (int(stat[19]) + 1) * tick)\n")
+
+
 @pytest.fixture
 def workers_started(host):
-    """``started()``: when the oldest current nginx worker started (epoch seconds)."""
+    """``started()``: the latest epoch time (float, one clock tick of precision) at which the oldest current
+    nginx worker can have started."""
     def started():
-        worker = host.run("pgrep -o -f '^nginx: worker process$'").stdout.strip()
-        return int(host.run("date -d \"$(ps -o lstart= -p %s)\" +%%s" % worker).stdout.strip())
+        worker = int(host.check_output("pgrep -o -f '^nginx: worker process$'"))
+        return float(host.check_output("python3 -c %s" % shlex.quote(_WORKER_STARTED % worker)))
     return started
+
+
+@pytest.fixture
+def mtime(host):
+    """``mtime(path)``: the file's modification time, epoch seconds with the file system's nanoseconds."""
+    def modified(path):
+        return float(host.check_output("python3 -c %s" % shlex.quote(
+            "import os; print(os.stat(%r).st_mtime_ns / 1e9)" % path)))
+    return modified
 
 
 @pytest.fixture

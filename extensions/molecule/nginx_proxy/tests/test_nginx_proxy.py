@@ -54,8 +54,8 @@ def test_every_route_answers_200_through_nginx(host, http_status, path):
     assert http_status(path) == "200"
 
 
-def test_the_running_workers_loaded_the_files(host, workers_started):
-    assert int(host.run("stat -c %%Y %s" % SITE).stdout.strip()) <= workers_started()
+def test_the_running_workers_loaded_the_files(host, workers_started, mtime):
+    assert mtime(SITE) <= workers_started()
 
 
 def test_backup_and_reload_are_recorded_in_the_run(host):

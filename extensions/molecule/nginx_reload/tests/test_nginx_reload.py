@@ -19,9 +19,9 @@ def healed(host):
     assert host.run("lab-heal").rc == 0
 
 
-def test_the_edited_site_is_what_the_workers_run(host, workers_started):
+def test_the_edited_site_is_what_the_workers_run(host, workers_started, mtime):
     assert "proxy_read_timeout 30s;" in host.file(SITE).content_string
-    assert int(host.run("stat -c %%Y %s" % SITE).stdout.strip()) <= workers_started()
+    assert mtime(SITE) <= workers_started()
 
 
 def test_nginx_t_passes_and_routes_answer(host, http_status):
