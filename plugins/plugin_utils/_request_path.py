@@ -52,7 +52,7 @@ def host_path(view, roots):
     broken = broken_hop(roots)
     route = None
     if root and root.get("route"):
-        route = next((r for r in view.routes if r.get("id") == root["route"]), None)
+        route = view.route(root["route"])
     if route is None and view.routes:
         route = view.routes[0]
     hops = [{"hop": "client", "label": "client", "detail": "HTTP request", "state": "ok"}]

@@ -88,8 +88,7 @@ def aggregates(view):
 
 
 def _route(view, agg):
-    rid = agg.get("route")
-    return next((r for r in view.routes if r.get("id") == rid), None) if rid else None
+    return view.route(agg.get("route"))
 
 
 def _container_starts(view):

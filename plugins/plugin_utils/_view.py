@@ -134,6 +134,14 @@ class HostView:
         self._route_eps[id(route)] = (route, eps)
         return list(eps)
 
+    def route(self, rid):
+        """The route whose ``id`` is ``rid`` (the first, when hostile facts repeat one), or None."""
+        if rid in (None, ""):
+            return None
+        index = self._index("route", self.routes, lambda r: r.get("id"))
+        found = _lookup(index, rid)
+        return found[0] if found else None
+
     def route_subjects(self, route, ep=None):
         subj = {("route", route.get("id"))}
         if route.get("file"):

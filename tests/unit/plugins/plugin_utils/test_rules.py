@@ -255,6 +255,18 @@ def test_decision_tree_probe_verdict():
     assert HostView("web1", facts).probe_verdict(route) == "app"
 
 
+def test_route_by_id_is_the_first_route_with_that_id_and_nothing_for_junk():
+    view = HostView("web1", load_fixture("healthy_lab"))
+    first, second = view.routes[0], view.routes[1]
+    assert view.route(second["id"]) is second and view.route(first["id"]) is first
+    facts = load_fixture("healthy_lab")
+    view = HostView("web1", facts)
+    view.routes[1]["id"] = view.routes[0]["id"]     # hostile facts repeat an id: the first route wins, as a scan's
+    assert view.route(view.routes[0]["id"]) is view.routes[0]
+    for junk in (None, "", "no such route", ["x"], {"a": 1}, 3):
+        assert view.route(junk) is None
+
+
 def test_unexplained_proxy_side_failure_is_reported():
     facts = expanded(load_fixture("healthy_lab"))
     facts["probes"]["results"][1].update(ok=False, status=502)
