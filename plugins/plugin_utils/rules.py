@@ -135,15 +135,6 @@ def _rank(f):
     return base - 0.5 if f.get("_rank_override") else base
 
 
-def _explains(cause, effect):
-    if cause is effect or _rank(cause) >= _rank(effect):
-        return False
-    codes = cause.get("_explains")
-    if codes is None:
-        codes = CAUSES.get(cause["code"], ())
-    return effect["code"] in codes and bool(cause["_subjects"] & effect["_subjects"])
-
-
 def _sort_key(f):
     return (SEVERITY_RANK.get(f["severity"], 9), LAYER_RANK.get(f["layer"], 9), _rank(f), f.get("route") or "", f["summary"])
 
@@ -166,12 +157,27 @@ def fold(findings):
         for code in codes:
             for subj in g["_subjects"]:
                 index.setdefault((subj, code), []).append(g)
+    # f's cause: a finding that explains f's code (its own "_explains", else the catalog's CAUSES), shares a subject
+    # with f (both from the index) and is more fundamental (a lower rank); the most fundamental one wins. Ranks and
+    # sort keys are computed once per finding, not once per candidate pair (a host whose 10,000 routes all fail has
+    # 20,000 findings sharing a few file subjects)
+    rank = {id(g): _rank(g) for g in uniq}
+    keys = {}
     parent = {}
     for f in uniq:
-        causes = {id(c): c for subj in f["_subjects"] for c in index.get((subj, f["code"]), ()) if _explains(c, f)}
-        if causes:
-            # ties broken by the findings' own order (route, summary), never by the subjects' set order
-            parent[id(f)] = min(causes.values(), key=lambda c: (_rank(c), _sort_key(c)))
+        best, best_key, below = None, None, rank[id(f)]
+        for subj in f["_subjects"]:
+            for c in index.get((subj, f["code"]), ()):
+                if rank[id(c)] >= below or c is best:
+                    continue
+                key = keys.get(id(c))
+                if key is None:
+                    key = keys[id(c)] = (rank[id(c)], _sort_key(c))
+                # ties broken by the findings' own order (route, summary), never by the subjects' set order
+                if best_key is None or key < best_key:
+                    best, best_key = c, key
+        if best is not None:
+            parent[id(f)] = best
 
     def root_of(f):
         hops = 0
