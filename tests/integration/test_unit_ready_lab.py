@@ -110,9 +110,23 @@ def test_crash_loop_fails_fast_with_the_journal(lab):
         lab.heal("crash_loop", HOST)
 
 
+def _given_up(lab, unit, timeout=60):
+    """Wait until systemd gave up on ``unit``: failed, no job queued (Restart=on-failure retries a unit that
+    fails at exec until its start limit - 5 starts in 10 s - is hit; until then it is crash-looping, not failed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = lab.run(HOST, "systemctl show -p ActiveState,Job %s" % unit).stdout
+        props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        if props.get("ActiveState") == "failed" and not props.get("Job"):
+            return
+        assert time.monotonic() < deadline, "%s was not failed after %d s: %s" % (unit, timeout, props)
+        time.sleep(0.2)
+
+
 def test_failed_unit_fails_fast(lab):
     lab.inject("exec_missing", HOST)
     try:
+        _given_up(lab, "gunicorn.service")
         ok, res, _s = unit_ready(lab, {"unit": "gunicorn", "listen": [SOCK], "timeout": 120})
         assert not ok and res["state"] == "failed" and res["elapsed"] < 5, res
         assert "203/EXEC" in "\n".join(res["journal"]) or res["status"]["exec_main_status"] == 203
