@@ -274,10 +274,30 @@ def _nginx_in_front(view, d):
     return out
 
 
+def _claim_checked(view, c, ports):
+    """May container ``c``'s published ``ports`` be taken as serving a route? Always for a root engine's container.
+    A rootless engine's answers are its user's claims: while the container runs, the host's listener facts must show
+    a port held by that user; a stopped one holds nothing to check, and its claim is taken for the diagnosis only
+    (``rootless_note`` says so, and no step starts it)."""
+    if c.get("engine_uid") is None or c.get("state") != "running" or c.get("restarting"):
+        return True
+    return any(_held_by_owner(view, c, p.get("host_port")) for p in ports)
+
+
+def rootless_note(c):
+    """The evidence line of a rootless engine's container (None for a root engine's)."""
+    if c.get("engine_uid") is None:
+        return None
+    user = c.get("engine_user") or f"uid {c.get('engine_uid')}"
+    return (f"engine: the rootless engine of {user} (uid {c.get('engine_uid')}) - its answers are that user's claims; "
+            f"a published port is checked against the host's listeners only while the container runs")
+
+
 def served_routes(view):
     """(route, endpoint, container, how) for every route endpoint a container serves: a tcp endpoint of
     this host published by it, a container behind the nginx of such a container (Compose's nginx in
-    front of the app, by service name), or a unix socket under one of its bind mounts."""
+    front of the app, by service name), or a unix socket under one of its bind mounts (for a rootless
+    engine, a mount whose source the facts checked as its user's)."""
     cs = containers(view)
     if not cs:
         return
@@ -286,7 +306,7 @@ def served_routes(view):
             for c in cs:
                 if ep.get("kind") == "tcp" and ep.get("port") is not None and view.endpoint_is_local(ep):
                     ports = _publishes(c, ep)
-                    if ports:
+                    if ports and _claim_checked(view, c, ports):
                         how = f"{ep.get('host')}:{ep.get('port')} is published by {_label(c)} ({_mapping(ports[0])})"
                         yield r, ep, c, how
                         for nr, nep, d in _through_nginx(cs, c):
@@ -294,7 +314,7 @@ def served_routes(view):
                                              f"({nr.get('file')}:{nr.get('line')}), which is {_label(d)}")
                 elif ep.get("kind") == "unix" and ep.get("path"):
                     m = _mount_serving(c, str(ep["path"]))
-                    if m:
+                    if m and (c.get("engine_uid") is None or as_dict(m).get("source_kind") is not None):
                         yield r, ep, c, (f"unix:{ep['path']} is served by {_label(c)} through its bind mount "
                                          f"{m.get('source')} -> {m.get('destination')}")
 
@@ -340,6 +360,9 @@ def _state_finding(view, c, served):
     others = list(dict.fromkeys(str(x[0].get("id")) for x in served[1:] if x[0].get("id") != r.get("id")))
     also = f" (so are the routes {', '.join(repr(o) for o in others)})" if others else ""
     ev = _evidence(view, r, c, list(dict.fromkeys(m for _r, _e, m in served)))
+    rootless = rootless_note(c)
+    if rootless:
+        ev.insert(2, rootless)
     if c.get("oom_killed") and state != "running":
         return _make(
             view, "CONTAINER_OOM_KILLED", "critical", r, ep, c,
@@ -364,12 +387,17 @@ def _state_finding(view, c, served):
         # another container's nginx in front of it; a dead or removed container needs recreating, not a start
         listen = list(dict.fromkeys(listen_text(e) for _r, e, _m in served
                                     if (e.get("kind") == "unix" or _publishes(c, e)) and listen_text(e)))
+        # never for a rootless engine's container: started by root's remediation, a user's container claiming the
+        # route's port would take nginx's traffic; its user starts it (the fix says how)
         steps = sequence(container_service(view.name, c, listen or None, _nginx_in_front(view, c))) \
-            if state not in ("dead", "removing") else []
+            if state not in ("dead", "removing") and not rootless else []
+        how = f"`{cli} unpause {name}`" if state == "paused" else f"start it: `{start}`"
+        if rootless:
+            how += f", run by {c.get('engine_user') or 'uid %s' % c.get('engine_uid')} (its rootless engine's user), not by root"
         return _make(
             view, "CONTAINER_STOPPED", "critical", r, ep, c,
             f"route '{r.get('id')}': {mapping}, which is {what}: users get 502 Bad Gateway{also}", ev,
-            (f"`{cli} unpause {name}`" if state == "paused" else f"start it: `{start}`")
+            how
             + (f"; its restart policy is '{policy}', so it stays down after it exits or the host reboots: set "
                f"`restart: unless-stopped` in the Compose file (`--restart unless-stopped`)" if policy in ("no", "") else ""),
             steps)

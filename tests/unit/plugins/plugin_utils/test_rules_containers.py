@@ -289,3 +289,31 @@ def test_listener_lookups_see_what_the_container_rules_add_after_a_first_lookup(
     assert [t.get("container") for t in view.tcp_listeners("inet", "127.0.0.1", 8080)] == ["shop_web_1"]
     assert [u.get("container") for u in view.unix_listeners("/srv/compose/shop/run//app.sock")] == ["shop_web_1"]
     assert view.tcp_on_port(["unhashable"]) == [] and view.unix_listeners({"x": 1}) == []
+
+
+def test_rootless_running_container_claiming_a_port_someone_else_holds_is_not_blamed():
+    # alice's rootless engine says its unhealthy container publishes the route's port; the host's listener facts show
+    # the port held by another user's process: the claim is not taken, the container is not named
+    c = container(engine_uid=1000, engine_user="alice", health={"status": "unhealthy"},
+                  ports=[{"container_port": 8000, "protocol": "tcp", "host_ip": "127.0.0.1", "host_port": 8080}])
+    c["mounts"][0]["source_kind"] = None
+    for holder, named in (("mallory", False), ("alice", True)):
+        fs = findings(facts([copy.deepcopy(c)], listeners={"tcp": [_tcp_held(8080, holder)], "unix": [], "errors": []}))
+        assert any("shop_web_1" in f["summary"] for f in fs if f["code"].startswith("CONTAINER_")) is named, holder
+
+
+def test_rootless_stopped_container_is_named_but_never_started_by_the_remediation():
+    ports = [{"container_port": 8000, "protocol": "tcp", "host_ip": "127.0.0.1", "host_port": 8080}]
+    root = findings(facts([container(state="exited", running=False, exit_code=0, pid=None, listeners=None, ports=ports)]))
+    assert root[0]["code"] == "CONTAINER_STOPPED" and root[0]["fix"]["steps"]
+    c = container(state="exited", running=False, exit_code=0, pid=None, listeners=None, ports=ports,
+                  engine_uid=1000, engine_user="alice")
+    assert "so are the routes '_:80 /ctr-sock/'" in findings(facts([copy.deepcopy(c)]))[0]["summary"]
+    c["mounts"][0]["source_kind"] = None            # the facts did not check the claimed source as alice's
+    fs = findings(facts([c]))
+    first = fs[0]
+    assert first["code"] == "CONTAINER_STOPPED" and not first["fix"]["steps"]
+    assert "run by alice (its rootless engine's user), not by root" in first["fix"]["summary"]
+    assert any(e.startswith("engine: the rootless engine of alice (uid 1000)") for e in first["evidence"])
+    # its bind mount's source was not checked as alice's: the socket route is not served by it
+    assert "so are the routes" not in first["summary"]
