@@ -158,24 +158,24 @@ def fold(findings):
             for subj in g["_subjects"]:
                 index.setdefault((subj, code), []).append(g)
     # f's cause: a finding that explains f's code (its own "_explains", else the catalog's CAUSES), shares a subject
-    # with f (both from the index) and is more fundamental (a lower rank); the most fundamental one wins. Ranks and
-    # sort keys are computed once per finding, not once per candidate pair (a host whose 10,000 routes all fail has
-    # 20,000 findings sharing a few file subjects)
-    rank = {id(g): _rank(g) for g in uniq}
-    keys = {}
+    # with f (both from the index) and is more fundamental (a lower rank); the most fundamental one wins, ties broken
+    # by the findings' own order (route, summary), never by the subjects' set order. Each index list is sorted by that
+    # order once (stable: equal keys keep the findings' order), so its first entry is the best candidate it holds and
+    # f looks at one entry per subject - not at every finding sharing a subject such as the site file, which made a
+    # host whose 10,000 routes all fail take minutes.
+    key = {id(g): (_rank(g), _sort_key(g)) for g in uniq}
+    for candidates in index.values():
+        candidates.sort(key=lambda g: key[id(g)])
     parent = {}
     for f in uniq:
-        best, best_key, below = None, None, rank[id(f)]
+        best, best_key, below = None, None, key[id(f)][0]
         for subj in f["_subjects"]:
-            for c in index.get((subj, f["code"]), ()):
-                if rank[id(c)] >= below or c is best:
-                    continue
-                key = keys.get(id(c))
-                if key is None:
-                    key = keys[id(c)] = (rank[id(c)], _sort_key(c))
-                # ties broken by the findings' own order (route, summary), never by the subjects' set order
-                if best_key is None or key < best_key:
-                    best, best_key = c, key
+            candidates = index.get((subj, f["code"]))
+            if candidates:
+                c = candidates[0]
+                ck = key[id(c)]
+                if ck[0] < below and (best_key is None or ck < best_key):
+                    best, best_key = c, ck
         if best is not None:
             parent[id(f)] = best
 
