@@ -5,7 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 PY=${VENV:-.venv}/bin/python
 rc=0
-for b in bench_parser bench_listeners bench_logs bench_access_logs bench_gateway bench_diagnose bench_evaluate; do
+for b in bench_parser bench_listeners bench_logs bench_access_logs bench_gateway bench_diagnose bench_evaluate bench_many_findings; do
   echo "==================== $b ===================="
   "$PY" "bench/$b.py" || { echo "$b failed"; rc=1; }
 done
