@@ -148,12 +148,19 @@ P=/usr/local/share/bgd-lab/pristine
 D=/srv/compose/shop
 wait_ok() {
   i=0
-  while [ $i -lt 100 ]; do
-    if curl -fsS -o /dev/null --max-time 2 http://127.0.0.1:8080/health 2>/dev/null; then return 0; fi
+  until curl -fsS -o /dev/null --max-time 2 http://127.0.0.1:8080/health 2>/dev/null; do
     i=$((i+1)); sleep 0.2
+    if [ $i -ge 100 ]; then echo "lab-containers: the app did not answer on 127.0.0.1:8080 within 20 s" >&2; return 1; fi
   done
-  echo "lab-containers: the app did not answer on 127.0.0.1:8080 within 20 s" >&2
-  return 1
+  # answering is not healthy yet: the engine's own health check (every 3 s) must have passed, or a test reading
+  # the health status right after up/heal sees "starting" (it did, under load)
+  i=0
+  until [ "$(podman inspect -f '{{.State.Health.Status}}' shop_web_1 2>/dev/null)" = healthy ]; do
+    i=$((i+1)); sleep 0.2
+    if [ $i -ge 300 ]; then
+      echo "lab-containers: shop_web_1 answers but its health check did not pass within 60 s" >&2; return 1
+    fi
+  done
 }
 case "$1" in
   up)
