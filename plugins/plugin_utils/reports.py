@@ -23,6 +23,10 @@ from ansible_collections.badgateway.doctor.plugins.plugin_utils._report_text imp
 FORMATS = {"json": "findings.json", "junit": "junit.xml", "html": "report.html", "md": "report.md"}
 HOPS = catalog.HOPS
 MAX_CONSEQUENCES = 20   # per root finding in the HTML / Markdown / JUnit text (findings.json has all)
+# root findings per host in the HTML page and in the Markdown (a pull-request comment: GitHub takes 65,536 characters)
+# - findings.json has all: a proxy whose 10,000 sites all fail made a 16 MB page and an 11 MB comment
+MAX_ROOTS_HTML = 50
+MAX_ROOTS_MD = 20
 STATUS_COLOURS = {"ok": "#1a7f37", "warning": "#9a6700", "critical": "#cf222e", "unreachable": "#6e7781"}
 
 
@@ -59,6 +63,16 @@ def _flatten(findings):
         yield f, None
         for c in _l(f.get("consequences")):
             yield c, f
+
+
+def _omitted(findings, limit):
+    """The root findings past ``limit``: (how many, "CODE x N, ..." most frequent first)."""
+    rest = findings[limit:]
+    counts = {}
+    for f in rest:
+        code = str(_d(f).get("code"))
+        counts[code] = counts.get(code, 0) + 1
+    return len(rest), ", ".join(f"{code} \u00d7 {n}" for code, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _evidence_text(f, root=None):
@@ -272,7 +286,10 @@ def _html(result, title="badgateway.doctor report"):
         anchor = f"host-{_e(host)}"
         rows.append(f'<tr><td><a href="#{anchor}">{_e(host)}</a></td><td><span class="badge s-{_e(status)}">{_e(status)}</span></td>'
                     f"<td>{cause}</td><td>{fix}</td></tr>")
-        body = "".join(_finding_html(f) for f in findings) or "<p>No findings: every checked hop answers.</p>"
+        body = "".join(_finding_html(f) for f in findings[:MAX_ROOTS_HTML]) or "<p>No findings: every checked hop answers.</p>"
+        if len(findings) > MAX_ROOTS_HTML:
+            more, codes = _omitted(findings, MAX_ROOTS_HTML)
+            body += f'<p class="omitted">&hellip; and {more} more root findings on this host ({_e(codes)}; all in findings.json)</p>'
         route = _d(h.get("path")).get("route")
         route_html = f' <span class="meta">route <code>{_e(route)}</code></span>' if route else ""
         sections.append(f'<section class="host" id="{anchor}" data-host="{_e(host)}" data-status="{_e(status)}">'
@@ -321,7 +338,7 @@ def _md_report(result):
             continue
         lines += ["", f"<details><summary><b>{_md(host)}</b>: {len(findings)} finding(s)</summary>", ""]
         shown = {}
-        for f, root in _flatten(findings):
+        for f, root in _flatten(findings[:MAX_ROOTS_MD]):
             if root is not None:
                 shown[id(root)] = shown.get(id(root), 0) + 1
                 if shown[id(root)] > MAX_CONSEQUENCES:
@@ -336,6 +353,9 @@ def _md_report(result):
             if root is None:
                 lines.append(f"{indent}- fix: {_md(_d(f.get('fix')).get('summary'))}")
                 lines += [f"{indent}  - `{_md(text).replace('`', chr(39))}`" for text in step_lines(f.get("fix"))]
+        if len(findings) > MAX_ROOTS_MD:
+            more, codes = _omitted(findings, MAX_ROOTS_MD)
+            lines.append(f"- ... and {more} more root findings on this host ({_md(codes)}; all in findings.json)")
         lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
 

@@ -142,6 +142,30 @@ def test_many_consequences_are_capped_in_human_reports():
     assert len(root["evidence"]) <= 25                                            # evidence is capped too
 
 
+def test_many_root_findings_are_capped_in_human_reports(tmp_path):
+    # a proxy whose every site proxies to a socket of its own that nothing binds: a root finding per site
+    import copy
+    facts = expanded(load_fixture("target_mismatch_socket"))
+    base = next(r for r in facts["nginx"]["routes"] if r["endpoints"][0]["kind"] == "unix")
+    for i in range(120):
+        r = copy.deepcopy(base)
+        r.update(id=f"s{i:03d}:80 /", endpoints=[{"kind": "unix", "path": f"/run/gunicorn/s{i:03d}.sock"}])
+        facts["nginx"]["routes"].append(r)
+    res = rules.evaluate(one_host(facts), now=0)
+    roots = res["hosts"]["web1"]["findings"]
+    assert len(roots) > 120                                                       # all kept in findings.json
+    written = reports.write_reports(res, str(tmp_path))
+    page, md = (open(written[k], encoding="utf-8").read() for k in ("html", "md"))
+    shown = re.findall(r'<div class="finding [a-z]+" data-code="[A-Z_]+">', page)
+    first = roots[:reports.MAX_ROOTS_HTML]
+    assert len(shown) == sum(1 + min(len(f["consequences"]), reports.MAX_CONSEQUENCES) for f in first)
+    more = len(roots) - reports.MAX_ROOTS_HTML
+    assert f"and {more} more root findings on this host (TARGET_MISMATCH_SOCKET \u00d7 " in page
+    assert len(re.findall(r"^- \*\*", md, re.M)) == reports.MAX_ROOTS_MD
+    assert f"- ... and {len(roots) - reports.MAX_ROOTS_MD} more root findings on this host" in md
+    assert len(json.loads(open(written["json"], encoding="utf-8").read())["hosts"]["web1"]["findings"]) == len(roots)
+
+
 def test_every_report_shows_the_fix_steps():
     res = rules.evaluate(one_host(load_fixture("target_mismatch_port")), now=0)
     step = "step 1: badgateway.doctor.nginx_proxy on web1"
