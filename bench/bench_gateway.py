@@ -28,7 +28,10 @@ and side by side, interleaved, median of ``--runs`` (issue 13):
 * the diagnose playbook on web1 alone and on web2 alone (its defaults), and ``ansible -m ping`` on
   web2: the big host within 3x of the normal one, the normal one as fast as before (diagnose ≤
   2.5x ping);
-* the controller's evaluation of web1's facts (rules and reports) in-process.
+* the controller's evaluation of web1's facts (rules and reports) in-process;
+
+and then, the backend stopped (every route of web1 fails, as on a hosting provider's proxy after a
+change that broke every site), the diagnose playbook on web1 again, median of ``--runs``.
 
 Each run also reports the time per section (``timings``), the nginx section's own split
 (parse, analyze, waiting for ``nginx -t``), the size of the facts as JSON and the number of
@@ -235,6 +238,23 @@ def controller_evaluation(name: str, facts: dict) -> dict:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def all_failing(lab: Lab, big: str, runs: int, env: dict) -> dict:
+    """The backend stopped: every route of the big host fails, as on a hosting provider's proxy after a change that
+    broke every site at once. The diagnose playbook on it, median of ``runs``, and what it found."""
+    lab.run(big, "systemctl stop bgd-bench-backend.service", timeout=120)
+    inv = str(lab.inventory_path)
+    diag = [str(REPO / ".venv/bin/ansible-playbook"), "-i", inv, "badgateway.doctor.diagnose", "-e", "badgateway_fail_on=none",
+            "--limit", big]
+    samples = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _run in range(runs):
+            samples.append(timed(diag + ["-e", f"badgateway_report_dir={tmp}/failing"], env))
+        findings = json.loads(Path(tmp, "failing", "findings.json").read_text())["hosts"][big]["findings"]
+    return {"samples": samples, "median_seconds": statistics.median(samples), "root_findings": len(findings),
+            "findings": len(findings) + sum(len(f.get("consequences") or []) for f in findings),
+            "codes": sorted({f["code"] for f in findings}), "load_average": os.getloadavg()}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--servers", type=int, default=10000)
@@ -324,6 +344,8 @@ def main() -> int:
         }
         both = side_by_side(lab, host, normal, args.runs, env)
         result["side_by_side"] = both
+        failing = all_failing(lab, host, args.runs, env)
+        result["all_failing"] = failing
         result["goals_issue_13"] = {"facts_mb": 3.0, "ansible_gateway_facts_seconds": 4.0, "diagnose_big_vs_normal": 3.0,
                                     "diagnose_normal_vs_ping": 2.5}
         out = REPO / "bench" / "out"
@@ -367,6 +389,10 @@ def main() -> int:
         print(f"  controller: rules on {host}'s facts {ev['evaluate_seconds']:.2f} s, reports {ev['reports_seconds']:.2f} s, "
               f"peak {ev['peak_rss_mb']:.0f} MB")
         print(f"  verdicts: {both['verdicts']}")
+        print(f"every backend stopped (each route of {host} fails), load average {failing['load_average'][0]:.1f}:")
+        print(f"  diagnose playbook on {host}      : {failing['median_seconds']:.2f} s (median of {args.runs}: "
+              f"{[round(x, 2) for x in failing['samples']]}) -> {failing['median_seconds'] / med['diagnose_normal']:.2f}x "
+              f"the normal host; {failing['findings']} findings, {failing['root_findings']} roots {failing['codes']}")
         return 0
     finally:
         if not args.keep:
