@@ -66,7 +66,7 @@ def _flatten(findings):
 
 
 def _omitted(findings, limit):
-    """The root findings past ``limit``: (how many, "CODE x N, ..." most frequent first)."""
+    """The root findings past ``limit``: (how many, "CODE × N, ..." the most frequent code first)."""
     rest = findings[limit:]
     counts = {}
     for f in rest:
