@@ -202,7 +202,7 @@ def add_container_listeners(view):
             u = as_dict(u)
             if not u.get("host_path") or any(str(u.get("path", "")).startswith(str(d).rstrip("/") + "/") for d in replaced if d):
                 continue
-            if rootless and as_dict(_mount_serving(c, str(u["host_path"]))).get("source_kind") is None:
+            if not _mount_checked(c, _mount_serving(c, str(u["host_path"]))):
                 continue
             view.unix.append({"path": u["host_path"], "abstract": False, "inode": None,
                               "backlog": {"current": None, "max": None}, "processes": procs, "container": c.get("name")})
@@ -284,11 +284,24 @@ def _claim_checked(view, c, ports):
     return any(_held_by_owner(view, c, p.get("host_port")) for p in ports)
 
 
-def rootless_note(c):
-    """The evidence line of a rootless engine's container (None for a root engine's)."""
+def _mount_checked(c, m):
+    """May the bind mount ``m`` of container ``c`` be taken as serving a socket? Always for a root engine's container;
+    for a rootless engine's, only when the facts checked its source as that user's (``source_kind``)."""
+    return c.get("engine_uid") is None or as_dict(m).get("source_kind") is not None
+
+
+def _rootless_user(c):
+    """The user of container ``c``'s rootless engine (its name, else ``uid N``), or None for a root engine."""
     if c.get("engine_uid") is None:
         return None
-    user = c.get("engine_user") or f"uid {c.get('engine_uid')}"
+    return c.get("engine_user") or f"uid {c.get('engine_uid')}"
+
+
+def rootless_note(c):
+    """The evidence line of a rootless engine's container (None for a root engine's)."""
+    user = _rootless_user(c)
+    if user is None:
+        return None
     return (f"engine: the rootless engine of {user} (uid {c.get('engine_uid')}) - its answers are that user's claims; "
             f"a published port is checked against the host's listeners only while the container runs")
 
@@ -314,7 +327,7 @@ def served_routes(view):
                                              f"({nr.get('file')}:{nr.get('line')}), which is {_label(d)}")
                 elif ep.get("kind") == "unix" and ep.get("path"):
                     m = _mount_serving(c, str(ep["path"]))
-                    if m and (c.get("engine_uid") is None or as_dict(m).get("source_kind") is not None):
+                    if m and _mount_checked(c, m):
                         yield r, ep, c, (f"unix:{ep['path']} is served by {_label(c)} through its bind mount "
                                          f"{m.get('source')} -> {m.get('destination')}")
 
@@ -393,7 +406,7 @@ def _state_finding(view, c, served):
             if state not in ("dead", "removing") and not rootless else []
         how = f"`{cli} unpause {name}`" if state == "paused" else f"start it: `{start}`"
         if rootless:
-            how += f", run by {c.get('engine_user') or 'uid %s' % c.get('engine_uid')} (its rootless engine's user), not by root"
+            how += f", run by {_rootless_user(c)} (its rootless engine's user), not by root"
         return _make(
             view, "CONTAINER_STOPPED", "critical", r, ep, c,
             f"route '{r.get('id')}': {mapping}, which is {what}: users get 502 Bad Gateway{also}", ev,

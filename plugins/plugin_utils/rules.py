@@ -163,17 +163,17 @@ def fold(findings):
     # order once (stable: equal keys keep the findings' order), so its first entry is the best candidate it holds and
     # f looks at one entry per subject - not at every finding sharing a subject such as the site file, which made a
     # host whose 10,000 routes all fail take minutes.
-    key = {id(g): (_rank(g), _sort_key(g)) for g in uniq}
+    order = {id(g): (_rank(g), _sort_key(g)) for g in uniq}
     for candidates in index.values():
-        candidates.sort(key=lambda g: key[id(g)])
+        candidates.sort(key=lambda g: order[id(g)])
     parent = {}
     for f in uniq:
-        best, best_key, below = None, None, key[id(f)][0]
+        best, best_key, below = None, None, order[id(f)][0]
         for subj in f["_subjects"]:
             candidates = index.get((subj, f["code"]))
             if candidates:
                 c = candidates[0]
-                ck = key[id(c)]
+                ck = order[id(c)]
                 if ck[0] < below and (best_key is None or ck < best_key):
                     best, best_key = c, ck
         if best is not None:
